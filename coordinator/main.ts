@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// `coordinator`: one per run (SPEC §2, §4).
+//   coordinator --gpus 2 --epochs 50                      the reference recipe
+//   coordinator --gpus 2 --epochs 3 --dataset synthetic --model small-cnn --image-size 64
+//   coordinator --gpus 0 --workers 4 --listen 0.0.0.0:50051 --token $T
+//   coordinator --resume runs/<run-id>
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runMain, tokenFrom } from '../shared/cli.js';
+import {
+  BACKEND_CHOICES,
+  MODEL_DEFAULTS,
+  MODEL_NAMES,
+  validateRunConfig,
+  type BackendChoice,
+  type ModelName,
+  type Precision,
+  type RunConfig,
+} from '../shared/config.js';
+import { runCoordinator } from './coordinator.js';
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('coordinator')
+  .usage('$0 [options]\n\nTrain a 7-class facial-expression classifier with synchronous data parallelism over local GPUs and remote workers.')
+  .option('gpus', { type: 'number', default: 2, group: 'World:', describe: 'local workers to start, one per GPU (CPU workers when no GPU backend is installed)' })
+  .option('workers', { type: 'number', default: 0, group: 'World:', describe: 'remote workers to wait for' })
+  .option('listen', { type: 'string', default: '127.0.0.1:0', group: 'World:', describe: 'gRPC address host:port (port 0: any free port)' })
+  .option('token', { type: 'string', group: 'World:', describe: 'shared worker token (default: $EMOTRAIN_TOKEN; random on loopback; required elsewhere)' })
+  .option('tls-cert', { type: 'string', group: 'World:', describe: 'server certificate (PEM) to serve TLS' })
+  .option('tls-key', { type: 'string', group: 'World:', describe: 'server key (PEM)' })
+  .option('tls-ca', { type: 'string', group: 'World:', describe: 'CA that worker certificates must be signed by (mutual TLS)' })
+  .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, group: 'World:', describe: 'compute backend of the local workers' })
+  .option('join-timeout', { type: 'number', default: 300, group: 'World:', describe: 'seconds to wait for all workers to join' })
+  .option('heartbeat-timeout', { type: 'number', default: 10, group: 'World:', describe: 'seconds without a heartbeat before a worker counts as lost' })
+  .option('dataset', { type: 'string', default: 'synthetic', group: 'Data:', describe: "dataset directory, or 'synthetic'" })
+  .option('synthetic-count', { type: 'number', default: 4000, group: 'Data:', describe: 'images in the synthetic dataset' })
+  .option('synthetic-seed', { type: 'number', default: 1, group: 'Data:', describe: 'seed of the synthetic dataset (the data itself, not the split)' })
+  .option('augment', { type: 'boolean', default: true, group: 'Data:', describe: 'train-time augmentation (use --no-augment to turn off)' })
+  .option('model', { choices: MODEL_NAMES, default: 'resnet50' as ModelName, group: 'Model:', describe: 'backbone' })
+  .option('image-size', { type: 'number', group: 'Model:', describe: 'input side in pixels (default: 224 for resnet50, 64 for small-cnn)' })
+  .option('freeze', { type: 'string', group: 'Model:', describe: 'none | N (first N backbone layers) | convK (through stage K) (default: 40 for resnet50, none for small-cnn)' })
+  .option('dropout', { type: 'number', default: 0.5, group: 'Model:', describe: 'dropout rate of the head (0: none)' })
+  .option('l2', { type: 'number', default: 0.01, group: 'Model:', describe: 'L2 factor on the head Dense 128 kernel' })
+  .option('epochs', { type: 'number', default: 50, group: 'Training:' })
+  .option('steps-per-epoch', { type: 'number', default: 0, group: 'Training:', describe: 'limit each epoch to this many steps (0: the whole training set)' })
+  .option('batch', { type: 'number', default: 128, group: 'Training:', describe: 'global batch, split across workers' })
+  .option('lr', { type: 'number', group: 'Training:', describe: 'Adam learning rate (default: 1e-4 for resnet50, 1e-3 for small-cnn)' })
+  .option('micro-batch', { type: 'number', default: 0, group: 'Training:', describe: 'samples per forward/backward inside a worker, gradients summed (0: whole shard)' })
+  .option('precision', { choices: ['fp16', 'fp32'] as const, default: 'fp16' as Precision, group: 'Training:', describe: 'gradient wire format; fp16 uses dynamic loss scaling' })
+  .option('initial-loss-scale', { type: 'number', default: 2 ** 15, group: 'Training:' })
+  .option('loss-scale-growth-interval', { type: 'number', default: 2000, group: 'Training:', describe: 'good steps in a row before the loss scale doubles' })
+  .option('patience', { type: 'number', default: 3, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
+  .option('lr-factor', { type: 'number', default: 0.1, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
+  .option('min-delta', { type: 'number', default: 1e-4, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
+  .option('cooldown', { type: 'number', default: 0, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
+  .option('min-lr', { type: 'number', default: 0, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
+  .option('runs', { type: 'string', default: 'runs', group: 'Run:', describe: 'where run directories go' })
+  .option('run-id', { type: 'string', group: 'Run:', describe: 'name of the run directory (default: time and model)' })
+  .option('resume', { type: 'string', group: 'Run:', describe: 'continue the run in this directory from its last checkpoint' })
+  .option('seed', { type: 'number', default: 42, group: 'Run:', describe: 'seed of the split, data order, augmentation and initial weights' })
+  .option('progress', { choices: ['auto', 'bar', 'lines'] as const, default: 'auto' as const, group: 'Run:', describe: 'progress bar on a TTY, one line per epoch otherwise' })
+  .option('config', { config: true, group: 'Run:', describe: 'JSON file with any of these flags (flags given on the command line win)' })
+  .strict()
+  .help()
+  .parseSync();
+
+function defaultRunId(model: string): string {
+  const now = new Date();
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  return `${stamp}-${model}-${Math.random().toString(16).slice(2, 6)}`;
+}
+
+runMain('coordinator', async () => {
+  const defaults = MODEL_DEFAULTS[argv.model];
+  const config: RunConfig = validateRunConfig({
+    runId: argv['run-id'] ?? defaultRunId(argv.model),
+    dataset: argv.dataset,
+    syntheticCount: argv['synthetic-count'],
+    model: argv.model,
+    imageSize: argv['image-size'] ?? defaults.imageSize,
+    freeze: argv.freeze ?? defaults.freeze,
+    dropout: argv.dropout,
+    l2: argv.l2,
+    seed: argv.seed,
+    precision: argv.precision,
+    microBatch: argv['micro-batch'],
+    augment: argv.augment,
+    preprocessing: defaults.preprocessing,
+    epochs: argv.epochs,
+    stepsPerEpoch: argv['steps-per-epoch'],
+    globalBatch: argv.batch,
+    learningRate: argv.lr ?? defaults.learningRate,
+    plateau: {
+      monitor: 'val_loss',
+      factor: argv['lr-factor'],
+      patience: argv.patience,
+      minDelta: argv['min-delta'],
+      cooldown: argv.cooldown,
+      minLr: argv['min-lr'],
+    },
+    initialLossScale: argv['initial-loss-scale'],
+    lossScaleGrowthInterval: argv['loss-scale-growth-interval'],
+    backend: argv.backend,
+    gpus: argv.gpus,
+    remoteWorkers: argv.workers,
+    listen: argv.listen,
+    runsDir: argv.runs,
+  });
+  const epochsGiven = hideBin(process.argv).some((arg) => arg === '--epochs' || arg.startsWith('--epochs='));
+  return runCoordinator({
+    config,
+    ...(epochsGiven ? { explicitEpochs: argv.epochs } : {}),
+    ...(argv.resume ? { resumeDir: argv.resume } : {}),
+    syntheticSeed: argv['synthetic-seed'],
+    ...(tokenFrom(argv.token) ? { token: tokenFrom(argv.token)! } : {}),
+    tls: {
+      ...(argv['tls-cert'] ? { cert: argv['tls-cert'] } : {}),
+      ...(argv['tls-key'] ? { key: argv['tls-key'] } : {}),
+      ...(argv['tls-ca'] ? { ca: argv['tls-ca'] } : {}),
+    },
+    joinTimeoutMs: argv['join-timeout'] * 1000,
+    heartbeatTimeoutMs: argv['heartbeat-timeout'] * 1000,
+    progress: argv.progress,
+  });
+});

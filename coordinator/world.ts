@@ -1,0 +1,136 @@
+// The workers of a run: who joined, with which rank, how to reach each with commands, and the
+// moment one is lost (its command stream ended, its process exited, or its heartbeats stopped).
+// Losing a member rejects everything the run is waiting on, so nothing hangs (SPEC §8).
+
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { ProtocolError, WorldError } from '../shared/errors.js';
+import type { Command, JoinRequest } from '../shared/wire.js';
+
+export interface Member {
+  rank: number;
+  workerId: string;
+  host: string;
+  gpu: number;
+  pid: number;
+  backend: string;
+  peer: string;
+  joinedAtMs: number;
+  lastHeartbeatMs: number;
+  commands: CommandSink | undefined;
+}
+
+/** Where a member's commands are written: its open Commands stream. */
+export interface CommandSink {
+  write(command: Command): boolean;
+  end(): void;
+}
+
+export function describeMember(member: Pick<Member, 'rank' | 'host' | 'gpu' | 'pid'>): string {
+  const device = member.gpu >= 0 ? `gpu ${member.gpu}` : 'cpu';
+  return `worker ${member.rank} (${member.host}, ${device}, pid ${member.pid})`;
+}
+
+export interface WorldEvents {
+  joined: [Member];
+  lost: [Member, string];
+}
+
+export class World extends EventEmitter<WorldEvents> {
+  private readonly members = new Map<number, Member>();
+  private closed = false;
+
+  constructor(readonly size: number) {
+    super();
+  }
+
+  get memberCount(): number {
+    return this.members.size;
+  }
+
+  get full(): boolean {
+    return this.members.size === this.size;
+  }
+
+  /** Members in rank order. */
+  list(): Member[] {
+    return [...this.members.values()].sort((a, b) => a.rank - b.rank);
+  }
+
+  byRank(rank: number): Member | undefined {
+    return this.members.get(rank);
+  }
+
+  byWorkerId(workerId: string): Member | undefined {
+    for (const member of this.members.values()) if (member.workerId === workerId) return member;
+    return undefined;
+  }
+
+  /** Admits a worker, giving it the rank it asked for when free, else the lowest free rank. */
+  join(request: JoinRequest, peer: string): Member {
+    if (this.closed) throw new ProtocolError('PROTOCOL_INVALID', `the run is not accepting workers (from ${peer})`);
+    if (this.full) throw new ProtocolError('PROTOCOL_INVALID', `the run already has its ${this.size} workers; refused ${request.host} pid ${request.pid}`);
+    let rank = request.requestedRank;
+    if (rank >= this.size) {
+      throw new ProtocolError('PROTOCOL_INVALID', `requested rank ${rank} is outside the world of ${this.size} workers`);
+    }
+    if (rank < 0 || this.members.has(rank)) {
+      rank = 0;
+      while (this.members.has(rank)) rank++;
+    }
+    const now = Date.now();
+    const member: Member = {
+      rank,
+      workerId: randomBytes(16).toString('hex'),
+      host: request.host || peer,
+      gpu: request.gpu,
+      pid: request.pid,
+      backend: request.backend,
+      peer,
+      joinedAtMs: now,
+      lastHeartbeatMs: now,
+      commands: undefined,
+    };
+    this.members.set(rank, member);
+    this.emit('joined', member);
+    return member;
+  }
+
+  attachCommands(member: Member, sink: CommandSink): void {
+    member.commands = sink;
+  }
+
+  send(rank: number, command: Command): void {
+    const member = this.members.get(rank);
+    if (!member?.commands) throw new WorldError('WORKER_LOST', `cannot send ${command.kind} to rank ${rank}: it has no open command stream`);
+    member.commands.write(command);
+  }
+
+  heartbeat(member: Member): void {
+    member.lastHeartbeatMs = Date.now();
+  }
+
+  /** Members whose last heartbeat is older than `timeoutMs`. */
+  stalled(timeoutMs: number, nowMs = Date.now()): Member[] {
+    return this.list().filter((m) => nowMs - m.lastHeartbeatMs > timeoutMs);
+  }
+
+  /** Removes a member and tells everyone why; idempotent. */
+  lose(member: Member, reason: string): void {
+    if (this.members.get(member.rank) !== member) return;
+    this.members.delete(member.rank);
+    this.emit('lost', member, reason);
+  }
+
+  /** Stops admitting workers and ends every command stream. */
+  close(): void {
+    this.closed = true;
+    for (const member of this.members.values()) {
+      try {
+        member.commands?.end();
+      } catch {
+        // The stream may already be gone with its worker; nothing left to end.
+      }
+    }
+  }
+}

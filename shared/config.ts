@@ -1,0 +1,134 @@
+// The resolved settings of a run (SPEC §1, §4). The coordinator resolves them once from flags and
+// the optional config file, writes them to config.json, and sends the part workers need
+// (`WorkerConfig`) in the Join reply, so every replica builds the same model the same way.
+
+import { ConfigError } from './errors.js';
+
+export type ModelName = 'small-cnn' | 'resnet50';
+export type Precision = 'fp16' | 'fp32';
+export type Preprocessing = 'unit' | 'caffe';
+export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+export const MODEL_NAMES: readonly ModelName[] = ['small-cnn', 'resnet50'];
+
+/** What every worker needs to build and train its replica identically. */
+export interface WorkerConfig {
+  model: ModelName;
+  imageSize: number;
+  freeze: string;
+  dropout: number;
+  l2: number;
+  seed: number;
+  precision: Precision;
+  /** Samples per forward/backward pass inside a worker; 0 = the whole shard at once. */
+  microBatch: number;
+  augment: boolean;
+  preprocessing: Preprocessing;
+}
+
+export interface PlateauConfig {
+  monitor: 'val_loss';
+  factor: number;
+  patience: number;
+  minDelta: number;
+  cooldown: number;
+  minLr: number;
+}
+
+export interface RunConfig extends WorkerConfig {
+  runId: string;
+  dataset: string;
+  syntheticCount: number;
+  epochs: number;
+  /** Steps per epoch; 0 = as many as the training set needs (Keras' steps_per_epoch). */
+  stepsPerEpoch: number;
+  globalBatch: number;
+  learningRate: number;
+  plateau: PlateauConfig;
+  initialLossScale: number;
+  lossScaleGrowthInterval: number;
+  backend: BackendChoice;
+  gpus: number;
+  remoteWorkers: number;
+  listen: string;
+  runsDir: string;
+}
+
+/** Defaults that depend on the model: the reference recipe for resnet50, a quick CPU one for small-cnn. */
+export const MODEL_DEFAULTS: Record<ModelName, { imageSize: number; freeze: string; learningRate: number; preprocessing: Preprocessing }> = {
+  resnet50: { imageSize: 224, freeze: '40', learningRate: 1e-4, preprocessing: 'caffe' },
+  'small-cnn': { imageSize: 64, freeze: 'none', learningRate: 1e-3, preprocessing: 'unit' },
+};
+
+export function workerConfigOf(config: RunConfig): WorkerConfig {
+  const { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing } = config;
+  return { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing };
+}
+
+function requireInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError('CONFIG_INVALID', `--${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+function requireNumber(name: string, value: number, min: number, max: number, exclusiveMin = false): void {
+  if (!Number.isFinite(value) || value > max || (exclusiveMin ? value <= min : value < min)) {
+    const low = exclusiveMin ? `(${min}` : `[${min}`;
+    throw new ConfigError('CONFIG_INVALID', `--${name} must be a number in ${low}, ${max}], got ${value}`);
+  }
+}
+
+/** Checks a worker configuration received over the network as strictly as one given on the command line. */
+export function validateWorkerConfig(config: WorkerConfig): WorkerConfig {
+  if (!MODEL_NAMES.includes(config.model)) {
+    throw new ConfigError('CONFIG_INVALID', `--model must be one of ${MODEL_NAMES.join(', ')}, got ${JSON.stringify(config.model)}`);
+  }
+  requireInteger('image-size', config.imageSize, 16, 1024);
+  requireNumber('dropout', config.dropout, 0, 0.95);
+  requireNumber('l2', config.l2, 0, 10);
+  requireInteger('seed', config.seed, 0, 2 ** 32 - 1);
+  if (config.precision !== 'fp16' && config.precision !== 'fp32') {
+    throw new ConfigError('CONFIG_INVALID', `--precision must be fp16 or fp32, got ${JSON.stringify(config.precision)}`);
+  }
+  requireInteger('micro-batch', config.microBatch, 0, 4096);
+  if (config.preprocessing !== 'unit' && config.preprocessing !== 'caffe') {
+    throw new ConfigError('CONFIG_INVALID', `preprocessing must be unit or caffe, got ${JSON.stringify(config.preprocessing)}`);
+  }
+  if (typeof config.freeze !== 'string' || config.freeze.length === 0) {
+    throw new ConfigError('CONFIG_INVALID', `--freeze must be none, a layer count or a stage such as conv4, got ${JSON.stringify(config.freeze)}`);
+  }
+  return config;
+}
+
+export function validateRunConfig(config: RunConfig): RunConfig {
+  validateWorkerConfig(config);
+  requireInteger('epochs', config.epochs, 1, 100_000);
+  requireInteger('batch', config.globalBatch, 1, 65_536);
+  requireInteger('steps-per-epoch', config.stepsPerEpoch, 0, Number.MAX_SAFE_INTEGER);
+  requireNumber('lr', config.learningRate, 0, 10, true);
+  requireInteger('synthetic-count', config.syntheticCount, 70, 1_000_000);
+  requireNumber('lr-factor', config.plateau.factor, 0, 0.999999, true);
+  requireInteger('patience', config.plateau.patience, 0, 100_000);
+  requireNumber('min-delta', config.plateau.minDelta, 0, Number.MAX_VALUE);
+  requireInteger('cooldown', config.plateau.cooldown, 0, 100_000);
+  requireNumber('min-lr', config.plateau.minLr, 0, 10);
+  requireInteger('gpus', config.gpus, 0, 1024);
+  requireInteger('workers', config.remoteWorkers, 0, 1024);
+  if (config.gpus + config.remoteWorkers < 1) {
+    throw new ConfigError('CONFIG_INVALID', 'the run needs at least one worker: give --gpus N (local) or --workers N (remote)');
+  }
+  if (config.gpus + config.remoteWorkers > config.globalBatch) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `${config.gpus + config.remoteWorkers} workers cannot share a global batch of ${config.globalBatch}: every worker needs at least one sample`,
+    );
+  }
+  if (!BACKEND_CHOICES.includes(config.backend)) {
+    throw new ConfigError('CONFIG_INVALID', `--backend must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(config.backend)}`);
+  }
+  if (config.microBatch > 0 && config.microBatch > config.globalBatch) {
+    throw new ConfigError('CONFIG_INVALID', `--micro-batch ${config.microBatch} is larger than the global batch ${config.globalBatch}`);
+  }
+  return config;
+}

@@ -1,0 +1,54 @@
+// Typed errors with a stable `code` (STYLE.md "Errors"). The message names the file, worker,
+// step or field that was wrong and what was expected; `cause` carries the underlying error.
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'DATASET_NOT_FOUND'
+  | 'DATASET_LAYOUT_UNKNOWN'
+  | 'DATASET_EMPTY'
+  | 'DATASET_CLASS_EMPTY'
+  | 'DATASET_BAD_SAMPLE'
+  | 'PROTOCOL_INVALID'
+  | 'PROTOCOL_WRONG_RUN'
+  | 'PROTOCOL_WRONG_STEP'
+  | 'PROTOCOL_WRONG_SIZE'
+  | 'PROTOCOL_NON_FINITE'
+  | 'AUTH_REFUSED'
+  | 'CHECKPOINT_INVALID'
+  | 'CHECKPOINT_WRITE_FAILED'
+  | 'BACKEND_UNAVAILABLE'
+  | 'MODEL_INVALID'
+  | 'WORKER_LOST'
+  | 'REPLICAS_DIVERGED'
+  | 'TRAINING_DIVERGED'
+  | 'RUN_STOPPED';
+
+export class EmotrainError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class ConfigError extends EmotrainError {}
+export class DatasetError extends EmotrainError {}
+export class ProtocolError extends EmotrainError {}
+export class AuthError extends EmotrainError {}
+export class CheckpointError extends EmotrainError {}
+export class BackendError extends EmotrainError {}
+export class ModelError extends EmotrainError {}
+/** A worker died, stalled or disagreed with the others; the run cannot go on as it was. */
+export class WorldError extends EmotrainError {}
+export class TrainingError extends EmotrainError {}
+
+/** The message of any thrown value, for logs; keeps the cause chain short and readable. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (caused by: ${error.cause.message})` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

@@ -1,0 +1,126 @@
+// Starting the real coordinator and worker programs (from dist/, built by `npm test`) in tests,
+// watching their output, and always cleaning up: every process a test starts is killed and every
+// temp directory removed, even when the test fails.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const COORDINATOR = path.join(ROOT, 'dist', 'coordinator', 'main.js');
+export const WORKER = path.join(ROOT, 'dist', 'worker', 'main.js');
+export const EMOTRAIN = path.join(ROOT, 'dist', 'cli', 'emotrain.js');
+
+/** One synthetic-data cache for the whole test run, so each dataset is generated once. */
+export const TEST_CACHE = path.join(os.tmpdir(), 'emotrain-test-cache');
+
+export class Program {
+  readonly child: ChildProcess;
+  output = '';
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(script: string, args: string[], env: Record<string, string> = {}) {
+    if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm test does)`);
+    this.child = spawn(process.execPath, [script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, EMOTRAIN_CACHE: TEST_CACHE, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout!.on('data', (data: Buffer) => (this.output += data.toString()));
+    this.child.stderr!.on('data', (data: Buffer) => (this.output += data.toString()));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    running.add(this);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Resolves with the first match of `pattern` in the output; rejects on timeout or exit. */
+  async waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = this.output.match(pattern);
+      if (match) return match;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${pattern}:\n${this.output}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+
+  async exit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+const running = new Set<Program>();
+const tempDirs = new Set<string>();
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `emotrain-${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
+}
+
+/** Kills every program still running (and the workers they started) and removes temp dirs. */
+export function cleanUp(): void {
+  for (const program of running) program.kill('SIGKILL');
+  running.clear();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether a process with this pid exists (and is not a zombie we could still reap). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.split(' ')[2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export interface RunEventLine {
+  event: string;
+  [key: string]: unknown;
+}
+
+export function readEvents(runDir: string): RunEventLine[] {
+  const file = path.join(runDir, 'events.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as RunEventLine);
+}
+
+export function readCsv(file: string): Array<Record<string, number>> {
+  const [header, ...lines] = readFileSync(file, 'utf8').trim().split('\n');
+  const columns = header!.split(',');
+  return lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [columns[i]!, Number(v)])));
+}

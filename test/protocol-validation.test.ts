@@ -1,0 +1,142 @@
+import * as grpc from '@grpc/grpc-js';
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { WorkerConfig } from '../shared/config.js';
+import { encodeFp16 } from '../shared/fp16.js';
+import { buildReplicaModel } from '../shared/replica-model.js';
+import { PROTOCOL_VERSION, bytesOf, type Command, type GradientHeader, type JoinReply, type StateManifest } from '../shared/wire.js';
+import { CoordinatorClient } from '../worker/coordinator-client.js';
+import { COORDINATOR, Program, cleanUp, tempDir } from './helpers/processes.js';
+
+const TOKEN = 'test-token-0123456789';
+
+afterEach(cleanUp);
+beforeAll(async () => {
+  tf.env().set('PROD', true);
+  await tf.setBackend('cpu');
+});
+
+/** A coordinator waiting for one remote worker; returns its address. */
+async function startCoordinator(): Promise<{ program: Program; address: string }> {
+  const program = new Program(COORDINATOR, [
+    '--gpus', '0', '--workers', '1', '--listen', '127.0.0.1:0', '--token', TOKEN, '--epochs', '1',
+    '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn', '--image-size', '16',
+    '--runs', tempDir('runs'), '--progress', 'lines',
+  ]);
+  const match = await program.waitFor(/listening on 127\.0\.0\.1:(\d+)/, 60_000);
+  return { program, address: `127.0.0.1:${match[1]}` };
+}
+
+function joinRequest() {
+  return { protocolVersion: PROTOCOL_VERSION, host: 'test', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1 };
+}
+
+/** Joins as a worker, fetches the state, and returns the first train-step command. */
+async function joinAndGetStep(client: CoordinatorClient): Promise<{ joined: JoinReply; manifest: StateManifest; step: Extract<Command, { kind: 'trainStep' }>['trainStep']; trainable: number; stateSize: number }> {
+  const joined = await client.join(joinRequest());
+  const config = JSON.parse(joined.configJson) as WorkerConfig;
+  const { state } = buildReplicaModel(config);
+  const ref = { runId: joined.runId, workerId: joined.workerId };
+  const manifest = await client.fetchState(ref, (m) => {
+    state.requireSameLayout(m.weights, 'test');
+    return [...state.weightBytes(), new Uint8Array(state.trainable.length * 8)];
+  });
+  const commands = client.commands(ref);
+  const first = await new Promise<Command>((resolve, reject) => {
+    commands.once('data', resolve);
+    commands.once('error', reject);
+  });
+  expect(first.kind).toBe('trainStep');
+  return { joined, manifest, step: (first as Extract<Command, { kind: 'trainStep' }>).trainStep, trainable: state.trainable.length, stateSize: state.state.length };
+}
+
+function grpcCode(error: unknown): string {
+  const code = (error as { grpcCode?: number }).grpcCode;
+  return code === undefined ? 'none' : grpc.status[code]!;
+}
+
+describe('the coordinator validates every message', () => {
+  it('refuses a join with a wrong token, or with none', async () => {
+    const { address } = await startCoordinator();
+    const wrong = new CoordinatorClient(address, 'not-the-token');
+    const error = await wrong.join(joinRequest()).catch((e: unknown) => e);
+    expect(grpcCode(error)).toBe('UNAUTHENTICATED');
+    expect(String(error)).toMatch(/wrong token/);
+    wrong.close();
+    const none = new CoordinatorClient(address, '');
+    expect(String(await none.join(joinRequest()).catch((e: unknown) => e))).toMatch(/no token given/);
+    none.close();
+  });
+
+  it('rejects uploads with the wrong run, step or length, and applies only the valid one', async () => {
+    const { address } = await startCoordinator();
+    const client = new CoordinatorClient(address, TOKEN);
+    const { joined, step, trainable, stateSize } = await joinAndGetStep(client);
+    expect(step.step).toBe(0);
+    expect(step.samples.length).toBe(128);
+
+    // gradients we choose, exactly representable in fp16
+    const gradients = new Float32Array(trainable);
+    for (let i = 0; i < trainable; i++) gradients[i] = ((i % 17) - 8) / 64;
+    const wire = new Uint16Array(trainable);
+    encodeFp16(gradients, wire);
+    const state = new Float32Array(stateSize);
+    const header: GradientHeader = {
+      runId: joined.runId,
+      workerId: joined.workerId,
+      step: step.step,
+      lossScale: step.lossScale,
+      dtype: 'TENSOR_DTYPE_FLOAT16',
+      gradientElements: trainable,
+      stateElements: stateSize,
+      shardSize: 128,
+      lossSum: 250,
+      correct: 20,
+      regularizationLoss: 0.1,
+      timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0 },
+    };
+    const received = new Uint16Array(trainable);
+    const targets = () => [bytesOf(received), new Uint8Array(stateSize * 4)];
+    const payload = [bytesOf(wire), bytesOf(state)];
+    const attempt = (h: GradientHeader, p: Uint8Array[] = payload) => client.exchange(h, p, targets).catch((e: unknown) => e);
+
+    const wrongRun = await attempt({ ...header, runId: 'another-run' });
+    expect(grpcCode(wrongRun)).toBe('PERMISSION_DENIED');
+    expect(String(wrongRun)).toMatch(/names run "another-run"/);
+
+    const wrongStep = await attempt({ ...header, step: 5 });
+    expect(grpcCode(wrongStep)).toBe('INVALID_ARGUMENT');
+    expect(String(wrongStep)).toMatch(/step 5, but the current step is 0/);
+
+    const wrongCount = await attempt({ ...header, gradientElements: trainable - 1 });
+    expect(String(wrongCount)).toMatch(new RegExp(`declared ${trainable - 1} gradient`));
+
+    const short = await attempt(header, [bytesOf(wire).subarray(0, 1000)]);
+    expect(String(short)).toMatch(/stream ended after 1000 of/);
+
+    const long = await attempt(header, [bytesOf(wire), bytesOf(state), new Uint8Array(8)]);
+    expect(String(long)).toMatch(/more than the .* declared/);
+
+    const wrongShard = await attempt({ ...header, shardSize: 100 });
+    expect(String(wrongShard)).toMatch(/reported 100 samples/);
+
+    const wrongDtype = await attempt({ ...header, dtype: 'TENSOR_DTYPE_FLOAT32' });
+    expect(String(wrongDtype)).toMatch(/exchanges TENSOR_DTYPE_FLOAT16/);
+
+    const strangerClient = new CoordinatorClient(address, 'bad');
+    const stranger = await strangerClient.exchange(header, payload, targets).catch((e: unknown) => e);
+    expect(grpcCode(stranger)).toBe('UNAUTHENTICATED');
+    strangerClient.close();
+
+    // the valid upload: with one worker the reduced gradients are exactly ours — nothing the
+    // rejected uploads sent was added
+    const reduced = await client.exchange(header, payload, targets);
+    expect(reduced).toMatchObject({ step: 0, applied: true, optimizerIteration: 1, lossScale: step.lossScale });
+    expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(wire)))).toBe(true);
+
+    // and a second upload for the same step is refused
+    const twice = await attempt(header);
+    expect(String(twice)).toMatch(/current step is 1|uploaded step 0 twice/);
+    client.close();
+  });
+});

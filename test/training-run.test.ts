@@ -1,0 +1,77 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { COORDINATOR, Program, cleanUp, readCsv, readEvents, tempDir } from './helpers/processes.js';
+import { serveDirectory } from './helpers/serve-dir.js';
+
+afterEach(cleanUp);
+beforeAll(async () => {
+  tf.env().set('PROD', true);
+  await tf.setBackend('cpu');
+});
+
+describe('a distributed run, end to end', () => {
+  it('trains with two worker processes and writes the run directory of SPEC §6', async () => {
+    const runs = tempDir('runs');
+    const coordinator = new Program(COORDINATOR, [
+      '--gpus', '2', '--epochs', '2', '--dataset', 'synthetic', '--synthetic-count', '700',
+      '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', 'e2e', '--progress', 'lines',
+    ]);
+    const { code } = await coordinator.exit(240_000);
+    expect(code, coordinator.output).toBe(0);
+    expect(coordinator.output).toMatch(/the 2 local workers run on the CPU with the wasm backend/);
+    const runDir = path.join(runs, 'e2e');
+
+    const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({ model: 'small-cnn', imageSize: 32, globalBatch: 128, epochs: 2, precision: 'fp16', gpus: 2 });
+
+    const events = readEvents(runDir);
+    const kinds = events.map((e) => e.event);
+    expect(kinds[0]).toBe('run_started');
+    expect(kinds.filter((k) => k === 'worker_joined').length).toBe(2);
+    expect(kinds.filter((k) => k === 'epoch_end').length).toBe(2);
+    expect(kinds.filter((k) => k === 'replicas_verified').length).toBe(2);
+    expect(kinds.at(-1)).toBe('run_finished');
+    // two workers, each computing half of every global batch of 128
+    const trainCount = (config['split'] as { train: number }).train;
+    for (const epochEnd of events.filter((e) => e.event === 'epoch_end')) {
+      const perWorker = epochEnd['samples_per_worker'] as number[];
+      expect(perWorker.length).toBe(2);
+      expect(perWorker[0]! + perWorker[1]!).toBe(trainCount);
+      expect(Math.abs(perWorker[0]! - perWorker[1]!)).toBeLessThanOrEqual(Math.ceil(trainCount / 128));
+    }
+
+    const metrics = readCsv(path.join(runDir, 'metrics.csv'));
+    expect(metrics.map((m) => m['epoch'])).toEqual([1, 2]);
+    for (const row of metrics) {
+      for (const column of ['loss', 'accuracy', 'val_loss', 'val_accuracy', 'lr', 'loss_scale', 'images_per_second', 'skipped_steps']) {
+        expect(Number.isFinite(row[column]), column).toBe(true);
+      }
+      expect(row['lr']).toBeCloseTo(1e-3, 9);
+      expect(row['val_accuracy']).toBeGreaterThanOrEqual(0);
+      expect(row['val_accuracy']).toBeLessThanOrEqual(1);
+    }
+
+    // checkpoints/best: plain tf.loadLayersModel loads it and it predicts
+    const best = path.join(runDir, 'checkpoints', 'best');
+    const meta = JSON.parse(readFileSync(path.join(best, 'meta.json'), 'utf8')) as { epoch: number; valAccuracy: number };
+    expect(meta.valAccuracy).toBe(Math.max(...metrics.map((m) => m['val_accuracy']!)));
+    const server = await serveDirectory(best);
+    try {
+      const model = await tf.loadLayersModel(`${server.url}/model.json`);
+      const prediction = model.predict(tf.randomUniform([3, 32, 32, 3])) as tf.Tensor2D;
+      expect(prediction.shape).toEqual([3, 7]);
+      for (const row of prediction.arraySync()) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    } finally {
+      await server.close();
+    }
+
+    // checkpoints/last: everything resume needs
+    const last = path.join(runDir, 'checkpoints', 'last');
+    const state = JSON.parse(readFileSync(path.join(last, 'state.json'), 'utf8')) as { epochsCompleted: number; step: number; trainableElements: number };
+    expect(state.epochsCompleted).toBe(2);
+    expect(statSync(path.join(last, 'optimizer.bin')).size).toBe(state.trainableElements * 8);
+    expect(existsSync(path.join(runDir, 'checkpoints', '.last.old'))).toBe(false);
+  });
+});

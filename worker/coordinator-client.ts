@@ -1,0 +1,202 @@
+// The worker's side of the wire: one gRPC channel to the coordinator, the token on every call,
+// and each RPC wrapped as a promise or an async stream with its framing checked.
+
+import * as grpc from '@grpc/grpc-js';
+import { ProtocolError } from '../shared/errors.js';
+import {
+  CHANNEL_OPTIONS,
+  PayloadReceiver,
+  authMetadata,
+  chunkPayload,
+  loadTrainerService,
+  writeMessage,
+  type Command,
+  type ExchangeDownload,
+  type ExchangeUpload,
+  type GradientHeader,
+  type JoinReply,
+  type JoinRequest,
+  type ReducedHeader,
+  type ReportRequest,
+  type StateChunk,
+  type StateManifest,
+  type WorkerRef,
+} from '../shared/wire.js';
+
+export interface TlsFiles {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+}
+
+type DynamicClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+/** A gRPC failure as an Error whose message says which call failed and why. */
+function callError(what: string, error: grpc.ServiceError | Error): Error {
+  const details = 'details' in error && error.details ? error.details : error.message;
+  const status = 'code' in error && typeof error.code === 'number' ? ` [${grpc.status[error.code]}]` : '';
+  const wrapped = new ProtocolError('PROTOCOL_INVALID', `${what} failed${status}: ${details}`, { cause: error });
+  (wrapped as { grpcCode?: number }).grpcCode = 'code' in error ? (error.code as number) : undefined;
+  return wrapped;
+}
+
+export class CoordinatorClient {
+  private readonly client: DynamicClient;
+  private readonly metadata: () => grpc.Metadata;
+
+  constructor(
+    readonly address: string,
+    token: string,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
+    const Trainer = loadTrainerService();
+    this.client = new Trainer(address, credentials, CHANNEL_OPTIONS) as DynamicClient;
+    this.metadata = () => authMetadata(token);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** Waits until the channel is connected, so a wrong address fails fast with a clear message. */
+  waitForReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.waitForReady(Date.now() + timeoutMs, (error) =>
+        error ? reject(new ProtocolError('PROTOCOL_INVALID', `cannot reach the coordinator at ${this.address} within ${timeoutMs} ms: ${error.message}`)) : resolve(),
+      );
+    });
+  }
+
+  join(request: JoinRequest): Promise<JoinReply> {
+    return new Promise((resolve, reject) => {
+      this.client['join']!(request, this.metadata(), (error: grpc.ServiceError | null, reply: JoinReply) =>
+        error ? reject(callError(`joining the coordinator at ${this.address}`, error)) : resolve(reply),
+      );
+    });
+  }
+
+  /** The command stream; iterate it with for-await. Ends when the coordinator ends it. */
+  commands(ref: WorkerRef): grpc.ClientReadableStream<Command> {
+    return this.client['commands']!(ref, this.metadata()) as grpc.ClientReadableStream<Command>;
+  }
+
+  heartbeat(): grpc.ClientWritableStream<unknown> {
+    return this.client['heartbeat']!(this.metadata(), () => undefined) as grpc.ClientWritableStream<unknown>;
+  }
+
+  /**
+   * Fetches the model state into `targets` (byte views, in order). `plan` sees the manifest first
+   * and returns the targets it describes (after checking it), so sizes are validated before any
+   * byte is written.
+   */
+  fetchState(ref: WorkerRef, plan: (manifest: StateManifest) => Uint8Array[]): Promise<StateManifest> {
+    return new Promise((resolve, reject) => {
+      const stream = this.client['fetchState']!(ref, this.metadata()) as grpc.ClientReadableStream<StateChunk>;
+      let manifest: StateManifest | undefined;
+      let receiver: PayloadReceiver | undefined;
+      let failed = false;
+      const fail = (error: Error) => {
+        if (failed) return;
+        failed = true;
+        stream.cancel();
+        reject(error);
+      };
+      stream.on('data', (chunk: StateChunk) => {
+        if (failed) return;
+        try {
+          if (chunk.kind === 'manifest') {
+            if (manifest) throw new ProtocolError('PROTOCOL_INVALID', 'the coordinator sent two state manifests');
+            manifest = chunk.manifest;
+            receiver = new PayloadReceiver(plan(manifest), 'the model state from the coordinator');
+          } else {
+            if (!receiver) throw new ProtocolError('PROTOCOL_INVALID', 'model state data arrived before its manifest');
+            receiver.write(chunk.data);
+          }
+        } catch (error) {
+          fail(error as Error);
+        }
+      });
+      stream.on('error', (error) => fail(callError('fetching the model state', error)));
+      stream.on('end', () => {
+        if (failed) return;
+        try {
+          if (!manifest || !receiver) throw new ProtocolError('PROTOCOL_INVALID', 'the model state stream ended without a manifest');
+          receiver.finish();
+          resolve(manifest);
+        } catch (error) {
+          fail(error as Error);
+        }
+      });
+    });
+  }
+
+  /**
+   * One step's exchange: streams `header` and `payload` up, then receives the reduced header and
+   * payload. `targets` gives, from the reduced header, where its payload goes.
+   */
+  async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: (reduced: ReducedHeader) => Uint8Array[]): Promise<ReducedHeader> {
+    const call = this.client['exchange']!(this.metadata()) as grpc.ClientDuplexStream<ExchangeUpload, ExchangeDownload>;
+    const what = `the gradient exchange of step ${header.step}`;
+    const result = new Promise<ReducedHeader>((resolve, reject) => {
+      let reduced: ReducedHeader | undefined;
+      let receiver: PayloadReceiver | undefined;
+      let failed = false;
+      const fail = (error: Error) => {
+        if (failed) return;
+        failed = true;
+        call.cancel();
+        reject(error);
+      };
+      call.on('data', (message: ExchangeDownload) => {
+        if (failed) return;
+        try {
+          if (message.kind === 'header') {
+            if (reduced) throw new ProtocolError('PROTOCOL_INVALID', `${what}: two reduced headers`);
+            if (message.header.step !== header.step) {
+              throw new ProtocolError('PROTOCOL_WRONG_STEP', `${what}: the coordinator answered for step ${message.header.step}`);
+            }
+            reduced = message.header;
+            receiver = new PayloadReceiver(targets(reduced), `the reduced gradients of step ${header.step}`);
+          } else {
+            if (!receiver) throw new ProtocolError('PROTOCOL_INVALID', `${what}: reduced data before its header`);
+            receiver.write(message.chunk);
+          }
+        } catch (error) {
+          fail(error as Error);
+        }
+      });
+      call.on('error', (error) => fail(callError(what, error)));
+      call.on('end', () => {
+        if (failed) return;
+        try {
+          if (!reduced || !receiver) throw new ProtocolError('PROTOCOL_INVALID', `${what}: the coordinator ended the exchange without a result`);
+          receiver.finish();
+          resolve(reduced);
+        } catch (error) {
+          fail(error as Error);
+        }
+      });
+    });
+    try {
+      await writeMessage(call, { kind: 'header', header } as ExchangeUpload);
+      for (const chunk of chunkPayload(payload)) await writeMessage(call, { kind: 'chunk', chunk } as ExchangeUpload);
+      call.end();
+    } catch {
+      // The call already failed; `result` carries the status that says why.
+    }
+    return result;
+  }
+
+  report(request: ReportRequest): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client['report']!(request, this.metadata(), (error: grpc.ServiceError | null) =>
+        error ? reject(callError(`reporting ${request.kind}`, error)) : resolve(),
+      );
+    });
+  }
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `worker`: one training process per GPU (SPEC §2, §4). Started by a coordinator for its local
+// GPUs, or by hand on another host: worker --coordinator host:50051 --token $T --gpu 0
+
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
+import { runMain, tokenFrom } from '../shared/cli.js';
+import { runWorker } from './worker-process.js';
+
+const argv = yargs(hideBin(process.argv))
+  .scriptName('worker')
+  .usage('$0 --coordinator HOST:PORT [--token T] [--gpu N]\n\nJoin a coordinator and train on one GPU (or the CPU).')
+  .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator address host:port' })
+  .option('token', { type: 'string', describe: 'shared run token (default: $EMOTRAIN_TOKEN)' })
+  .option('gpu', { type: 'number', default: -1, describe: 'GPU index on this host (sets CUDA_VISIBLE_DEVICES); -1 for the CPU' })
+  .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend; auto picks the fastest installed' })
+  .option('rank', { type: 'number', default: -1, describe: 'rank to ask for (-1: any free rank)' })
+  .option('tls-ca', { type: 'string', describe: 'CA certificate to verify the coordinator (enables TLS)' })
+  .option('tls-cert', { type: 'string', describe: 'client certificate (mutual TLS)' })
+  .option('tls-key', { type: 'string', describe: 'client key (mutual TLS)' })
+  .option('connect-timeout', { type: 'number', default: 30, describe: 'seconds to wait for the coordinator' })
+  .option('config', { config: true, describe: 'JSON file with any of these flags' })
+  .strict()
+  .help()
+  .parseSync();
+
+function readTls(flag: string, file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (cause) {
+    throw new ConfigError('CONFIG_INVALID', `--${flag} ${file}: cannot read it (${(cause as Error).message})`, { cause });
+  }
+}
+
+// A worker started by a local coordinator leaves Ctrl-C to it: the coordinator finishes the step,
+// sends the stop, and reaps us. A worker started by hand leaves on Ctrl-C.
+if (process.env['EMOTRAIN_MANAGED'] === '1') process.on('SIGINT', () => undefined);
+
+runMain('worker', async () => {
+  const token = tokenFrom(argv.token);
+  if (token === undefined) throw new ConfigError('CONFIG_INVALID', 'no token: give --token or set EMOTRAIN_TOKEN');
+  if (argv.gpu >= 0 && process.env['CUDA_VISIBLE_DEVICES'] === undefined) process.env['CUDA_VISIBLE_DEVICES'] = String(argv.gpu);
+  const ca = readTls('tls-ca', argv['tls-ca']);
+  const cert = readTls('tls-cert', argv['tls-cert']);
+  const key = readTls('tls-key', argv['tls-key']);
+  const outcome = await runWorker({
+    coordinator: argv.coordinator,
+    token,
+    gpu: argv.gpu,
+    backend: argv.backend,
+    requestedRank: argv.rank,
+    ...(ca || cert || key ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
+    heartbeatIntervalMs: 1000,
+    connectTimeoutMs: argv['connect-timeout'] * 1000,
+    log: (message) => process.stderr.write(`${message}\n`),
+  });
+  if (process.env['EMOTRAIN_MANAGED'] !== '1') process.stderr.write(`worker ${outcome.rank}: stopped after ${outcome.steps} steps (${outcome.stopReason})\n`);
+  return 0;
+});

@@ -1,0 +1,194 @@
+// A worker's replica of the model and optimiser (SPEC §2): forward/backward on its shard (in
+// micro-batches whose gradients are summed, so a big shard fits in memory), the loss-scaled
+// gradients in the wire format, and the update from the reduced gradients with the same Adam code
+// as every other replica.
+
+import * as tf from '@tensorflow/tfjs';
+import { applyAdam, createAdamSlots, type AdamSlots } from '../shared/adam.js';
+import { NUM_CLASSES } from '../shared/classes.js';
+import type { WorkerConfig } from '../shared/config.js';
+import { ProtocolError } from '../shared/errors.js';
+import { decodeFp16, encodeFp16 } from '../shared/fp16.js';
+import { categoricalCrossEntropy } from '../shared/losses.js';
+import { ModelState } from '../shared/model-state.js';
+import { regularizationLoss, setDropoutSeed } from '../shared/models/index.js';
+import { deriveSeed } from '../shared/random.js';
+import { buildReplicaModel } from '../shared/replica-model.js';
+import { bytesOf, type ReducedHeader, type StateManifest, type TensorDtype } from '../shared/wire.js';
+import type { Batch } from './batch-assembler.js';
+
+export interface StepStats {
+  lossSum: number;
+  correct: number;
+  regularizationLoss: number;
+  /** Gradient values that are NaN/Inf or overflow the wire format. */
+  nonFinite: number;
+}
+
+export interface EvaluationStats {
+  count: number;
+  lossSum: number;
+  correct: number;
+  confusion: number[];
+  probabilities: number[];
+  regularizationLoss: number;
+}
+
+export class Replica {
+  readonly model: tf.LayersModel;
+  readonly state: ModelState;
+  slots: AdamSlots;
+  iteration = 0;
+  readonly dtype: TensorDtype;
+  private readonly tfVariables: tf.Variable[];
+  private readonly gradients: Float32Array;
+  private readonly upload16: Uint16Array | undefined;
+  private readonly download16: Uint16Array | undefined;
+  private readonly reduced: Float32Array;
+
+  constructor(private readonly config: WorkerConfig) {
+    const { model, state } = buildReplicaModel(config);
+    this.model = model;
+    this.state = state;
+    this.slots = createAdamSlots(state.trainable.length);
+    this.dtype = config.precision === 'fp16' ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32';
+    this.tfVariables = state.slots.filter((s) => s.role === 'trainable').map((s) => s.variable.read() as tf.Variable);
+    this.gradients = new Float32Array(state.trainable.length);
+    this.upload16 = config.precision === 'fp16' ? new Uint16Array(state.trainable.length) : undefined;
+    this.download16 = config.precision === 'fp16' ? new Uint16Array(state.trainable.length) : undefined;
+    this.reduced = config.precision === 'fp16' ? new Float32Array(state.trainable.length) : this.gradients;
+  }
+
+  /** Where FetchState's payload goes: every weight, then Adam's m and v. */
+  stateTargets(manifest: StateManifest, peer: string): Uint8Array[] {
+    this.state.requireSameLayout(manifest.weights, peer);
+    if (!manifest.hasOptimizerSlots) throw new ProtocolError('PROTOCOL_INVALID', `${peer} sent the model state without the optimiser state`);
+    return [...this.state.weightBytes(), bytesOf(this.slots.m), bytesOf(this.slots.v)];
+  }
+
+  /** After FetchState: the received values become the model's. */
+  adoptFetchedState(manifest: StateManifest): void {
+    this.iteration = manifest.optimizerIteration;
+    this.state.writeToModel();
+  }
+
+  /**
+   * Gradients of S x (the shard's mean loss) into the upload buffer, over micro-batches: for
+   * micro-batch k of m_k samples in a shard of n, the loss is S * (sum CE_k / n + reg * m_k / n),
+   * whose gradients sum to S times the gradient of the shard's mean loss.
+   */
+  computeGradients(batch: Batch, lossScale: number, stepSeed: number): StepStats {
+    const n = batch.count;
+    const size = this.config.imageSize;
+    const pixels = size * size * 3;
+    const micro = this.config.microBatch > 0 ? this.config.microBatch : Math.max(n, 1);
+    this.gradients.fill(0);
+    let lossSum = 0;
+    let correct = 0;
+    let regularization = 0;
+    for (let start = 0, k = 0; start < n; start += micro, k++) {
+      const m = Math.min(micro, n - start);
+      setDropoutSeed(this.model, deriveSeed(stepSeed, k));
+      const x = tf.tensor4d(batch.images.subarray(start * pixels, (start + m) * pixels), [m, size, size, 3]);
+      const labels = tf.tensor1d(batch.labels.subarray(start, start + m), 'int32');
+      const oneHot = tf.oneHot(labels, NUM_CLASSES) as tf.Tensor2D;
+      let ceSum: tf.Scalar | undefined;
+      let predicted: tf.Tensor1D | undefined;
+      let reg: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const probabilities = this.model.apply(x, { training: true }) as tf.Tensor2D;
+        const ce = categoricalCrossEntropy(oneHot, probabilities);
+        const sum = tf.sum(ce) as tf.Scalar;
+        ceSum = tf.keep(sum);
+        predicted = tf.keep(tf.argMax(probabilities, -1) as tf.Tensor1D);
+        const r = regularizationLoss(this.model);
+        reg = tf.keep(r);
+        return tf.mul(tf.add(tf.div(sum, n), tf.mul(r, m / n)), lossScale) as tf.Scalar;
+      }, this.tfVariables);
+      lossSum += ceSum!.dataSync()[0]!;
+      regularization = reg!.dataSync()[0]!;
+      const predictions = predicted!.dataSync();
+      for (let i = 0; i < m; i++) if (predictions[i] === batch.labels[start + i]) correct++;
+      let offset = 0;
+      for (const variable of this.tfVariables) {
+        const g = grads[variable.name]!.dataSync() as Float32Array;
+        if (k === 0) this.gradients.set(g, offset);
+        else for (let i = 0; i < g.length; i++) this.gradients[offset + i]! += g[i]!;
+        offset += g.length;
+      }
+      tf.dispose([value, grads as tf.NamedTensorMap, x, labels, oneHot, ceSum!, predicted!, reg!]);
+    }
+    if (n === 0) regularization = tf.tidy(() => regularizationLoss(this.model).dataSync()[0]!);
+    // Training mode moved this replica's BatchNorm statistics; they travel with the gradients.
+    this.state.readFromModel(['state']);
+    let nonFinite = 0;
+    if (this.upload16) nonFinite = encodeFp16(this.gradients, this.upload16);
+    else for (let i = 0; i < this.gradients.length; i++) if (!Number.isFinite(this.gradients[i]!)) nonFinite++;
+    return { lossSum, correct, regularizationLoss: regularization, nonFinite };
+  }
+
+  /** Upload payload: gradients in the wire dtype, then the BatchNorm statistics. */
+  uploadPayload(): Uint8Array[] {
+    return [this.upload16 ? bytesOf(this.upload16) : bytesOf(this.gradients), bytesOf(this.state.state)];
+  }
+
+  /** Where the reduced payload goes, after checking its header matches this replica. */
+  downloadTargets(header: ReducedHeader): Uint8Array[] {
+    if (header.dtype !== this.dtype || header.gradientElements !== this.gradients.length || header.stateElements !== this.state.state.length) {
+      throw new ProtocolError(
+        'PROTOCOL_WRONG_SIZE',
+        `reduced step ${header.step}: ${header.gradientElements}+${header.stateElements} ${header.dtype} values, this replica expects ${this.gradients.length}+${this.state.state.length} ${this.dtype}`,
+      );
+    }
+    return [this.download16 ? bytesOf(this.download16) : bytesOf(this.reduced), bytesOf(this.state.state)];
+  }
+
+  /** Applies a reduced step: the Adam update when not skipped, the averaged statistics always. */
+  applyReduced(header: ReducedHeader): void {
+    if (header.applied) {
+      if (header.optimizerIteration !== this.iteration + 1) {
+        throw new ProtocolError('PROTOCOL_WRONG_STEP', `reduced step ${header.step} is Adam iteration ${header.optimizerIteration}, this replica is at ${this.iteration}`);
+      }
+      if (this.download16) decodeFp16(this.download16, this.reduced);
+      this.iteration = header.optimizerIteration;
+      applyAdam(this.state.trainable, this.slots, this.reduced, 1 / header.lossScale, header.learningRate, this.iteration);
+      this.state.writeToModel(['trainable', 'state']);
+    } else {
+      this.state.writeToModel(['state']);
+    }
+  }
+
+  evaluate(batch: Batch, returnProbabilities: boolean): EvaluationStats {
+    const size = this.config.imageSize;
+    const pixels = size * size * 3;
+    const chunk = this.config.microBatch > 0 ? this.config.microBatch : 64;
+    const confusion = new Array<number>(NUM_CLASSES * NUM_CLASSES).fill(0);
+    const probabilities: number[] = [];
+    let lossSum = 0;
+    let correct = 0;
+    for (let start = 0; start < batch.count; start += chunk) {
+      const m = Math.min(chunk, batch.count - start);
+      const [ce, probs] = tf.tidy(() => {
+        const x = tf.tensor4d(batch.images.subarray(start * pixels, (start + m) * pixels), [m, size, size, 3]);
+        const p = this.model.predict(x) as tf.Tensor2D;
+        const oneHot = tf.oneHot(tf.tensor1d(batch.labels.subarray(start, start + m), 'int32'), NUM_CLASSES) as tf.Tensor2D;
+        return [categoricalCrossEntropy(oneHot, p).dataSync(), p.dataSync()];
+      });
+      for (let i = 0; i < m; i++) {
+        lossSum += ce[i]!;
+        let best = 0;
+        for (let c = 1; c < NUM_CLASSES; c++) if (probs[i * NUM_CLASSES + c]! > probs[i * NUM_CLASSES + best]!) best = c;
+        const truth = batch.labels[start + i]!;
+        if (best === truth) correct++;
+        confusion[truth * NUM_CLASSES + best]!++;
+      }
+      if (returnProbabilities) for (let i = 0; i < m * NUM_CLASSES; i++) probabilities.push(probs[i]!);
+    }
+    const regularization = tf.tidy(() => regularizationLoss(this.model).dataSync()[0]!);
+    return { count: batch.count, lossSum, correct, confusion, probabilities, regularizationLoss: regularization };
+  }
+
+  checksum(): string {
+    return ModelState.checksumOfModel(this.state);
+  }
+}
