@@ -9,6 +9,7 @@ import type { RunConfig } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, WorldError, describeError } from '../shared/errors.js';
 import { LossScaler } from '../shared/loss-scaler.js';
+import { deriveSeed } from '../shared/random.js';
 import {
   PROTOCOL_VERSION,
   PayloadReceiver,
@@ -440,7 +441,7 @@ export class TrainingRun implements TrainerHost {
           globalBatch: batch.length,
           samples,
           lossScale: round.lossScale,
-          stepSeed: (this.config.seed ^ Math.imul(round.step + 1, 0x9e3779b1) ^ Math.imul(member.rank + 1, 0x85ebca6b)) >>> 0,
+          stepSeed: deriveSeed(this.config.seed, 0xd50, round.step, member.rank),
         },
       };
       this.world.send(member.rank, command);

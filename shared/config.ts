@@ -107,6 +107,8 @@ export function validateRunConfig(config: RunConfig): RunConfig {
   requireInteger('batch', config.globalBatch, 1, 65_536);
   requireInteger('steps-per-epoch', config.stepsPerEpoch, 0, Number.MAX_SAFE_INTEGER);
   requireNumber('lr', config.learningRate, 0, 10, true);
+  requireNumber('initial-loss-scale', config.initialLossScale, 1, 2 ** 40);
+  requireInteger('loss-scale-growth-interval', config.lossScaleGrowthInterval, 1, Number.MAX_SAFE_INTEGER);
   requireInteger('synthetic-count', config.syntheticCount, 70, 1_000_000);
   requireNumber('lr-factor', config.plateau.factor, 0, 0.999999, true);
   requireInteger('patience', config.plateau.patience, 0, 100_000);

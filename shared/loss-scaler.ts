@@ -22,7 +22,7 @@ export const DEFAULT_LOSS_SCALER_OPTIONS: LossScalerOptions = {
   growthFactor: 2,
   backoffFactor: 0.5,
   minScale: 1,
-  maxScale: 2 ** 24,
+  maxScale: 2 ** 40,
   maxConsecutiveSkips: 100,
 };
 

@@ -74,4 +74,36 @@ describe('a distributed run, end to end', () => {
     expect(statSync(path.join(last, 'optimizer.bin')).size).toBe(state.trainableElements * 8);
     expect(existsSync(path.join(runDir, 'checkpoints', '.last.old'))).toBe(false);
   });
+
+  it('skips every step whose gradients overflow fp16 on any worker, halving the loss scale, and says so', async () => {
+    const runs = tempDir('runs');
+    // 2^30 makes the scaled gradients overflow fp16 (max 65504) until the scale has come down
+    const coordinator = new Program(COORDINATOR, [
+      '--gpus', '2', '--epochs', '3', '--dataset', 'synthetic', '--synthetic-count', '700',
+      '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', 'overflow', '--progress', 'lines',
+      '--initial-loss-scale', String(2 ** 30),
+    ]);
+    const { code } = await coordinator.exit(120_000);
+    expect(code, coordinator.output).toBe(0);
+    const runDir = path.join(runs, 'overflow');
+    const skipped = readEvents(runDir).filter((e) => e.event === 'step_skipped');
+    expect(skipped.length).toBeGreaterThan(0);
+    expect(skipped.length).toBeLessThan(15);
+    skipped.forEach((event, i) => {
+      expect(event['step']).toBe(i); // the first steps, in a row
+      expect(event['loss_scale_before']).toBe(2 ** (30 - i));
+      expect(event['loss_scale_after']).toBe(2 ** (29 - i));
+      expect(event['skipped_total']).toBe(i + 1);
+      expect(event['reason']).toMatch(/worker \d sent \d+ non-finite or fp16-overflowing gradient values/);
+    });
+    expect(coordinator.output).toMatch(/step 0 skipped: worker \d sent/);
+    const rows = readCsv(path.join(runDir, 'metrics.csv'));
+    expect(rows.reduce((sum, row) => sum + row['skipped_steps']!, 0)).toBe(skipped.length);
+    expect(rows.at(-1)!['loss_scale']).toBe(2 ** (30 - skipped.length));
+    // skipped steps are not Adam iterations, and every replica skipped them: checksums still agree
+    const state = JSON.parse(readFileSync(path.join(runDir, 'checkpoints', 'last', 'state.json'), 'utf8')) as { optimizerIteration: number; step: number };
+    expect(state.step).toBe(15); // 3 epochs of ceil(560 / 128) steps
+    expect(state.optimizerIteration).toBe(15 - skipped.length);
+    expect(readEvents(runDir).some((e) => e.event === 'replicas_verified')).toBe(true);
+  });
 });

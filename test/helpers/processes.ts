@@ -21,12 +21,14 @@ export class Program {
   output = '';
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(script: string, args: string[], env: Record<string, string> = {}) {
+  /** `ownGroup`: start in a process group of its own, as a shell does, so a test can signal the group like Ctrl-C. */
+  constructor(script: string, args: string[], env: Record<string, string> = {}, ownGroup = false) {
     if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm test does)`);
     this.child = spawn(process.execPath, [script, ...args], {
       cwd: ROOT,
       env: { ...process.env, EMOTRAIN_CACHE: TEST_CACHE, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: ownGroup,
     });
     this.child.stdout!.on('data', (data: Buffer) => (this.output += data.toString()));
     this.child.stderr!.on('data', (data: Buffer) => (this.output += data.toString()));
@@ -103,6 +105,20 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+export async function waitForEvents(runDir: string, predicate: (events: RunEventLine[]) => boolean, timeoutMs: number): Promise<RunEventLine[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const events = readEvents(runDir);
+    if (predicate(events)) return events;
+    await sleep(100);
+  }
+  throw new Error(`events never matched in ${runDir}: ${JSON.stringify(readEvents(runDir))}`);
+}
+
+export function workerPids(events: RunEventLine[]): Map<number, number> {
+  return new Map(events.filter((e) => e.event === 'worker_joined').map((e) => [e['rank'] as number, e['pid'] as number]));
 }
 
 export interface RunEventLine {
