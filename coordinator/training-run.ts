@@ -8,6 +8,7 @@ import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
 import type { RunConfig } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, WorldError, describeError } from '../shared/errors.js';
+import { meanLoss } from '../shared/evaluation.js';
 import { LossScaler } from '../shared/loss-scaler.js';
 import { deriveSeed } from '../shared/random.js';
 import {
@@ -508,24 +509,26 @@ export class TrainingRun implements TrainerHost {
     const results = await this.guard(Promise.all(waits));
     const confusion = new Array<number>(NUM_CLASSES * NUM_CLASSES).fill(0);
     let count = 0;
-    let lossSum = 0;
     let correct = 0;
+    const sampleLosses: number[] = [];
     const sampleIds: number[] = [];
     const probabilities: number[] = [];
     results.forEach((result, i) => {
       const expected = shards[i]!.sampleIds.length;
-      if (result.count !== expected || result.confusion.length !== confusion.length) {
+      if (result.count !== expected || result.sampleLosses.length !== expected || result.confusion.length !== confusion.length) {
         throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${describeMember(members[i]!)} evaluated ${result.count} samples of ${split}, its shard has ${expected}`);
       }
       count += result.count;
-      lossSum += result.lossSum;
+      sampleLosses.push(...result.sampleLosses);
       correct += result.correct;
       result.confusion.forEach((n, j) => (confusion[j]! += n));
       sampleIds.push(...result.sampleIds);
       probabilities.push(...result.probabilities);
     });
-    const regularization = results[0]?.regularizationLoss ?? 0;
-    return { split, count, loss: lossSum / count + regularization, accuracy: correct / count, confusion, sampleIds, probabilities };
+    // Shards are contiguous slices of `ids` in rank order, so this totals the losses in id order,
+    // exactly as a single-process evaluation of the same ids does.
+    const loss = meanLoss(sampleLosses, results[0]?.regularizationLoss ?? 0);
+    return { split, count, loss, accuracy: correct / count, confusion, sampleIds, probabilities };
   }
 
   /** Every replica's weights must equal the coordinator's, bit for bit (SPEC §2). */

@@ -157,12 +157,12 @@ export type ExchangeDownload = { kind: 'header'; header: ReducedHeader } | { kin
 export interface EvaluationResult {
   evaluationId: number;
   count: number;
-  lossSum: number;
   correct: number;
   confusion: number[];
   sampleIds: number[];
   probabilities: number[];
   regularizationLoss: number;
+  sampleLosses: number[];
 }
 export interface ChecksumResult {
   step: number;

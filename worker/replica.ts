@@ -8,6 +8,7 @@ import { applyAdam, createAdamSlots, type AdamSlots } from '../shared/adam.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
+import { evaluateImages, type SampleEvaluation } from '../shared/evaluation.js';
 import { decodeFp16, encodeFp16 } from '../shared/fp16.js';
 import { categoricalCrossEntropy } from '../shared/losses.js';
 import { ModelState } from '../shared/model-state.js';
@@ -23,15 +24,6 @@ export interface StepStats {
   regularizationLoss: number;
   /** Gradient values that are NaN/Inf or overflow the wire format. */
   nonFinite: number;
-}
-
-export interface EvaluationStats {
-  count: number;
-  lossSum: number;
-  correct: number;
-  confusion: number[];
-  probabilities: number[];
-  regularizationLoss: number;
 }
 
 export class Replica {
@@ -158,34 +150,8 @@ export class Replica {
     }
   }
 
-  evaluate(batch: Batch, returnProbabilities: boolean): EvaluationStats {
-    const size = this.config.imageSize;
-    const pixels = size * size * 3;
-    const chunk = this.config.microBatch > 0 ? this.config.microBatch : 64;
-    const confusion = new Array<number>(NUM_CLASSES * NUM_CLASSES).fill(0);
-    const probabilities: number[] = [];
-    let lossSum = 0;
-    let correct = 0;
-    for (let start = 0; start < batch.count; start += chunk) {
-      const m = Math.min(chunk, batch.count - start);
-      const [ce, probs] = tf.tidy(() => {
-        const x = tf.tensor4d(batch.images.subarray(start * pixels, (start + m) * pixels), [m, size, size, 3]);
-        const p = this.model.predict(x) as tf.Tensor2D;
-        const oneHot = tf.oneHot(tf.tensor1d(batch.labels.subarray(start, start + m), 'int32'), NUM_CLASSES) as tf.Tensor2D;
-        return [categoricalCrossEntropy(oneHot, p).dataSync(), p.dataSync()];
-      });
-      for (let i = 0; i < m; i++) {
-        lossSum += ce[i]!;
-        let best = 0;
-        for (let c = 1; c < NUM_CLASSES; c++) if (probs[i * NUM_CLASSES + c]! > probs[i * NUM_CLASSES + best]!) best = c;
-        const truth = batch.labels[start + i]!;
-        if (best === truth) correct++;
-        confusion[truth * NUM_CLASSES + best]!++;
-      }
-      if (returnProbabilities) for (let i = 0; i < m * NUM_CLASSES; i++) probabilities.push(probs[i]!);
-    }
-    const regularization = tf.tidy(() => regularizationLoss(this.model).dataSync()[0]!);
-    return { count: batch.count, lossSum, correct, confusion, probabilities, regularizationLoss: regularization };
+  evaluate(batch: Batch): SampleEvaluation {
+    return evaluateImages(this.model, batch, this.config.imageSize, this.config.microBatch > 0 ? this.config.microBatch : 64);
   }
 
   checksum(): string {

@@ -103,14 +103,19 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
         case 'evaluate': {
           const order = command.evaluate;
           const batch = assembler.assemble(order.samples, undefined);
-          const stats = replica.evaluate(batch, order.returnProbabilities);
+          const result = replica.evaluate(batch);
           await client.report({
             ...ref,
             kind: 'evaluation',
             evaluation: {
               evaluationId: order.evaluationId,
+              count: result.count,
+              correct: result.correct,
+              confusion: result.confusion,
               sampleIds: order.returnProbabilities ? batch.sampleIds : [],
-              ...stats,
+              probabilities: order.returnProbabilities ? Array.from(result.probabilities) : [],
+              regularizationLoss: result.regularizationLoss,
+              sampleLosses: Array.from(result.losses),
             },
           });
           break;
