@@ -40,7 +40,7 @@ export class ShadowModel {
   }
 
   /** What FetchState sends: the manifest, then every weight, then (when asked) Adam's m and v. */
-  statePayload(step: number, learningRate: number, withOptimizer: boolean): { manifest: StateManifest; payload: Uint8Array[] } {
+  statePayload(step: number, learningRate: number, lossScale: number, withOptimizer: boolean): { manifest: StateManifest; payload: Uint8Array[] } {
     const payload = this.state.weightBytes();
     if (withOptimizer) {
       payload.push(new Uint8Array(this.slots.m.buffer, this.slots.m.byteOffset, this.slots.m.byteLength));
@@ -53,6 +53,7 @@ export class ShadowModel {
         hasOptimizerSlots: withOptimizer,
         step,
         learningRate,
+        lossScale,
         totalElements: this.state.totalElements + (withOptimizer ? 2 * this.slots.m.length : 0),
       },
       payload,

@@ -15,7 +15,6 @@ import {
   PROTOCOL_VERSION,
   PayloadReceiver,
   type ChecksumResult,
-  type Command,
   type EvaluationResult,
   type GradientHeader,
   type JoinReply,
@@ -33,7 +32,7 @@ import { GradientReducer } from './reducer.js';
 import type { RunDirectory } from './run-directory.js';
 import type { SampleStore } from './sample-store.js';
 import type { ShadowModel } from './shadow-model.js';
-import { EpochPlan, shardBatch } from './sharding.js';
+import { EpochPlan, shardBatch, type Shard } from './sharding.js';
 import type { TrainerHost, UploadSession } from './trainer-service.js';
 import { World, describeMember, type CommandSink, type Member } from './world.js';
 
@@ -54,9 +53,20 @@ export interface EvaluationSummary {
   probabilities: number[];
 }
 
+/** The plan of one step: which samples each member computes. Fixed before the step is sent. */
+interface StepPlan {
+  step: number;
+  epoch: number;
+  batch: number[];
+  members: Member[];
+  shards: Shard[];
+}
+
 interface StepRound {
+  plan: StepPlan;
   step: number;
   lossScale: number;
+  reducer: GradientReducer;
   reduced: Deferred<void>;
   outcome: Deferred<{ header: ReducedHeader; payload: readonly Uint8Array[] }>;
   uploading: Set<number>;
@@ -95,7 +105,8 @@ export class TrainingRun implements TrainerHost {
   private readonly shadow: ShadowModel;
   private readonly reporter: ConsoleReporter;
   private readonly checkpoints: CheckpointStore;
-  private readonly reducer: GradientReducer;
+  /** Two reducers used by alternate steps: one can still be streaming its result back while the next step's round is open. */
+  private readonly reducers: [GradientReducer, GradientReducer];
   private readonly scaler: LossScaler;
   private readonly plateau: PlateauSchedule;
 
@@ -103,7 +114,9 @@ export class TrainingRun implements TrainerHost {
   private epochsCompleted = 0;
   private bestValAccuracy = -Infinity;
   private lastValAccuracy = NaN;
-  private round: StepRound | undefined;
+  /** Open rounds by step: the one being reduced and, briefly, the next one. */
+  private readonly rounds = new Map<number, StepRound>();
+  private readonly lastRoundOf: [StepRound | undefined, StepRound | undefined] = [undefined, undefined];
   private evaluationCounter = 0;
   private readonly pendingEvaluations = new Map<string, Deferred<EvaluationResult>>();
   private readonly pendingChecksums = new Map<string, Deferred<ChecksumResult>>();
@@ -120,7 +133,8 @@ export class TrainingRun implements TrainerHost {
     this.reporter = options.reporter;
     this.checkpoints = new CheckpointStore(options.runDir.checkpointsDir);
     this.world = new World(options.config.gpus + options.config.remoteWorkers);
-    this.reducer = new GradientReducer(this.shadow.state.trainable.length, this.shadow.state.state.length, options.config.precision);
+    const newReducer = () => new GradientReducer(this.shadow.state.trainable.length, this.shadow.state.state.length, options.config.precision);
+    this.reducers = [newReducer(), newReducer()];
     const resume = options.resume;
     const precisionScale = options.config.precision === 'fp32' ? { initialScale: 1, growthInterval: Number.MAX_SAFE_INTEGER, maxScale: 1 } : {};
     this.scaler = new LossScaler({ growthInterval: options.config.lossScaleGrowthInterval, initialScale: options.config.initialLossScale, ...precisionScale }, resume?.lossScaler);
@@ -156,7 +170,7 @@ export class TrainingRun implements TrainerHost {
   /** Ends the run with an error: every wait in progress rejects with it. */
   fail(error: Error): void {
     if (!this.failure.settled) this.failure.reject(error);
-    this.round?.outcome.reject(error);
+    for (const round of this.rounds.values()) round.outcome.reject(error);
     for (const pending of [...this.pendingEvaluations.values(), ...this.pendingChecksums.values()]) pending.reject(error);
   }
 
@@ -213,44 +227,49 @@ export class TrainingRun implements TrainerHost {
 
   state(ref: WorkerRef): { manifest: StateManifest; payload: readonly Uint8Array[] } {
     this.memberOf(ref, 'state request');
-    return this.shadow.statePayload(this.step, this.plateau.learningRate, true);
+    return this.shadow.statePayload(this.step, this.plateau.learningRate, this.scaler.scale, true);
   }
 
   beginUpload(header: GradientHeader, peer: string): UploadSession {
     const what = `gradient upload from ${peer} for step ${header.step}`;
     const member = this.memberOf(header, what);
-    const round = this.round;
+    const round = this.rounds.get(header.step);
     const who = describeMember(member);
-    if (!round || header.step !== round.step) {
-      throw new ProtocolError('PROTOCOL_WRONG_STEP', `${who} uploaded gradients for step ${header.step}, but the current step is ${round?.step ?? 'none (no step in progress)'}`);
+    if (!round) {
+      const open = [...this.rounds.keys()];
+      throw new ProtocolError(
+        'PROTOCOL_WRONG_STEP',
+        `${who} uploaded gradients for step ${header.step}, but the current step is ${open.length > 0 ? open.join(' or ') : `${this.step} (not open for uploads)`}`,
+      );
     }
-    if (!this.reducer.isMember(member.rank)) throw new ProtocolError('PROTOCOL_INVALID', `${who} has no shard in step ${round.step}`);
-    if (header.dtype !== this.reducer.dtype) {
-      throw new ProtocolError('PROTOCOL_INVALID', `${who} sent ${header.dtype} gradients for step ${round.step}; this run exchanges ${this.reducer.dtype}`);
+    const { reducer } = round;
+    if (!reducer.isMember(member.rank)) throw new ProtocolError('PROTOCOL_INVALID', `${who} has no shard in step ${round.step}`);
+    if (header.dtype !== reducer.dtype) {
+      throw new ProtocolError('PROTOCOL_INVALID', `${who} sent ${header.dtype} gradients for step ${round.step}; this run exchanges ${reducer.dtype}`);
     }
-    if (header.gradientElements !== this.reducer.gradientElements || header.stateElements !== this.reducer.stateElements) {
+    if (header.gradientElements !== reducer.gradientElements || header.stateElements !== reducer.stateElements) {
       throw new ProtocolError(
         'PROTOCOL_WRONG_SIZE',
-        `${who} declared ${header.gradientElements} gradient and ${header.stateElements} state values for step ${round.step}; the model has ${this.reducer.gradientElements} and ${this.reducer.stateElements}`,
+        `${who} declared ${header.gradientElements} gradient and ${header.stateElements} state values for step ${round.step}; the model has ${reducer.gradientElements} and ${reducer.stateElements}`,
       );
     }
     if (header.lossScale !== round.lossScale) {
       throw new ProtocolError('PROTOCOL_INVALID', `${who} used loss scale ${header.lossScale} in step ${round.step}; the step's scale is ${round.lossScale}`);
     }
-    const shardSize = this.reducer.shardSizeOf(member.rank)!;
+    const shardSize = reducer.shardSizeOf(member.rank)!;
     if (header.shardSize !== shardSize || !(header.correct <= shardSize)) {
       throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${who} reported ${header.shardSize} samples (${header.correct} correct) for step ${round.step}; its shard has ${shardSize}`);
     }
-    if (this.reducer.hasCompleted(member.rank) || round.uploading.has(member.rank)) {
+    if (reducer.hasCompleted(member.rank) || round.uploading.has(member.rank)) {
       throw new ProtocolError('PROTOCOL_INVALID', `${who} uploaded step ${round.step} twice`);
     }
     round.uploading.add(member.rank);
-    const receiver = new PayloadReceiver(this.reducer.stagingFor(member.rank), `${who}'s gradients for step ${round.step}`);
+    const receiver = new PayloadReceiver(reducer.stagingFor(member.rank), `${who}'s gradients for step ${round.step}`);
     let finished = false;
     return {
       receiver,
       complete: async () => {
-        const staged = this.reducer.stagingFor(member.rank)[1]!;
+        const staged = reducer.stagingFor(member.rank)[1]!;
         const stateValues = new Float32Array(staged.buffer, staged.byteOffset, staged.byteLength / 4);
         for (let i = 0; i < stateValues.length; i++) {
           if (!Number.isFinite(stateValues[i]!)) {
@@ -264,8 +283,8 @@ export class TrainingRun implements TrainerHost {
         round.correct += header.correct;
         round.regularizationLoss = header.regularizationLoss;
         round.timings.set(member.rank, header.timings);
-        this.reducer.markComplete(member.rank);
-        if (this.reducer.ready) round.reduced.resolve();
+        reducer.markComplete(member.rank);
+        if (reducer.ready) round.reduced.resolve();
         return round.outcome.promise;
       },
       abort: () => {
@@ -334,12 +353,21 @@ export class TrainingRun implements TrainerHost {
       let skipped = 0;
       const learningRate = this.plateau.learningRate;
       const samplesPerRank: number[] = [];
-      for (let s = 0; s < steps; s++) {
-        if (this.stopRequested !== undefined) break;
+      // Each step's command goes out one step ahead, so workers prepare its data while they
+      // compute the current one. A stop request is honoured where no command is outstanding.
+      const firstStep = this.step;
+      let current: StepPlan | undefined = this.planStep(plan, 0, epoch, firstStep);
+      await this.sendStep(current);
+      await this.openRound(current);
+      for (let s = 0; current !== undefined; s++) {
         const stepStart = performance.now();
-        const result = await this.runStep(plan, s, epoch);
-        result.shardSizes.forEach((n, rank) => (samplesPerRank[rank] = (samplesPerRank[rank] ?? 0) + n));
+        const next: StepPlan | undefined = s + 1 < steps && this.stopRequested === undefined ? this.planStep(plan, s + 1, epoch, firstStep + s + 1) : undefined;
+        if (next) await this.sendStep(next);
+        const result = await this.completeStep(current, async () => {
+          if (next) await this.openRound(next);
+        });
         trainSeconds += (performance.now() - stepStart) / 1000;
+        result.shardSizes.forEach((n, rank) => (samplesPerRank[rank] = (samplesPerRank[rank] ?? 0) + n));
         lossWeighted += result.loss * result.batch;
         correct += result.correct;
         seen += result.batch;
@@ -355,6 +383,7 @@ export class TrainingRun implements TrainerHost {
           imagesPerSecond,
           etaSeconds: ((steps - s - 1) * trainSeconds) / (s + 1),
         });
+        current = next;
       }
       if (this.stopRequested !== undefined) break;
 
@@ -400,20 +429,48 @@ export class TrainingRun implements TrainerHost {
     return { status, epochsCompleted: this.epochsCompleted, bestValAccuracy: this.bestValAccuracy, lastValAccuracy: this.lastValAccuracy };
   }
 
-  private async runStep(
-    plan: EpochPlan,
-    stepInEpoch: number,
-    epoch: number,
-  ): Promise<{ applied: boolean; loss: number; correct: number; batch: number; shardSizes: number[] }> {
-    const batch = plan.batch(stepInEpoch);
+  private planStep(plan: EpochPlan, stepInEpoch: number, epoch: number, step: number): StepPlan {
     const members = this.world.list();
     if (members.length !== this.world.size) {
-      throw new WorldError('WORKER_LOST', `step ${this.step} needs ${this.world.size} workers, ${members.length} are connected`);
+      throw new WorldError('WORKER_LOST', `step ${step} needs ${this.world.size} workers, ${members.length} are connected`);
     }
-    const shards = shardBatch(batch, members.length);
+    const batch = plan.batch(stepInEpoch);
+    return { step, epoch, batch, members, shards: shardBatch(batch, members.length) };
+  }
+
+  /** Sends every member its shard of the step (image bytes only where it lacks them). */
+  private async sendStep(plan: StepPlan): Promise<void> {
+    for (let i = 0; i < plan.members.length; i++) {
+      const member = plan.members[i]!;
+      const samples = await this.samples.samplesFor(member.workerId, plan.shards[i]!.sampleIds);
+      this.world.send(member.rank, {
+        kind: 'trainStep',
+        trainStep: {
+          step: plan.step,
+          epoch: plan.epoch,
+          worldSize: plan.members.length,
+          globalBatch: plan.batch.length,
+          samples,
+          stepSeed: deriveSeed(this.config.seed, 0xd50, plan.step, member.rank),
+        },
+      });
+    }
+  }
+
+  /**
+   * Opens the step for uploads, at the loss scale decided by the previous step. Its reducer is the
+   * one step `step - 2` used, whose result must have been streamed to every worker first (it has,
+   * in practice: no worker could upload `step - 1` without it).
+   */
+  private async openRound(plan: StepPlan): Promise<void> {
+    const index = plan.step % 2;
+    const reducer = this.reducers[index]!;
+    await this.guard(this.lastRoundOf[index]?.downloadsDone.promise ?? Promise.resolve());
     const round: StepRound = {
-      step: this.step,
+      plan,
+      step: plan.step,
       lossScale: this.scaler.scale,
+      reducer,
       reduced: new Deferred(),
       outcome: new Deferred(),
       uploading: new Set(),
@@ -424,32 +481,27 @@ export class TrainingRun implements TrainerHost {
       regularizationLoss: 0,
       timings: new Map(),
     };
-    this.reducer.begin(
-      round.step,
-      members.map((m, i) => ({ rank: m.rank, shardSize: shards[i]!.sampleIds.length })),
-      batch.length,
+    reducer.begin(
+      plan.step,
+      plan.members.map((m, i) => ({ rank: m.rank, shardSize: plan.shards[i]!.sampleIds.length })),
+      plan.batch.length,
     );
-    this.round = round;
-    for (let i = 0; i < members.length; i++) {
-      const member = members[i]!;
-      const samples = await this.samples.samplesFor(member.workerId, shards[i]!.sampleIds);
-      const command: Command = {
-        kind: 'trainStep',
-        trainStep: {
-          step: round.step,
-          epoch,
-          worldSize: members.length,
-          globalBatch: batch.length,
-          samples,
-          lossScale: round.lossScale,
-          stepSeed: deriveSeed(this.config.seed, 0xd50, round.step, member.rank),
-        },
-      };
-      this.world.send(member.rank, command);
-    }
-    await this.guard(round.reduced.promise);
+    this.rounds.set(plan.step, round);
+    this.lastRoundOf[index] = round;
+  }
 
-    const result = this.reducer.finish();
+  /**
+   * Waits for every upload of the step, decides (apply or skip), updates the shadow copy and
+   * releases the reduced result to the workers. `beforeRelease` opens the next step's round
+   * first, so no worker can upload for a step that is not open yet.
+   */
+  private async completeStep(
+    plan: StepPlan,
+    beforeRelease: () => Promise<void>,
+  ): Promise<{ applied: boolean; loss: number; correct: number; batch: number; shardSizes: number[] }> {
+    const round = this.rounds.get(plan.step)!;
+    await this.guard(round.reduced.promise);
+    const result = round.reducer.finish();
     const reason =
       result.nonFinite.length > 0
         ? result.nonFinite.map((n) => `worker ${n.rank} sent ${n.count} non-finite or fp16-overflowing gradient values`).join('; ')
@@ -463,31 +515,31 @@ export class TrainingRun implements TrainerHost {
       applied: verdict.applied,
       skipReason: verdict.applied ? '' : verdict.reason,
       lossScale: round.lossScale,
-      dtype: this.reducer.dtype,
-      gradientElements: this.reducer.gradientElements,
-      stateElements: this.reducer.stateElements,
+      dtype: round.reducer.dtype,
+      gradientElements: round.reducer.gradientElements,
+      stateElements: round.reducer.stateElements,
       learningRate,
       optimizerIteration: this.shadow.iteration,
+      nextLossScale: this.scaler.scale,
     };
+    this.step = round.step + 1;
+    this.rounds.delete(round.step);
+    await beforeRelease();
     round.outcome.resolve({ header, payload: result.payload });
     if (round.pendingDownloads === 0) round.downloadsDone.resolve();
-    // The payload views the reducer's buffers: the next step may not reuse them before every
-    // worker has been sent its copy.
-    await this.guard(round.downloadsDone.promise);
 
     if (!verdict.applied) {
-      this.runDir.event({ event: 'step_skipped', step: round.step, epoch: epoch + 1, reason: verdict.reason, loss_scale_before: verdict.scaleBefore, loss_scale_after: verdict.scaleAfter, skipped_total: this.scaler.skippedSteps });
+      this.runDir.event({ event: 'step_skipped', step: round.step, epoch: plan.epoch + 1, reason: verdict.reason, loss_scale_before: verdict.scaleBefore, loss_scale_after: verdict.scaleAfter, skipped_total: this.scaler.skippedSteps });
       this.reporter.info(`step ${round.step} skipped: ${verdict.reason}; loss scale ${verdict.scaleBefore} → ${verdict.scaleAfter}`);
     } else if (verdict.grew) {
       this.runDir.event({ event: 'loss_scale_increased', step: round.step, from: verdict.scaleBefore, to: verdict.scaleAfter });
     }
-    this.step++;
     return {
       applied: verdict.applied,
-      loss: round.lossSum / batch.length + round.regularizationLoss,
+      loss: round.lossSum / plan.batch.length + round.regularizationLoss,
       correct: round.correct,
-      batch: batch.length,
-      shardSizes: shards.map((shard) => shard.sampleIds.length),
+      batch: plan.batch.length,
+      shardSizes: plan.shards.map((shard) => shard.sampleIds.length),
     };
   }
 

@@ -88,7 +88,6 @@ export interface TrainStep {
   worldSize: number;
   globalBatch: number;
   samples: Sample[];
-  lossScale: number;
   stepSeed: number;
 }
 export interface Evaluate {
@@ -114,6 +113,7 @@ export interface StateManifest {
   step: number;
   learningRate: number;
   totalElements: number;
+  lossScale: number;
 }
 export interface TensorChunk {
   offset: number;
@@ -151,6 +151,7 @@ export interface ReducedHeader {
   stateElements: number;
   learningRate: number;
   optimizerIteration: number;
+  nextLossScale: number;
 }
 export type ExchangeDownload = { kind: 'header'; header: ReducedHeader } | { kind: 'chunk'; chunk: TensorChunk };
 

@@ -32,7 +32,9 @@ function joinRequest() {
 }
 
 /** Joins as a worker, fetches the state, and returns the first train-step command. */
-async function joinAndGetStep(client: CoordinatorClient): Promise<{ joined: JoinReply; manifest: StateManifest; step: Extract<Command, { kind: 'trainStep' }>['trainStep']; trainable: number; stateSize: number }> {
+async function joinAndGetStep(
+  client: CoordinatorClient,
+): Promise<{ joined: JoinReply; manifest: StateManifest; step: Extract<Command, { kind: 'trainStep' }>['trainStep']; trainable: number; stateSize: number }> {
   const joined = await client.join(joinRequest());
   const config = JSON.parse(joined.configJson) as WorkerConfig;
   const { state } = buildReplicaModel(config);
@@ -71,7 +73,8 @@ describe('the coordinator validates every message', () => {
   it('rejects uploads with the wrong run, step or length, and applies only the valid one', async () => {
     const { address } = await startCoordinator();
     const client = new CoordinatorClient(address, TOKEN);
-    const { joined, step, trainable, stateSize } = await joinAndGetStep(client);
+    const { joined, manifest, step, trainable, stateSize } = await joinAndGetStep(client);
+    expect(manifest.lossScale).toBe(32768);
     expect(step.step).toBe(0);
     expect(step.samples.length).toBe(128);
 
@@ -85,7 +88,7 @@ describe('the coordinator validates every message', () => {
       runId: joined.runId,
       workerId: joined.workerId,
       step: step.step,
-      lossScale: step.lossScale,
+      lossScale: manifest.lossScale,
       dtype: 'TENSOR_DTYPE_FLOAT16',
       gradientElements: trainable,
       stateElements: stateSize,
@@ -107,6 +110,9 @@ describe('the coordinator validates every message', () => {
     const wrongStep = await attempt({ ...header, step: 5 });
     expect(grpcCode(wrongStep)).toBe('INVALID_ARGUMENT');
     expect(String(wrongStep)).toMatch(/step 5, but the current step is 0/);
+
+    const wrongScale = await attempt({ ...header, lossScale: 1024 });
+    expect(String(wrongScale)).toMatch(/used loss scale 1024 in step 0; the step's scale is 32768/);
 
     const wrongCount = await attempt({ ...header, gradientElements: trainable - 1 });
     expect(String(wrongCount)).toMatch(new RegExp(`declared ${trainable - 1} gradient`));
@@ -131,7 +137,7 @@ describe('the coordinator validates every message', () => {
     // the valid upload: with one worker the reduced gradients are exactly ours — nothing the
     // rejected uploads sent was added
     const reduced = await client.exchange(header, payload, targets);
-    expect(reduced).toMatchObject({ step: 0, applied: true, optimizerIteration: 1, lossScale: step.lossScale });
+    expect(reduced).toMatchObject({ step: 0, applied: true, optimizerIteration: 1, lossScale: 32768, nextLossScale: 32768 });
     expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(wire)))).toBe(true);
 
     // and a second upload for the same step is refused

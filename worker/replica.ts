@@ -31,6 +31,8 @@ export class Replica {
   readonly state: ModelState;
   slots: AdamSlots;
   iteration = 0;
+  /** The loss scale of the next step: from the state on joining, then from each reduced result. */
+  lossScale = 1;
   readonly dtype: TensorDtype;
   private readonly tfVariables: tf.Variable[];
   private readonly gradients: Float32Array;
@@ -61,6 +63,7 @@ export class Replica {
   /** After FetchState: the received values become the model's. */
   adoptFetchedState(manifest: StateManifest): void {
     this.iteration = manifest.optimizerIteration;
+    this.lossScale = manifest.lossScale;
     this.state.writeToModel();
   }
 
@@ -69,7 +72,8 @@ export class Replica {
    * micro-batch k of m_k samples in a shard of n, the loss is S * (sum CE_k / n + reg * m_k / n),
    * whose gradients sum to S times the gradient of the shard's mean loss.
    */
-  computeGradients(batch: Batch, lossScale: number, stepSeed: number): StepStats {
+  computeGradients(batch: Batch, stepSeed: number): StepStats {
+    const lossScale = this.lossScale;
     const n = batch.count;
     const size = this.config.imageSize;
     const pixels = size * size * 3;
@@ -137,6 +141,7 @@ export class Replica {
 
   /** Applies a reduced step: the Adam update when not skipped, the averaged statistics always. */
   applyReduced(header: ReducedHeader): void {
+    this.lossScale = header.nextLossScale;
     if (header.applied) {
       if (header.optimizerIteration !== this.iteration + 1) {
         throw new ProtocolError('PROTOCOL_WRONG_STEP', `reduced step ${header.step} is Adam iteration ${header.optimizerIteration}, this replica is at ${this.iteration}`);

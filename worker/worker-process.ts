@@ -69,13 +69,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           const t0 = performance.now();
           const batch = assembler.assemble(order.samples, order.epoch);
           const t1 = performance.now();
-          const stats = replica.computeGradients(batch, order.lossScale, order.stepSeed);
+          const lossScale = replica.lossScale;
+          const stats = replica.computeGradients(batch, order.stepSeed);
           const t2 = performance.now();
           const reduced = await client.exchange(
             {
               ...ref,
               step: order.step,
-              lossScale: order.lossScale,
+              lossScale,
               dtype: replica.dtype,
               gradientElements: replica.state.trainable.length,
               stateElements: replica.state.state.length,
