@@ -18,6 +18,8 @@ import { SampleStore } from './sample-store.js';
 import { ShadowModel } from './shadow-model.js';
 import { TrainerServer, serverCredentials } from './trainer-service.js';
 import { TrainingRun } from './training-run.js';
+import { MetricsServer } from './metrics-server.js';
+import { RunMetrics } from './run-metrics.js';
 import { LocalWorkers } from './worker-launcher.js';
 import { describeMember } from './world.js';
 
@@ -33,6 +35,8 @@ export interface CoordinatorOptions {
   joinTimeoutMs: number;
   heartbeatTimeoutMs: number;
   progress: 'auto' | 'bar' | 'lines';
+  /** Prometheus endpoint; undefined turns metrics off. */
+  metrics?: { host: string; port: number; lingerSeconds: number };
 }
 
 export const EXIT_OK = 0;
@@ -119,6 +123,21 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     reporter.info(`resuming ${runDir.path} after epoch ${last.state.epochsCompleted} (step ${last.state.step}, lr ${last.state.plateau.learningRate}, loss scale ${last.state.lossScaler.scale})`);
   }
 
+  const metrics = options.metrics
+    ? new RunMetrics(config.runId, {
+        learningRate: resume?.plateau.learningRate ?? config.learningRate,
+        lossScale: resume?.lossScaler.scale ?? (config.precision === 'fp32' ? 1 : config.initialLossScale),
+        epochs: config.epochs,
+        epochsCompleted: resume?.epochsCompleted ?? 0,
+        bestValAccuracy: resume?.bestValAccuracy ?? NaN,
+      })
+    : undefined;
+  const metricsServer = metrics ? new MetricsServer(metrics) : undefined;
+  if (metricsServer && options.metrics) {
+    const metricsPort = await metricsServer.listen(options.metrics.host, options.metrics.port);
+    reporter.info(`metrics on http://${options.metrics.host}:${metricsPort}/metrics`);
+    runDir.event({ event: 'metrics_listening', address: `${options.metrics.host}:${metricsPort}` });
+  }
   const run = new TrainingRun({
     config,
     split: dataset.split,
@@ -127,6 +146,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     shadow,
     reporter,
     ...(resume ? { resume } : {}),
+    ...(metrics ? { observer: metrics } : {}),
   });
   const server = new TrainerServer(run, token);
   const { host } = parseListenAddress(config.listen);
@@ -205,5 +225,14 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await server.close(1000);
+    if (metricsServer) {
+      // Give Prometheus a chance at the final values before the endpoint goes away.
+      const lingerMs = (options.metrics?.lingerSeconds ?? 0) * 1000;
+      if (lingerMs > 0 && !interrupted) {
+        reporter.info(`serving the final metrics for ${lingerMs / 1000} s (--metrics-linger)`);
+        await new Promise((resolve) => setTimeout(resolve, lingerMs));
+      }
+      await metricsServer.close();
+    }
   }
 }

@@ -59,6 +59,10 @@ const argv = yargs(hideBin(process.argv))
   .option('run-id', { type: 'string', group: 'Run:', describe: 'name of the run directory (default: time and model)' })
   .option('resume', { type: 'string', group: 'Run:', describe: 'continue the run in this directory from its last checkpoint' })
   .option('seed', { type: 'number', default: 42, group: 'Run:', describe: 'seed of the split, data order, augmentation and initial weights' })
+  .option('metrics', { type: 'boolean', default: true, group: 'Metrics:', describe: 'serve Prometheus metrics (--no-metrics to turn off)' })
+  .option('metrics-host', { type: 'string', default: '127.0.0.1', group: 'Metrics:', describe: 'address of the /metrics endpoint' })
+  .option('metrics-port', { type: 'number', default: 9400, group: 'Metrics:', describe: 'port of the /metrics endpoint (0: any free port)' })
+  .option('metrics-linger', { type: 'number', default: 0, group: 'Metrics:', describe: 'seconds to keep serving metrics after the run ends, for a last scrape' })
   .option('progress', { choices: ['auto', 'bar', 'lines'] as const, default: 'auto' as const, group: 'Run:', describe: 'progress bar on a TTY, one line per epoch otherwise' })
   .option('config', { config: true, group: 'Run:', describe: 'JSON file with any of these flags (flags given on the command line win)' })
   .strict()
@@ -123,5 +127,6 @@ runMain('coordinator', async () => {
     joinTimeoutMs: argv['join-timeout'] * 1000,
     heartbeatTimeoutMs: argv['heartbeat-timeout'] * 1000,
     progress: argv.progress,
+    ...(argv.metrics ? { metrics: { host: argv['metrics-host'], port: argv['metrics-port'], lingerSeconds: argv['metrics-linger'] } } : {}),
   });
 });

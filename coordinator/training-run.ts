@@ -29,7 +29,7 @@ import { CheckpointStore, type CheckpointMeta, type TrainingState } from './chec
 import type { ConsoleReporter } from './console-reporter.js';
 import { PlateauSchedule } from './plateau.js';
 import { GradientReducer } from './reducer.js';
-import type { RunDirectory } from './run-directory.js';
+import type { EpochMetrics, RunDirectory } from './run-directory.js';
 import type { SampleStore } from './sample-store.js';
 import type { ShadowModel } from './shadow-model.js';
 import { EpochPlan, shardBatch, type Shard } from './sharding.js';
@@ -76,6 +76,7 @@ interface StepRound {
   correct: number;
   regularizationLoss: number;
   timings: Map<number, StepTimings>;
+  bytesUp: number;
 }
 
 export interface RunOutcome {
@@ -83,6 +84,42 @@ export interface RunOutcome {
   epochsCompleted: number;
   bestValAccuracy: number;
   lastValAccuracy: number;
+}
+
+/** What a step did, for observers (metrics). */
+export interface StepReport {
+  step: number;
+  epoch: number;
+  applied: boolean;
+  batch: number;
+  seconds: number;
+  /** Samples each member computed, with its phase timings (exchange/apply/total are of its previous step). */
+  workers: Array<{ member: Member; samples: number; timings: StepTimings | undefined }>;
+  bytesUp: number;
+  bytesDown: number;
+  lossScale: number;
+  nextLossScale: number;
+  learningRate: number;
+  /** Running mean loss and accuracy of the epoch so far. */
+  epochLoss: number;
+  epochAccuracy: number;
+  etaSeconds: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  epochs: number;
+  row: EpochMetrics;
+  validation: EvaluationSummary;
+  bestValAccuracy: number;
+  nextLearningRate: number;
+}
+
+/** Listens to a run without being able to change it (the Prometheus exporter is one). */
+export interface RunObserver {
+  workersChanged(count: number): void;
+  stepCompleted(report: StepReport): void;
+  epochCompleted(report: EpochReport): void;
 }
 
 export interface TrainingRunOptions {
@@ -94,6 +131,7 @@ export interface TrainingRunOptions {
   reporter: ConsoleReporter;
   /** Set when continuing a stopped run from checkpoints/last. */
   resume?: TrainingState;
+  observer?: RunObserver;
 }
 
 export class TrainingRun implements TrainerHost {
@@ -123,6 +161,7 @@ export class TrainingRun implements TrainerHost {
   private readonly failure = new Deferred<never>();
   private stopRequested: string | undefined;
   private worldFormed = new Deferred<void>();
+  private readonly observer: RunObserver | undefined;
 
   constructor(options: TrainingRunOptions) {
     this.config = options.config;
@@ -131,6 +170,7 @@ export class TrainingRun implements TrainerHost {
     this.runDir = options.runDir;
     this.shadow = options.shadow;
     this.reporter = options.reporter;
+    this.observer = options.observer;
     this.checkpoints = new CheckpointStore(options.runDir.checkpointsDir);
     this.world = new World(options.config.gpus + options.config.remoteWorkers);
     const newReducer = () => new GradientReducer(this.shadow.state.trainable.length, this.shadow.state.state.length, options.config.precision);
@@ -149,10 +189,12 @@ export class TrainingRun implements TrainerHost {
       this.runDir.event({ event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend });
       this.reporter.info(`${describeMember(member)} joined (${member.backend} backend) — ${this.world.memberCount}/${this.world.size}`);
       if (this.world.full) this.worldFormed.resolve();
+      this.observer?.workersChanged(this.world.memberCount);
     });
     this.world.on('lost', (member, reason) => {
       this.samples.forgetWorker(member.workerId);
       this.runDir.event({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason });
+      this.observer?.workersChanged(this.world.memberCount);
       if (this.stopRequested === undefined) {
         this.fail(new WorldError('WORKER_LOST', `${describeMember(member)} was lost at step ${this.step}: ${reason}`));
       }
@@ -283,6 +325,7 @@ export class TrainingRun implements TrainerHost {
         round.correct += header.correct;
         round.regularizationLoss = header.regularizationLoss;
         round.timings.set(member.rank, header.timings);
+        round.bytesUp += receiver.expectedBytes;
         reducer.markComplete(member.rank);
         if (reducer.ready) round.reduced.resolve();
         return round.outcome.promise;
@@ -373,6 +416,23 @@ export class TrainingRun implements TrainerHost {
         seen += result.batch;
         if (!result.applied) skipped++;
         const imagesPerSecond = seen / trainSeconds;
+        const etaSeconds = ((steps - s - 1) * trainSeconds) / (s + 1);
+        this.observer?.stepCompleted({
+          step: result.header.step,
+          epoch: epoch + 1,
+          applied: result.applied,
+          batch: result.batch,
+          seconds: (performance.now() - stepStart) / 1000,
+          workers: current.members.map((member, i) => ({ member, samples: result.shardSizes[i]!, timings: result.round.timings.get(member.rank) })),
+          bytesUp: result.round.bytesUp,
+          bytesDown: result.bytesDown,
+          lossScale: result.header.lossScale,
+          nextLossScale: result.header.nextLossScale,
+          learningRate: result.header.learningRate,
+          epochLoss: lossWeighted / seen,
+          epochAccuracy: correct / seen,
+          etaSeconds: etaSeconds + (config.epochs - epoch - 1) * (trainSeconds / (s + 1)) * steps,
+        });
         this.reporter.step({
           epoch: epoch + 1,
           epochs: config.epochs,
@@ -381,7 +441,7 @@ export class TrainingRun implements TrainerHost {
           loss: lossWeighted / seen,
           accuracy: correct / seen,
           imagesPerSecond,
-          etaSeconds: ((steps - s - 1) * trainSeconds) / (s + 1),
+          etaSeconds,
         });
         current = next;
       }
@@ -392,7 +452,7 @@ export class TrainingRun implements TrainerHost {
       const decision = this.plateau.onEpochEnd(validation.loss);
       this.epochsCompleted = epoch + 1;
       this.lastValAccuracy = validation.accuracy;
-      const row = {
+      const row: EpochMetrics = {
         epoch: epoch + 1,
         loss: lossWeighted / seen,
         accuracy: correct / seen,
@@ -424,6 +484,7 @@ export class TrainingRun implements TrainerHost {
         this.reporter.info(`Epoch ${epoch + 1}: ReduceLROnPlateau reducing learning rate to ${decision.learningRate.toExponential(2)}`);
       }
       await this.saveCheckpoints(epoch + 1, validation);
+      this.observer?.epochCompleted({ epoch: epoch + 1, epochs: config.epochs, row, validation, bestValAccuracy: this.bestValAccuracy, nextLearningRate: this.plateau.learningRate });
     }
     const status = this.stopRequested === undefined ? 'finished' : 'stopped';
     return { status, epochsCompleted: this.epochsCompleted, bestValAccuracy: this.bestValAccuracy, lastValAccuracy: this.lastValAccuracy };
@@ -480,6 +541,7 @@ export class TrainingRun implements TrainerHost {
       correct: 0,
       regularizationLoss: 0,
       timings: new Map(),
+      bytesUp: 0,
     };
     reducer.begin(
       plan.step,
@@ -498,7 +560,7 @@ export class TrainingRun implements TrainerHost {
   private async completeStep(
     plan: StepPlan,
     beforeRelease: () => Promise<void>,
-  ): Promise<{ applied: boolean; loss: number; correct: number; batch: number; shardSizes: number[] }> {
+  ): Promise<{ applied: boolean; loss: number; correct: number; batch: number; shardSizes: number[]; round: StepRound; header: ReducedHeader; bytesDown: number }> {
     const round = this.rounds.get(plan.step)!;
     await this.guard(round.reduced.promise);
     const result = round.reducer.finish();
@@ -540,6 +602,9 @@ export class TrainingRun implements TrainerHost {
       correct: round.correct,
       batch: plan.batch.length,
       shardSizes: plan.shards.map((shard) => shard.sampleIds.length),
+      round,
+      header,
+      bytesDown: result.payload.reduce((sum, part) => sum + part.byteLength, 0) * plan.members.length,
     };
   }
 

@@ -126,6 +126,7 @@ export interface StepTimings {
   computeSeconds: number;
   exchangeSeconds: number;
   applySeconds: number;
+  totalSeconds: number;
 }
 export interface GradientHeader extends WorkerRef {
   step: number;

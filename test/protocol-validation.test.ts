@@ -96,7 +96,7 @@ describe('the coordinator validates every message', () => {
       lossSum: 250,
       correct: 20,
       regularizationLoss: 0.1,
-      timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0 },
+      timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 },
     };
     const received = new Uint16Array(trainable);
     const targets = () => [bytesOf(received), new Uint8Array(stateSize * 4)];

@@ -62,6 +62,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     let steps = 0;
     let lastExchangeSeconds = 0;
     let lastApplySeconds = 0;
+    let lastTotalSeconds = 0;
     for await (const command of client.commands(ref) as AsyncIterable<Command>) {
       switch (command.kind) {
         case 'trainStep': {
@@ -89,6 +90,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
                 computeSeconds: (t2 - t1) / 1000,
                 exchangeSeconds: lastExchangeSeconds,
                 applySeconds: lastApplySeconds,
+                totalSeconds: lastTotalSeconds,
               },
             },
             replica.uploadPayload(),
@@ -96,8 +98,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           );
           const t3 = performance.now();
           replica.applyReduced(reduced);
+          const t4 = performance.now();
           lastExchangeSeconds = (t3 - t2) / 1000;
-          lastApplySeconds = (performance.now() - t3) / 1000;
+          lastApplySeconds = (t4 - t3) / 1000;
+          lastTotalSeconds = (t4 - t0) / 1000;
           steps++;
           break;
         }

@@ -46,6 +46,18 @@ interface Expression {
   smileLines: number;
   /** Raised, flushed cheeks (0..1). */
   cheekRaise: number;
+  /** Horizontal forehead lines from raised brows, AU1+2 (0..1). */
+  foreheadLines: number;
+  /** Vertical lines between drawn-together brows, AU4 (0..1). */
+  frownLines: number;
+  /** Lines fanning from the outer eye corners when the cheeks rise, AU6 (0..1). */
+  crowsFeet: number;
+  /** Puckered chin and deepened crease under the lip, AU17 (0..1). */
+  chinRaise: number;
+  /** Change of the skin's red, green and blue (fractions): expressions change facial blood flow. */
+  tintRed: number;
+  tintGreen: number;
+  tintBlue: number;
 }
 
 const RELAXED: Expression = {
@@ -61,27 +73,61 @@ const RELAXED: Expression = {
   noseWrinkle: 0,
   smileLines: 0,
   cheekRaise: 0,
+  foreheadLines: 0,
+  frownLines: 0,
+  crowsFeet: 0,
+  chinRaise: 0,
+  tintRed: 0,
+  tintGreen: 0,
+  tintBlue: 0,
 };
 
-// Prototypes in EMOTION_CLASSES order, drawn from the FACS action units of each basic emotion.
+// Prototypes in EMOTION_CLASSES order, from the FACS action units of each basic emotion; skin
+// tints follow the emotion-specific facial colour patterns of Benitez-Quiroz, Srinivasan and
+// Martinez, "Facial color is an efficient mechanism to visually transmit emotion", PNAS 2018.
 const PROTOTYPES: readonly Expression[] = [
-  // angry: brows down and together (AU4), lids tightened, lips pressed thin
-  { ...RELAXED, mouthSmile: -0.03, mouthWidth: -0.06, browRaise: -0.08, browTilt: -0.12, eyeOpen: -0.2, noseWrinkle: 0.25 },
-  // disgust: nose wrinkled (AU9), upper lip raised on one side (AU10), squint, brows lowered a little
-  { ...RELAXED, mouthSmile: -0.05, mouthOpen: 0.02, mouthSkew: 0.06, teeth: 0.6, browRaise: -0.05, browTilt: -0.04, eyeOpen: -0.35, noseWrinkle: 1, smileLines: 0.5 },
-  // fear: brows raised and pulled together (AU1+2+4), eyes wide, lips stretched sideways
-  { ...RELAXED, mouthSmile: -0.05, mouthOpen: 0.07, mouthWidth: 0.06, teeth: 0.5, browRaise: 0.08, browTilt: 0.08, eyeOpen: 0.35 },
-  // happy: corners pulled up (AU12), cheeks raised narrowing the eyes (AU6)
-  { ...RELAXED, mouthSmile: 0.13, mouthOpen: 0.05, mouthWidth: 0.08, teeth: 1, browRaise: 0.01, eyeOpen: -0.25, smileLines: 0.8, cheekRaise: 0.8 },
+  // angry: brows down and together (AU4), lids tightened (AU7), lips pressed (AU24), chin up (AU17), flushed
+  {
+    ...RELAXED,
+    mouthSmile: -0.03, mouthWidth: -0.06, browRaise: -0.08, browTilt: -0.12, eyeOpen: -0.2, noseWrinkle: 0.25,
+    frownLines: 1, chinRaise: 0.6, tintRed: 0.1, tintGreen: -0.08, tintBlue: -0.08,
+  },
+  // disgust: nose wrinkled (AU9), upper lip raised on one side (AU10), squint, brows lowered a little, sallow
+  {
+    ...RELAXED,
+    mouthSmile: -0.05, mouthOpen: 0.02, mouthSkew: 0.06, teeth: 0.6, browRaise: -0.05, browTilt: -0.04, eyeOpen: -0.35,
+    noseWrinkle: 1, smileLines: 0.5, frownLines: 0.4, tintRed: 0.02, tintGreen: 0.03, tintBlue: -0.08,
+  },
+  // fear: brows raised and pulled together (AU1+2+4), eyes wide (AU5), lips stretched (AU20), pale
+  {
+    ...RELAXED,
+    mouthSmile: -0.05, mouthOpen: 0.07, mouthWidth: 0.06, teeth: 0.5, browRaise: 0.08, browTilt: 0.08, eyeOpen: 0.35,
+    foreheadLines: 0.8, frownLines: 0.3, tintRed: -0.04, tintGreen: 0.01, tintBlue: 0.06,
+  },
+  // happy: corners pulled up (AU12), cheeks raised narrowing the eyes (AU6), warm
+  {
+    ...RELAXED,
+    mouthSmile: 0.13, mouthOpen: 0.05, mouthWidth: 0.08, teeth: 1, browRaise: 0.01, eyeOpen: -0.25, smileLines: 0.8,
+    cheekRaise: 0.8, crowsFeet: 1, tintRed: 0.06, tintGreen: -0.01, tintBlue: -0.03,
+  },
   // neutral
   RELAXED,
-  // sad: inner brows up (AU1), corners down (AU15), lids a little heavy
-  { ...RELAXED, mouthSmile: -0.1, mouthWidth: -0.02, browRaise: 0.02, browTilt: 0.1, eyeOpen: -0.2 },
-  // surprise: brows high and arched (AU1+2), eyes wide (AU5), jaw dropped (AU26)
-  { ...RELAXED, mouthOpen: 0.14, mouthWidth: -0.1, teeth: 0.2, browRaise: 0.14, browTilt: 0.02, browArch: 0.04, eyeOpen: 0.45 },
+  // sad: inner brows up (AU1), corners down (AU15), chin raised (AU17), lids heavy, greyish
+  {
+    ...RELAXED,
+    mouthSmile: -0.1, mouthWidth: -0.02, browRaise: 0.02, browTilt: 0.1, eyeOpen: -0.2, foreheadLines: 0.3,
+    chinRaise: 0.8, tintRed: -0.03, tintGreen: -0.02, tintBlue: 0.02,
+  },
+  // surprise: brows high and arched (AU1+2), eyes wide (AU5), jaw dropped (AU26), pale
+  {
+    ...RELAXED,
+    mouthOpen: 0.14, mouthWidth: -0.1, teeth: 0.2, browRaise: 0.14, browTilt: 0.02, browArch: 0.04, eyeOpen: 0.45,
+    foreheadLines: 1, tintRed: 0.02, tintGreen: 0.04, tintBlue: 0.05,
+  },
 ];
 
 const EXPRESSION_KEYS = Object.keys(RELAXED) as (keyof Expression)[];
+const WRINKLES = new Set<keyof Expression>(['noseWrinkle', 'smileLines', 'foreheadLines', 'frownLines', 'crowsFeet', 'chinRaise']);
 
 /** Spread of each expression parameter between people showing the same expression. */
 const PERSONAL_SPREAD: Expression = {
@@ -97,6 +143,13 @@ const PERSONAL_SPREAD: Expression = {
   noseWrinkle: 0.1,
   smileLines: 0.1,
   cheekRaise: 0.1,
+  foreheadLines: 0.1,
+  frownLines: 0.1,
+  crowsFeet: 0.1,
+  chinRaise: 0.1,
+  tintRed: 0.015,
+  tintGreen: 0.015,
+  tintBlue: 0.015,
 };
 
 /** How strongly an expression is shown, as a fraction of its prototype: subtle ones overlap neutral. */
@@ -194,7 +247,11 @@ export function drawSyntheticFace(classIndex: number, seed: number, size = 100):
   paintNeckAndShoulders(canvas, plan);
   paintEars(canvas, plan);
   paintHead(canvas, plan);
+  paintForeheadLines(canvas, plan);
   paintHairCap(canvas, plan);
+  paintFrownLines(canvas, plan);
+  paintCrowsFeet(canvas, plan);
+  paintChin(canvas, plan);
   paintCheeks(canvas, plan);
   paintSmileLines(canvas, plan);
   paintNose(canvas, plan);
@@ -208,23 +265,24 @@ export function drawSyntheticFace(classIndex: number, seed: number, size = 100):
 function planFace(classIndex: number, random: SeededRandom, size: number): FacePlan {
   const expression = sampleExpression(classIndex, random);
   const nuisance = knob('nuisance', 1);
-  const angle = clamp(random.normal(0, 0.12 * nuisance), -0.3, 0.3);
+  const angle = clamp(random.normal(0, 0.1 * nuisance), -0.3, 0.3);
   const colour = knob('colour', 1);
-  const skin = mixPalette(SKIN_TONES, 0.4 + (random.next() - 0.4) * colour);
+  const baseSkin = mixPalette(SKIN_TONES, 0.4 + (random.next() - 0.4) * colour);
+  const skin: Rgb = [baseSkin[0] * (1 + expression.tintRed), baseSkin[1] * (1 + expression.tintGreen), baseSkin[2] * (1 + expression.tintBlue)];
   const hairPick = random.int(HAIR_COLOURS.length);
   const hair = HAIR_COLOURS[colour < 0.5 ? 1 : hairPick]!;
-  const backgroundA = towardsGrey(randomColour(random), colour);
-  const backgroundB = random.bernoulli(0.3) ? backgroundA : towardsGrey(randomColour(random), colour);
+  const backgroundA = towardsGrey(randomColour(random), 0.6 * colour);
+  const backgroundB = random.bernoulli(0.3) ? backgroundA : towardsGrey(randomColour(random), 0.6 * colour);
   const eyeOpenness = Math.max(0.2, 1 + expression.eyeOpen + random.normal(0, 0.08));
   const grayscale = random.bernoulli(0.06 * colour);
   return {
     size,
-    centreX: size * (0.5 + random.uniform(-0.05, 0.05) * nuisance),
-    centreY: size * (0.52 + random.uniform(-0.05, 0.05) * nuisance - 0.12 * (knob('zoom', 1) - 1)),
+    centreX: size * (0.5 + random.uniform(-0.04, 0.04) * nuisance),
+    centreY: size * (0.47 + random.uniform(-0.04, 0.04) * nuisance - 0.12 * (knob('zoom', 1) - 1)),
     cos: Math.cos(angle),
     sin: Math.sin(angle),
-    pixelsPerUnit: size * random.uniform(0.38, 0.48) * knob('zoom', 1),
-    yaw: random.uniform(-0.6, 0.6) * nuisance,
+    pixelsPerUnit: size * random.uniform(0.44, 0.52) * knob('zoom', 1),
+    yaw: random.uniform(-0.5, 0.5) * nuisance,
     headAspect: random.uniform(1.15, 1.32),
     expression,
     skin,
@@ -238,26 +296,26 @@ function planFace(classIndex: number, random: SeededRandom, size: number): FaceP
     longHair: random.bernoulli(0.4),
     eyeSpacing: random.uniform(0.33, 0.4),
     eyeY: random.uniform(-0.06, 0.02),
-    eyeHalfWidth: random.uniform(0.14, 0.18) * knob('feat', 1),
-    eyeHalfHeight: random.uniform(0.075, 0.095) * eyeOpenness * knob('feat', 1),
+    eyeHalfWidth: random.uniform(0.16, 0.2) * knob('feat', 1),
+    eyeHalfHeight: random.uniform(0.085, 0.105) * eyeOpenness * knob('feat', 1),
     gazeX: random.uniform(-0.04, 0.04),
     browY: random.uniform(-0.3, -0.24),
-    browHalfThickness: random.uniform(0.025, 0.045) * knob('feat', 1),
+    browHalfThickness: random.uniform(0.03, 0.05) * knob('feat', 1),
     noseLength: random.uniform(0.3, 0.4),
     mouthY: random.uniform(0.64, 0.72),
-    mouthHalfWidth: Math.max(0.12, random.uniform(0.26, 0.32) + expression.mouthWidth) * knob('feat', 1),
-    lipThickness: random.uniform(0.03, 0.055) * knob('lips', 1),
+    mouthHalfWidth: Math.max(0.12, random.uniform(0.28, 0.34) + expression.mouthWidth) * knob('feat', 1),
+    lipThickness: random.uniform(0.045, 0.07) * knob('lips', 1),
     glasses: random.bernoulli(0.08),
     backgroundA,
     backgroundB,
     backgroundColumns: randomWave(random, size),
     backgroundRows: randomWave(random, size),
-    brightness: random.uniform(0.75, 1.15),
-    lightX: random.uniform(-0.35, 0.35) * nuisance,
-    lightY: random.uniform(-0.25, 0.25) * nuisance,
+    brightness: 1 + random.uniform(-0.2, 0.12) * nuisance,
+    lightX: random.uniform(-0.25, 0.25) * nuisance,
+    lightY: random.uniform(-0.2, 0.2) * nuisance,
     colourCast: [random.uniform(0.94, 1.06), random.uniform(0.96, 1.04), random.uniform(0.92, 1.08)],
     grayscale,
-    noiseAmplitude: random.uniform(2, 10) * nuisance,
+    noiseAmplitude: random.uniform(1.5, 6) * nuisance,
   };
 }
 
@@ -266,7 +324,8 @@ function sampleExpression(classIndex: number, random: SeededRandom): Expression 
   const intensity = random.uniform(INTENSITY_RANGE[0], INTENSITY_RANGE[1]);
   const expression = { ...RELAXED };
   for (const key of EXPRESSION_KEYS) {
-    expression[key] = prototype[key] * intensity * knob('gain', 1) + random.normal(0, PERSONAL_SPREAD[key] * knob('spread', 1));
+    const group = key.startsWith('tint') ? knob('flush', 1) : WRINKLES.has(key) ? knob('wrinkle', 1) : knob('gain', 1);
+    expression[key] = prototype[key] * intensity * group + random.normal(0, PERSONAL_SPREAD[key] * knob('spread', 1));
   }
   // An open smile or a closed one; skew goes either way; some anger shows clenched teeth.
   if (classIndex === 3 && random.bernoulli(0.5)) expression.mouthOpen = random.normal(0, 0.01);
@@ -280,6 +339,10 @@ function sampleExpression(classIndex: number, random: SeededRandom): Expression 
   expression.noseWrinkle = clamp(expression.noseWrinkle, 0, 1);
   expression.smileLines = clamp(expression.smileLines, 0, 1);
   expression.cheekRaise = clamp(expression.cheekRaise, 0, 1);
+  expression.foreheadLines = clamp(expression.foreheadLines, 0, 1);
+  expression.frownLines = clamp(expression.frownLines, 0, 1);
+  expression.crowsFeet = clamp(expression.crowsFeet, 0, 1);
+  expression.chinRaise = clamp(expression.chinRaise, 0, 1);
   return expression;
 }
 
@@ -531,6 +594,96 @@ function headRadiusSquared(plan: FacePlan, headX: number, headY: number): number
   const x = (headX + HEAD_YAW_SHIFT * plan.yaw) / jawWidth(headY, plan.headAspect);
   const y = headY / plan.headAspect;
   return x * x + y * y;
+}
+
+function paintForeheadLines(canvas: FaceCanvas, plan: FacePlan): void {
+  const strength = plan.expression.foreheadLines * 0.6 * knob('wrinkleAlpha', 1);
+  if (strength <= 0.02) return;
+  const crease = scaleRgb(plan.skin, 0.7);
+  const halfLength = 0.42;
+  const topY = plan.browY - plan.expression.browRaise - 0.16;
+  const [x0, x1, y0, y1] = canvas.box(0, topY - 0.1, halfLength, 0.16);
+  const { featureX, featureY, size } = canvas;
+  for (let py = y0; py < y1; py++) {
+    for (let px = x0; px < x1; px++) {
+      const i = py * size + px;
+      const fx = featureX[i]!;
+      const along = fx / halfLength;
+      if (along <= -1 || along >= 1) continue;
+      // Three arched lines, fading toward their ends.
+      const arch = 0.04 * (1 - along * along);
+      let d = Infinity;
+      for (let k = 0; k < 3; k++) d = Math.min(d, Math.abs(featureY[i]! - (topY - 0.085 * k - arch)));
+      canvas.blend(i, crease, strength * (1 - along * along * along * along) * canvas.coverage(d - 0.011));
+    }
+  }
+}
+
+function paintFrownLines(canvas: FaceCanvas, plan: FacePlan): void {
+  const strength = plan.expression.frownLines * 0.7 * knob('wrinkleAlpha', 1);
+  if (strength <= 0.02) return;
+  const crease = scaleRgb(plan.skin, 0.65);
+  const top = plan.browY - plan.expression.browRaise - 0.04;
+  const bottom = top + 0.16;
+  const [x0, x1, y0, y1] = canvas.box(0, (top + bottom) / 2, 0.12, 0.12);
+  const { featureX, featureY, size } = canvas;
+  for (let py = y0; py < y1; py++) {
+    for (let px = x0; px < x1; px++) {
+      const i = py * size + px;
+      const fx = featureX[i]!;
+      const fy = featureY[i]!;
+      const d = Math.min(segmentDistance(fx, fy, -0.05, top, -0.035, bottom), segmentDistance(fx, fy, 0.05, top, 0.035, bottom));
+      canvas.blend(i, crease, strength * canvas.coverage(d - 0.011));
+    }
+  }
+}
+
+function paintCrowsFeet(canvas: FaceCanvas, plan: FacePlan): void {
+  const strength = plan.expression.crowsFeet * 0.6 * knob('wrinkleAlpha', 1);
+  if (strength <= 0.02) return;
+  const crease = scaleRgb(plan.skin, 0.68);
+  for (const side of [-1, 1]) {
+    const startX = side * (plan.eyeSpacing + plan.eyeHalfWidth + 0.03);
+    const startY = plan.eyeY;
+    const [x0, x1, y0, y1] = canvas.box(startX + side * 0.05, startY, 0.1, 0.1);
+    const { featureX, featureY, size } = canvas;
+    for (let py = y0; py < y1; py++) {
+      for (let px = x0; px < x1; px++) {
+        const i = py * size + px;
+        const fx = featureX[i]!;
+        const fy = featureY[i]!;
+        let d = Infinity;
+        for (const slope of [-0.5, 0, 0.5]) d = Math.min(d, segmentDistance(fx, fy, startX, startY + slope * 0.02, startX + side * 0.09, startY + slope * 0.09));
+        canvas.blend(i, crease, strength * canvas.coverage(d - 0.01));
+      }
+    }
+  }
+}
+
+function paintChin(canvas: FaceCanvas, plan: FacePlan): void {
+  const strength = plan.expression.chinRaise * 0.5 * knob('wrinkleAlpha', 1);
+  if (strength <= 0.02) return;
+  const crease = scaleRgb(plan.skin, 0.68);
+  const creaseY = plan.mouthY + plan.lipThickness * 1.15 + plan.expression.mouthOpen + 0.07;
+  const [x0, x1, y0, y1] = canvas.box(0, creaseY + 0.12, 0.25, 0.18);
+  const { featureX, featureY, size } = canvas;
+  for (let py = y0; py < y1; py++) {
+    for (let px = x0; px < x1; px++) {
+      const i = py * size + px;
+      const fx = featureX[i]!;
+      const fy = featureY[i]!;
+      // The deepened crease under the lower lip, then the dimpled (darker, blotchy) chin boss.
+      const along = fx / 0.2;
+      if (along > -1 && along < 1) {
+        const line = Math.abs(fy - (creaseY - 0.03 * (1 - along * along)));
+        canvas.blend(i, crease, strength * (1 - along * along) * canvas.coverage(line - 0.012));
+      }
+      const bossX = fx / 0.16;
+      const bossY = (fy - creaseY - 0.13) / 0.08;
+      const falloff = 1 - (bossX * bossX + bossY * bossY);
+      if (falloff > 0) canvas.blend(i, crease, strength * 0.5 * falloff);
+    }
+  }
 }
 
 function paintHairCap(canvas: FaceCanvas, plan: FacePlan): void {

@@ -24,6 +24,10 @@ export class Program {
   /** `ownGroup`: start in a process group of its own, as a shell does, so a test can signal the group like Ctrl-C. */
   constructor(script: string, args: string[], env: Record<string, string> = {}, ownGroup = false) {
     if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm test does)`);
+    // Tests never take fixed ports: a coordinator's metrics endpoint gets any free port unless the test chose one.
+    if (script === COORDINATOR && !args.some((a) => a.startsWith('--metrics-port') || a === '--no-metrics')) {
+      args = [...args, '--metrics-port', '0'];
+    }
     this.child = spawn(process.execPath, [script, ...args], {
       cwd: ROOT,
       env: { ...process.env, EMOTRAIN_CACHE: TEST_CACHE, ...env },
