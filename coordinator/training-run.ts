@@ -193,7 +193,8 @@ export class TrainingRun implements TrainerHost {
     });
     this.world.on('lost', (member, reason) => {
       this.samples.forgetWorker(member.workerId);
-      this.runDir.event({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason });
+      // `expected`: it left because the run was stopping, not because something went wrong
+      this.runDir.event({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason, expected: this.stopRequested !== undefined });
       this.observer?.workersChanged(this.world.memberCount);
       if (this.stopRequested === undefined) {
         this.fail(new WorldError('WORKER_LOST', `${describeMember(member)} was lost at step ${this.step}: ${reason}`));
@@ -712,6 +713,7 @@ export class TrainingRun implements TrainerHost {
   stopWorkers(reason: string): void {
     this.stopRequested ??= reason;
     for (const member of this.world.list()) {
+      if (!member.commands) continue; // never got as far as listening; the launcher reaps it
       try {
         this.world.send(member.rank, { kind: 'stop', stop: { reason } });
       } catch (error) {

@@ -46,10 +46,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       requestedRank: options.requestedRank,
     });
     const ref: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
-    const config: WorkerConfig = validateWorkerConfig(JSON.parse(joined.configJson) as WorkerConfig);
-    const replica = new Replica(config);
-    const manifest = await client.fetchState(ref, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
-    replica.adoptFetchedState(manifest);
+    // Ping from the moment we are a member: building a big model and fetching its state takes
+    // longer than the coordinator waits for a sign of life.
     heartbeat = new HeartbeatThread({
       address: options.coordinator,
       token: options.token,
@@ -58,6 +56,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       intervalMs: options.heartbeatIntervalMs,
       ...(options.tls ? { tls: options.tls } : {}),
     });
+    const config: WorkerConfig = validateWorkerConfig(JSON.parse(joined.configJson) as WorkerConfig);
+    const replica = new Replica(config);
+    const manifest = await client.fetchState(ref, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
+    replica.adoptFetchedState(manifest);
     const assembler = new BatchAssembler(config);
     let steps = 0;
     let lastExchangeSeconds = 0;
