@@ -5,6 +5,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { TopLevelSpec } from 'vega-lite';
 import { prepareDataset, type PreparedDataset } from '../coordinator/dataset-source.js';
 import { SampleStore } from '../coordinator/sample-store.js';
 import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
@@ -136,9 +137,9 @@ async function prepareRunDataset(run: RunRecord): Promise<PreparedDataset> {
     syntheticSeed: config.syntheticSeed ?? DEFAULT_SYNTHETIC_SEED,
     splitSeed: config.seed,
   });
-  const recorded = (config as { split?: Record<SplitName | 'train', number> }).split;
+  const recorded = config.split;
   for (const name of ['train', 'val', 'test'] as const) {
-    if (recorded && recorded[name] !== dataset.split[name].length) {
+    if (recorded !== undefined && recorded[name] !== dataset.split[name].length) {
       throw new ReportError(
         'RUN_INVALID',
         `the dataset ${dataset.index.root} now gives a ${name} split of ${dataset.split[name].length} images, but the run (${path.join(run.dir, 'config.json')}) had ${recorded[name]}: it has changed since the run, so the run's numbers cannot be reproduced`,
@@ -241,7 +242,7 @@ async function chartImage(
   files: Map<string, Uint8Array | string>,
   fileName: string,
   caption: string,
-  spec: Parameters<typeof renderChart>[1],
+  spec: TopLevelSpec,
   scale = CHART_SCALE,
 ): Promise<ReportImage> {
   const chart = await renderChart(fileName, spec, scale);

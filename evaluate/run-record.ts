@@ -15,7 +15,12 @@ import type { LrReduction } from './charts.js';
 export type CheckpointKind = 'best' | 'last';
 
 /** config.json: the run's settings, plus what the coordinator recorded beside them. */
-export type RecordedRunConfig = RunConfig & { syntheticSeed?: number; datasetRoot?: string };
+export type RecordedRunConfig = RunConfig & {
+  syntheticSeed?: number;
+  datasetRoot?: string;
+  /** Images per split when the run started. */
+  split?: { train: number; val: number; test: number };
+};
 
 /** The synthetic-data seed of runs made before config.json recorded it: the coordinator's default. */
 export const DEFAULT_SYNTHETIC_SEED = 1;

@@ -3,11 +3,11 @@
 // whose dataset cache is empty; and it refuses a directory that is not a run, or a missing
 // checkpoint, naming what is wrong.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COORDINATOR, EMOTRAIN, Program, cleanUp, readCsv, tempDir } from './helpers/processes.js';
+import { COORDINATOR, EMOTRAIN, Program, cleanUp, readCsv, tempDir, tinyRunArgs } from './helpers/processes.js';
 import { writeFixtureRun } from './helpers/fixture-run.js';
 
 interface Summary {
@@ -33,11 +33,7 @@ beforeAll(async () => {
   tf.env().set('PROD', true);
   await tf.setBackend('cpu');
   const runs = tempDir('eval-runs');
-  // The README's demo command, made tiny: two CPU workers, small CNN, synthetic faces.
-  const coordinator = new Program(COORDINATOR, [
-    '--gpus', '2', '--epochs', '2', '--dataset', 'synthetic', '--synthetic-count', '700',
-    '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', 'demo', '--progress', 'lines',
-  ]);
+  const coordinator = new Program(COORDINATOR, tinyRunArgs(runs, 'demo'));
   const { code } = await coordinator.exit(240_000);
   expect(code, coordinator.output).toBe(0);
   runDir = path.join(runs, 'demo');
@@ -108,6 +104,17 @@ describe('emotrain evaluate on something that is not a usable run', () => {
     expect(code).toBe(1);
     expect(output).toContain(`--checkpoint best: ${path.join(fixture, 'checkpoints', 'best')} does not exist (--checkpoint last exists)`);
     expect(output).toContain('[CHECKPOINT_NOT_FOUND]');
+  });
+
+  it('refuses a run whose dataset has changed since, since its numbers cannot be reproduced', async () => {
+    const fixture = await writeFixtureRun(tempDir('fixture-runs'), 'changed');
+    const configFile = path.join(fixture, 'config.json');
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configFile, JSON.stringify({ ...config, split: { train: 560, val: 71, test: 69 } }));
+    const { code, output } = await evaluate([fixture]);
+    expect(code).toBe(1);
+    expect(output).toMatch(/now gives a val split of 70 images, but the run \(.*config\.json\) had 71: it has changed since the run/);
+    expect(output).toContain('[RUN_INVALID]');
   });
 
   it('refuses a bad flag value by name', async () => {
