@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// `emotrain`: the tools around training (SPEC §4): datasets now; evaluate, predict and serve as
-// they land.
+// `emotrain`: the tools around training (SPEC §4): datasets and evaluation reports now; predict and
+// serve as they land.
 
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-run.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import { runMain } from '../shared/cli.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
 import { writeSyntheticDataset } from '../shared/dataset/synthetic.js';
+import { ConfigError } from '../shared/errors.js';
 
 runMain('emotrain', async () => {
   let exitCode = 0;
@@ -34,9 +37,45 @@ runMain('emotrain', async () => {
         )
         .demandCommand(1, 'name a dataset command: synth'),
     )
+    .command(
+      'evaluate <run>',
+      'accuracy and loss per split, classification report, confusion matrices, training curves and prediction grids of a run, with report.html',
+      (y) =>
+        y
+          .positional('run', { type: 'string', demandOption: true, describe: 'the run directory (runs/<run-id>)' })
+          .option('split', { choices: ['val', 'test', 'both'] as const, default: 'both' as const, describe: 'which split(s) to evaluate' })
+          .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: 'checkpoints/best (highest val accuracy) or checkpoints/last' })
+          .option('out', { type: 'string', describe: 'directory for the report (default: <run>/report)' })
+          .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend' })
+          .option('examples', { type: 'number', default: DEFAULT_EXAMPLES_PER_CLASS, describe: 'faces per class in the prediction grids' })
+          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+      async (args) => {
+        if (!Number.isInteger(args.examples) || args.examples < 1 || args.examples > 50) {
+          throw new ConfigError('CONFIG_INVALID', `--examples must be an integer in [1, 50], got ${args.examples}`);
+        }
+        const summary = await evaluateRun({
+          runDir: args.run,
+          splits: args.split === 'both' ? ['val', 'test'] : [args.split],
+          checkpoint: args.checkpoint,
+          ...(args.out !== undefined ? { outDir: args.out } : {}),
+          backend: args.backend,
+          examplesPerClass: args.examples,
+          log: (line) => process.stdout.write(`${line}\n`),
+        });
+        process.stdout.write(`report: ${summary.reportFile}\n`);
+        exitCode = 0;
+      },
+    )
     .demandCommand(1, 'name a command')
     .strict()
     .help()
+    .fail((message, error, instance) => {
+      // A command's own failure goes to runMain, which prints it as one line with its code; usage
+      // is shown only for mistakes on the command line.
+      if (error) throw error;
+      instance.showHelp();
+      throw new ConfigError('CONFIG_INVALID', message);
+    })
     .parseAsync();
   return exitCode;
 });

@@ -82,14 +82,16 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
 
   let runDir: RunDirectory;
+  let syntheticSeed = options.syntheticSeed;
   if (options.resumeDir) {
     runDir = new RunDirectory(path.resolve(options.resumeDir));
-    const saved = runDir.readConfig<RunConfig>();
+    const saved = runDir.readConfig<RunConfig & { syntheticSeed?: number }>();
     // The run's own settings win; only how long to train and where to listen may change.
     config = { ...saved, epochs: options.explicitEpochs ?? saved.epochs, listen: config.listen, gpus: config.gpus, remoteWorkers: config.remoteWorkers, backend: config.backend };
+    syntheticSeed = saved.syntheticSeed ?? syntheticSeed;
   }
 
-  const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed: options.syntheticSeed, splitSeed: config.seed });
+  const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed });
   if (dataset.generated) reporter.info(`generated the synthetic dataset in ${dataset.index.root}`);
   reporter.info(`dataset ${dataset.index.root}: ${describeSplit(dataset)}`);
   if (dataset.index.skipped.length > 0) {
@@ -98,7 +100,9 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
 
   if (!options.resumeDir) {
     runDir = RunDirectory.create(config.runsDir, config.runId);
-    runDir.writeConfig({ ...config, datasetRoot: dataset.index.root, datasetLayout: dataset.index.layout, split: { train: dataset.split.train.length, val: dataset.split.val.length, test: dataset.split.test.length } });
+    // syntheticSeed is a coordinator option rather than part of RunConfig; evaluate needs it to
+    // rebuild the exact dataset the run used (issue 5).
+    runDir.writeConfig({ ...config, syntheticSeed, datasetRoot: dataset.index.root, datasetLayout: dataset.index.layout, split: { train: dataset.split.train.length, val: dataset.split.val.length, test: dataset.split.test.length } });
   }
   runDir = runDir!;
   for (const skipped of dataset.index.skipped) runDir.event({ event: 'dataset_file_skipped', path: skipped.path, reason: skipped.reason });

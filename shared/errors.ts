@@ -15,13 +15,18 @@ export type ErrorCode =
   | 'PROTOCOL_NON_FINITE'
   | 'AUTH_REFUSED'
   | 'CHECKPOINT_INVALID'
+  | 'CHECKPOINT_NOT_FOUND'
   | 'CHECKPOINT_WRITE_FAILED'
   | 'BACKEND_UNAVAILABLE'
   | 'MODEL_INVALID'
   | 'WORKER_LOST'
   | 'REPLICAS_DIVERGED'
   | 'TRAINING_DIVERGED'
-  | 'RUN_STOPPED';
+  | 'RUN_STOPPED'
+  | 'RUN_NOT_FOUND'
+  | 'RUN_INVALID'
+  | 'REPORT_INPUT_INVALID'
+  | 'REPORT_RENDER_FAILED';
 
 export class EmotrainError extends Error {
   readonly code: ErrorCode;
@@ -43,6 +48,8 @@ export class ModelError extends EmotrainError {}
 /** A worker died, stalled or disagreed with the others; the run cannot go on as it was. */
 export class WorldError extends EmotrainError {}
 export class TrainingError extends EmotrainError {}
+/** `emotrain evaluate`: a run directory it cannot use, or a report it cannot produce (issue 5). */
+export class ReportError extends EmotrainError {}
 
 /** The message of any thrown value, for logs; keeps the cause chain short and readable. */
 export function describeError(error: unknown): string {

@@ -61,6 +61,11 @@ export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imag
   return { count: data.count, losses, predictions, probabilities, correct, confusion, regularizationLoss: regularization };
 }
 
+/** Samples per forward pass when evaluating: the run's micro-batch where it set one (memory), else 64. */
+export function evaluationChunkSize(microBatch: number): number {
+  return microBatch > 0 ? microBatch : 64;
+}
+
 /** Σ values in order, in float64: the one way every part of emotrain totals per-sample losses. */
 export function sumInOrder(values: ArrayLike<number>): number {
   let sum = 0;

@@ -8,7 +8,7 @@ import { applyAdam, createAdamSlots, type AdamSlots } from '../shared/adam.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
-import { evaluateImages, type SampleEvaluation } from '../shared/evaluation.js';
+import { evaluateImages, evaluationChunkSize, type SampleEvaluation } from '../shared/evaluation.js';
 import { decodeFp16, encodeFp16 } from '../shared/fp16.js';
 import { categoricalCrossEntropy } from '../shared/losses.js';
 import { ModelState } from '../shared/model-state.js';
@@ -156,7 +156,7 @@ export class Replica {
   }
 
   evaluate(batch: Batch): SampleEvaluation {
-    return evaluateImages(this.model, batch, this.config.imageSize, this.config.microBatch > 0 ? this.config.microBatch : 64);
+    return evaluateImages(this.model, batch, this.config.imageSize, evaluationChunkSize(this.config.microBatch));
   }
 
   checksum(): string {

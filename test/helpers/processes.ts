@@ -16,6 +16,14 @@ export const EMOTRAIN = path.join(ROOT, 'dist', 'cli', 'emotrain.js');
 /** One synthetic-data cache for the whole test run, so each dataset is generated once. */
 export const TEST_CACHE = path.join(os.tmpdir(), 'emotrain-test-cache');
 
+/** The README's demo command made tiny (about 15 s on two cores): two CPU workers, the small CNN at 32 px, 700 synthetic faces. */
+export function tinyRunArgs(runsDir: string, runId: string, epochs = 2): string[] {
+  return [
+    '--gpus', '2', '--epochs', String(epochs), '--dataset', 'synthetic', '--synthetic-count', '700',
+    '--model', 'small-cnn', '--image-size', '32', '--runs', runsDir, '--run-id', runId, '--progress', 'lines',
+  ];
+}
+
 export class Program {
   readonly child: ChildProcess;
   output = '';

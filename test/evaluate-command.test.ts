@@ -1,0 +1,125 @@
+// Issue 5, acceptance d: `emotrain evaluate` on a real (tiny) run of the README's demo command
+// reproduces the run's own val accuracy and loss for the same checkpoint exactly, on a machine
+// whose dataset cache is empty; and it refuses a directory that is not a run, or a missing
+// checkpoint, naming what is wrong.
+
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COORDINATOR, EMOTRAIN, Program, cleanUp, readCsv, tempDir, tinyRunArgs } from './helpers/processes.js';
+import { writeFixtureRun } from './helpers/fixture-run.js';
+
+interface Summary {
+  checkpoint: { kind: string; epoch: number; valAccuracy: number; valLoss: number };
+  backend: string;
+  splits: Record<string, { count: number; accuracy: number; loss: number; mostConfused: string[] }>;
+  files: string[];
+}
+
+function readSummary(dir: string): Summary {
+  return JSON.parse(readFileSync(path.join(dir, 'summary.json'), 'utf8')) as Summary;
+}
+
+async function evaluate(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const program = new Program(EMOTRAIN, ['evaluate', ...args], env);
+  const { code } = await program.exit(120_000);
+  return { code, output: program.output };
+}
+
+let runDir: string;
+
+beforeAll(async () => {
+  tf.env().set('PROD', true);
+  await tf.setBackend('cpu');
+  const runs = tempDir('eval-runs');
+  const coordinator = new Program(COORDINATOR, tinyRunArgs(runs, 'demo'));
+  const { code } = await coordinator.exit(240_000);
+  expect(code, coordinator.output).toBe(0);
+  runDir = path.join(runs, 'demo');
+});
+afterAll(cleanUp);
+
+describe('emotrain evaluate on a real run', () => {
+  it("reproduces the last epoch's val accuracy and loss exactly from checkpoints/last, with an empty dataset cache", async () => {
+    const emptyCache = tempDir('clean-cache');
+    const { code, output } = await evaluate([runDir, '--checkpoint', 'last'], { EMOTRAIN_CACHE: emptyCache });
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/regenerated the synthetic dataset/);
+    expect(output).toMatch(/with the wasm backend/);
+    expect(output).toMatch(/report: .*report\.html/);
+
+    const lastEpoch = readCsv(path.join(runDir, 'metrics.csv')).at(-1)!;
+    const summary = readSummary(path.join(runDir, 'report'));
+    expect(summary.checkpoint).toMatchObject({ kind: 'last', epoch: lastEpoch['epoch'] });
+    // Same checkpoint, same data, same function, same summation order: the same doubles.
+    expect(summary.splits['val']!.accuracy).toBe(lastEpoch['val_accuracy']);
+    expect(summary.splits['val']!.loss).toBe(lastEpoch['val_loss']);
+
+    const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { split: { val: number; test: number }; syntheticSeed: number };
+    expect(config.syntheticSeed).toBe(1);
+    expect(summary.splits['val']!.count).toBe(config.split.val);
+    expect(summary.splits['test']!.count).toBe(config.split.test);
+    expect(Number.isFinite(summary.splits['test']!.loss)).toBe(true);
+    for (const file of summary.files) expect(existsSync(path.join(runDir, 'report', file)), file).toBe(true);
+    expect(summary.files).toEqual(
+      expect.arrayContaining([
+        'report.html', 'training-accuracy.png', 'training-loss.png',
+        'val-classification-report.txt', 'val-classification-report.json', 'val-confusion-counts.csv', 'val-confusion-normalized.csv',
+        'val-confusion-counts.png', 'val-confusion-normalized.png', 'val-predictions-correct.png', 'val-predictions-incorrect.png',
+        'val-most-confused.txt', 'test-classification-report.txt', 'test-confusion-counts.png',
+      ]),
+    );
+    // The text report's support column adds up to the split.
+    const reportText = readFileSync(path.join(runDir, 'report', 'val-classification-report.txt'), 'utf8');
+    expect(reportText).toMatch(new RegExp(`accuracy\\s+\\d\\.\\d\\d\\s+${config.split.val}\\n`));
+  });
+
+  it("reproduces checkpoints/best's recorded val numbers, writing one split where --out says", async () => {
+    const out = tempDir('eval-out');
+    const { code, output } = await evaluate([runDir, '--split', 'val', '--out', out]);
+    expect(code, output).toBe(0);
+    const meta = JSON.parse(readFileSync(path.join(runDir, 'checkpoints', 'best', 'meta.json'), 'utf8')) as { valAccuracy: number; valLoss: number; epoch: number };
+    const summary = readSummary(out);
+    expect(summary.checkpoint).toMatchObject({ kind: 'best', epoch: meta.epoch });
+    expect(summary.splits['val']!.accuracy).toBe(meta.valAccuracy);
+    expect(summary.splits['val']!.loss).toBe(meta.valLoss);
+    expect(Object.keys(summary.splits)).toEqual(['val']);
+    expect(existsSync(path.join(out, 'test-confusion-counts.csv'))).toBe(false);
+  });
+});
+
+describe('emotrain evaluate on something that is not a usable run', () => {
+  it('names the missing config.json of a directory that is not a run', async () => {
+    const notARun = tempDir('not-a-run');
+    const { code, output } = await evaluate([notARun]);
+    expect(code).toBe(1);
+    expect(output).toContain(`${path.join(notARun, 'config.json')} is missing`);
+    expect(output).toContain('[RUN_NOT_FOUND]');
+  });
+
+  it('names the missing checkpoint and the one that exists', async () => {
+    const fixture = await writeFixtureRun(tempDir('fixture-runs'), 'only-last', { checkpoints: ['last'] });
+    const { code, output } = await evaluate([fixture, '--checkpoint', 'best']);
+    expect(code).toBe(1);
+    expect(output).toContain(`--checkpoint best: ${path.join(fixture, 'checkpoints', 'best')} does not exist (--checkpoint last exists)`);
+    expect(output).toContain('[CHECKPOINT_NOT_FOUND]');
+  });
+
+  it('refuses a run whose dataset has changed since, since its numbers cannot be reproduced', async () => {
+    const fixture = await writeFixtureRun(tempDir('fixture-runs'), 'changed');
+    const configFile = path.join(fixture, 'config.json');
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(configFile, JSON.stringify({ ...config, split: { train: 560, val: 71, test: 69 } }));
+    const { code, output } = await evaluate([fixture]);
+    expect(code).toBe(1);
+    expect(output).toMatch(/now gives a val split of 70 images, but the run \(.*config\.json\) had 71: it has changed since the run/);
+    expect(output).toContain('[RUN_INVALID]');
+  });
+
+  it('refuses a bad flag value by name', async () => {
+    const { code, output } = await evaluate([runDir, '--split', 'train']);
+    expect(code).toBe(1);
+    expect(output).toMatch(/split.*Invalid values|Invalid values[\s\S]*split/);
+  });
+});
