@@ -137,10 +137,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       })
     : undefined;
   const metricsServer = metrics ? new MetricsServer(metrics) : undefined;
+  let metricsAddress: string | undefined;
   if (metricsServer && options.metrics) {
-    const metricsPort = await metricsServer.listen(options.metrics.host, options.metrics.port);
-    reporter.info(`metrics on http://${options.metrics.host}:${metricsPort}/metrics`);
-    runDir.event({ event: 'metrics_listening', address: `${options.metrics.host}:${metricsPort}` });
+    metricsAddress = `${options.metrics.host}:${await metricsServer.listen(options.metrics.host, options.metrics.port)}`;
+    reporter.info(`metrics on http://${metricsAddress}/metrics`);
   }
   const run = new TrainingRun({
     config,
@@ -156,7 +156,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const { host } = parseListenAddress(config.listen);
   const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
   const address = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
-  runDir.event({ event: options.resumeDir ? 'run_resumed' : 'run_started', run_id: config.runId, listen: `${host}:${port}`, world: config.gpus + config.remoteWorkers, step: run.currentStep });
+  runDir.event({ event: options.resumeDir ? 'run_resumed' : 'run_started', run_id: config.runId, listen: `${host}:${port}`, metrics: metricsAddress ?? null, world: config.gpus + config.remoteWorkers, step: run.currentStep });
   reporter.info(`run ${config.runId}: ${runDir.path}`);
   reporter.info(`listening on ${host}:${port}`);
 

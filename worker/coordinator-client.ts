@@ -20,6 +20,7 @@ import {
   type ReportRequest,
   type StateChunk,
   type StateManifest,
+  type TensorChunk,
   type WorkerRef,
 } from '../shared/wire.js';
 
@@ -90,49 +91,13 @@ export class CoordinatorClient {
   }
 
   /**
-   * Fetches the model state into `targets` (byte views, in order). `plan` sees the manifest first
-   * and returns the targets it describes (after checking it), so sizes are validated before any
-   * byte is written.
+   * Fetches the model state. `plan` sees the manifest first and returns where its payload goes
+   * (after checking it), so sizes are validated before any byte is written.
    */
   fetchState(ref: WorkerRef, plan: (manifest: StateManifest) => Uint8Array[]): Promise<StateManifest> {
-    return new Promise((resolve, reject) => {
-      const stream = this.client['fetchState']!(ref, this.metadata()) as grpc.ClientReadableStream<StateChunk>;
-      let manifest: StateManifest | undefined;
-      let receiver: PayloadReceiver | undefined;
-      let failed = false;
-      const fail = (error: Error) => {
-        if (failed) return;
-        failed = true;
-        stream.cancel();
-        reject(error);
-      };
-      stream.on('data', (chunk: StateChunk) => {
-        if (failed) return;
-        try {
-          if (chunk.kind === 'manifest') {
-            if (manifest) throw new ProtocolError('PROTOCOL_INVALID', 'the coordinator sent two state manifests');
-            manifest = chunk.manifest;
-            receiver = new PayloadReceiver(plan(manifest), 'the model state from the coordinator');
-          } else {
-            if (!receiver) throw new ProtocolError('PROTOCOL_INVALID', 'model state data arrived before its manifest');
-            receiver.write(chunk.data);
-          }
-        } catch (error) {
-          fail(error as Error);
-        }
-      });
-      stream.on('error', (error) => fail(callError('fetching the model state', error)));
-      stream.on('end', () => {
-        if (failed) return;
-        try {
-          if (!manifest || !receiver) throw new ProtocolError('PROTOCOL_INVALID', 'the model state stream ended without a manifest');
-          receiver.finish();
-          resolve(manifest);
-        } catch (error) {
-          fail(error as Error);
-        }
-      });
-    });
+    const stream = this.client['fetchState']!(ref, this.metadata()) as grpc.ClientReadableStream<StateChunk>;
+    return receiveHeaderAndPayload<StateChunk, StateManifest>(stream, 'fetching the model state', (message) =>
+      message.kind === 'manifest' ? { header: message.manifest } : { chunk: message.data }, plan);
   }
 
   /**
@@ -142,45 +107,9 @@ export class CoordinatorClient {
   async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: (reduced: ReducedHeader) => Uint8Array[]): Promise<ReducedHeader> {
     const call = this.client['exchange']!(this.metadata()) as grpc.ClientDuplexStream<ExchangeUpload, ExchangeDownload>;
     const what = `the gradient exchange of step ${header.step}`;
-    const result = new Promise<ReducedHeader>((resolve, reject) => {
-      let reduced: ReducedHeader | undefined;
-      let receiver: PayloadReceiver | undefined;
-      let failed = false;
-      const fail = (error: Error) => {
-        if (failed) return;
-        failed = true;
-        call.cancel();
-        reject(error);
-      };
-      call.on('data', (message: ExchangeDownload) => {
-        if (failed) return;
-        try {
-          if (message.kind === 'header') {
-            if (reduced) throw new ProtocolError('PROTOCOL_INVALID', `${what}: two reduced headers`);
-            if (message.header.step !== header.step) {
-              throw new ProtocolError('PROTOCOL_WRONG_STEP', `${what}: the coordinator answered for step ${message.header.step}`);
-            }
-            reduced = message.header;
-            receiver = new PayloadReceiver(targets(reduced), `the reduced gradients of step ${header.step}`);
-          } else {
-            if (!receiver) throw new ProtocolError('PROTOCOL_INVALID', `${what}: reduced data before its header`);
-            receiver.write(message.chunk);
-          }
-        } catch (error) {
-          fail(error as Error);
-        }
-      });
-      call.on('error', (error) => fail(callError(what, error)));
-      call.on('end', () => {
-        if (failed) return;
-        try {
-          if (!reduced || !receiver) throw new ProtocolError('PROTOCOL_INVALID', `${what}: the coordinator ended the exchange without a result`);
-          receiver.finish();
-          resolve(reduced);
-        } catch (error) {
-          fail(error as Error);
-        }
-      });
+    const result = receiveHeaderAndPayload<ExchangeDownload, ReducedHeader>(call, what, (message: ExchangeDownload) => (message.kind === 'header' ? { header: message.header } : { chunk: message.chunk }), (reduced) => {
+      if (reduced.step !== header.step) throw new ProtocolError('PROTOCOL_WRONG_STEP', `${what}: the coordinator answered for step ${reduced.step}`);
+      return targets(reduced);
     });
     try {
       await writeMessage(call, { kind: 'header', header } as ExchangeUpload);
@@ -199,4 +128,55 @@ export class CoordinatorClient {
       );
     });
   }
+}
+
+/**
+ * Reads a stream that sends one header and then the chunks of a payload: the header decides where
+ * the payload goes (`targets`), chunks must arrive in order and complete it, and the stream must
+ * end after them. Resolves with the header; any violation or call error cancels the call.
+ */
+function receiveHeaderAndPayload<M, H>(
+  stream: grpc.ClientReadableStream<M> | grpc.ClientDuplexStream<unknown, M>,
+  what: string,
+  classify: (message: M) => { header: H } | { chunk: TensorChunk },
+  targets: (header: H) => Uint8Array[],
+): Promise<H> {
+  return new Promise((resolve, reject) => {
+    let header: H | undefined;
+    let receiver: PayloadReceiver | undefined;
+    let failed = false;
+    const fail = (error: Error) => {
+      if (failed) return;
+      failed = true;
+      stream.cancel();
+      reject(error);
+    };
+    stream.on('data', (message: M) => {
+      if (failed) return;
+      try {
+        const part = classify(message);
+        if ('header' in part) {
+          if (header !== undefined) throw new ProtocolError('PROTOCOL_INVALID', `${what}: the coordinator sent two headers`);
+          header = part.header;
+          receiver = new PayloadReceiver(targets(header), what);
+        } else {
+          if (!receiver) throw new ProtocolError('PROTOCOL_INVALID', `${what}: data arrived before its header`);
+          receiver.write(part.chunk);
+        }
+      } catch (error) {
+        fail(error as Error);
+      }
+    });
+    stream.on('error', (error: grpc.ServiceError) => fail(callError(what, error)));
+    stream.on('end', () => {
+      if (failed) return;
+      try {
+        if (header === undefined || !receiver) throw new ProtocolError('PROTOCOL_INVALID', `${what}: the stream ended without a header`);
+        receiver.finish();
+        resolve(header);
+      } catch (error) {
+        fail(error as Error);
+      }
+    });
+  });
 }
