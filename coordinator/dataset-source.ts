@@ -8,7 +8,7 @@ import path from 'node:path';
 import { classCounts, openDataset, type DatasetIndex } from '../shared/dataset/index.js';
 import { stratifiedSplit, type DatasetSplit } from '../shared/dataset/split.js';
 import { SYNTHETIC_FACE_VERSION } from '../shared/dataset/synthetic-faces.js';
-import { SYNTHETIC_LAYOUT_VERSION, readSyntheticManifest, writeSyntheticDataset } from '../shared/dataset/synthetic.js';
+import { SYNTHETIC_LAYOUT_VERSION, isSyntheticDatasetCurrent, writeSyntheticDataset } from '../shared/dataset/synthetic.js';
 
 export interface PreparedDataset {
   index: DatasetIndex;
@@ -28,24 +28,14 @@ export function syntheticDir(count: number, seed: number): string {
   return path.join(cacheDir(), `synthetic-v${SYNTHETIC_FACE_VERSION}.${SYNTHETIC_LAYOUT_VERSION}-n${count}-s${seed}`);
 }
 
-async function syntheticIsCurrent(dir: string, count: number, seed: number): Promise<boolean> {
-  const manifest = await readSyntheticManifest(dir);
-  return (
-    manifest !== undefined &&
-    manifest.generatorVersion === SYNTHETIC_FACE_VERSION &&
-    manifest.layoutVersion === SYNTHETIC_LAYOUT_VERSION &&
-    manifest.count === count &&
-    manifest.seed === seed
-  );
-}
-
 export async function prepareDataset(dataset: string, options: { syntheticCount: number; syntheticSeed: number; splitSeed: number }): Promise<PreparedDataset> {
   let root = dataset;
   let generated = false;
   if (dataset === 'synthetic') {
     root = syntheticDir(options.syntheticCount, options.syntheticSeed);
-    if (!(await syntheticIsCurrent(root, options.syntheticCount, options.syntheticSeed))) {
-      await writeSyntheticDataset(root, { count: options.syntheticCount, seed: options.syntheticSeed });
+    const wanted = { count: options.syntheticCount, seed: options.syntheticSeed };
+    if (!(await isSyntheticDatasetCurrent(root, wanted))) {
+      await writeSyntheticDataset(root, wanted);
       generated = true;
     }
   }

@@ -14,6 +14,7 @@ import { EMOTION_CLASSES, NUM_CLASSES, type EmotionClass } from '../classes.js';
 import { ConfigError, DatasetError } from '../errors.js';
 import { deriveSeed, SeededRandom } from '../random.js';
 import { encodeJpeg } from './jpeg-encoder.js';
+import { alignedImagePath, classToRafLabel, RAF_ALIGNED_DIR, RAF_PARTITION_FILE } from './raf-db-official.js';
 import { drawSyntheticFace, SYNTHETIC_FACE_VERSION } from './synthetic-faces.js';
 
 export const SYNTHETIC_GENERATOR = 'emotrain-synthetic-faces';
@@ -31,9 +32,6 @@ export const RAF_DB_BASIC_CLASS_COUNTS: Readonly<Record<EmotionClass, number>> =
   sad: 2460,
   surprise: 1619,
 };
-
-/** RAF-DB's label (1..7) for each of our classes, in EMOTION_CLASSES order. */
-const RAF_DB_LABEL_OF_CLASS: readonly number[] = [6, 3, 2, 4, 7, 5, 1];
 
 /** Like the official release: about a fifth of each class is named test_*. */
 const TEST_FRACTION = 0.2;
@@ -224,31 +222,24 @@ function planImages(manifest: SyntheticManifest): PlannedImage[] {
 }
 
 async function writeContents(root: string, manifest: SyntheticManifest): Promise<void> {
-  const labelDir = join(root, 'EmoLabel');
-  const imageDir = join(root, 'Image', 'aligned');
-  await mkdir(labelDir, { recursive: true });
-  await mkdir(imageDir, { recursive: true });
+  await mkdir(dirname(join(root, RAF_PARTITION_FILE)), { recursive: true });
+  await mkdir(join(root, RAF_ALIGNED_DIR), { recursive: true });
   const images = planImages(manifest);
   const { size, quality } = manifest;
   // Drawing is synchronous; a bounded batch of writes in flight overlaps it with the disk.
   const writesInFlight: Promise<void>[] = [];
   for (const image of images) {
     const encoded = encodeJpeg(drawSyntheticFace(image.classIndex, image.faceSeed, size), size, size, quality);
-    writesInFlight.push(writeFile(join(imageDir, alignedName(image.fileName)), encoded));
+    writesInFlight.push(writeFile(join(root, alignedImagePath(image.fileName)), encoded));
     if (writesInFlight.length >= 64) await Promise.all(writesInFlight.splice(0));
   }
   await Promise.all(writesInFlight);
   const trainLines = images.filter((image) => image.fileName.startsWith('train_'));
   const testLines = images.filter((image) => image.fileName.startsWith('test_'));
-  const partition = [...trainLines, ...testLines].map((image) => `${image.fileName} ${RAF_DB_LABEL_OF_CLASS[image.classIndex]}\n`).join('');
-  await writeFile(join(labelDir, 'list_patition_label.txt'), partition);
+  const partition = [...trainLines, ...testLines].map((image) => `${image.fileName} ${classToRafLabel(image.classIndex)}\n`).join('');
+  await writeFile(join(root, RAF_PARTITION_FILE), partition);
   // Written last: its presence marks a complete dataset.
   await writeFile(join(root, SYNTHETIC_MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-}
-
-/** `train_00001.jpg` is stored as `train_00001_aligned.jpg`, as in the official release. */
-function alignedName(fileName: string): string {
-  return fileName.replace(/\.jpg$/, '_aligned.jpg');
 }
 
 /** Only a missing path, an empty directory or an earlier synthetic dataset may be replaced. */
