@@ -1,11 +1,13 @@
 // The coordinator serves sample bytes to workers (so a remote worker needs no copy of the
-// dataset). Files are read once and kept in memory up to a budget; each worker is sent a sample's
-// bytes only the first time it needs it, since workers cache what they receive.
+// dataset). Files are read once and kept in memory up to a budget; samples with no file of their
+// own (FER2013 rows) are encoded as PNG once. Each worker is sent a sample's bytes only the first
+// time it needs it, since workers cache what they receive.
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DatasetIndex } from '../shared/dataset/index.js';
 import { DatasetError } from '../shared/errors.js';
+import { encodePng } from '../shared/image/png.js';
 import type { Sample } from '../shared/wire.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -25,12 +27,16 @@ export class SampleStore {
     if (cached) return cached;
     const sample = this.index.samples[id];
     if (!sample) throw new DatasetError('DATASET_BAD_SAMPLE', `sample id ${id} is not in the dataset index (${this.index.samples.length} samples)`);
-    const file = path.join(this.index.root, sample.path);
     let bytes: Buffer;
-    try {
-      bytes = await fs.readFile(file);
-    } catch (cause) {
-      throw new DatasetError('DATASET_BAD_SAMPLE', `cannot read sample ${file}: ${(cause as Error).message}`, { cause });
+    if (sample.pixels) {
+      bytes = encodePng(sample.pixels);
+    } else {
+      const file = path.join(this.index.root, sample.path);
+      try {
+        bytes = await fs.readFile(file);
+      } catch (cause) {
+        throw new DatasetError('DATASET_BAD_SAMPLE', `cannot read sample ${file}: ${(cause as Error).message}`, { cause });
+      }
     }
     if (this.cachedBytes + bytes.byteLength <= this.cacheBudgetBytes) {
       this.cache.set(id, bytes);
