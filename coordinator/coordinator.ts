@@ -161,6 +161,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     address,
     token,
     backend: localBackend,
+    // The local workers share this host's cores for their data threads.
+    dataThreads: Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, config.gpus))),
     // Local workers verify the server with its CA (or its own self-signed certificate) and, under
     // mutual TLS, present the server's certificate pair as theirs.
     tls: tlsCert ? { ca: options.tls.ca ?? options.tls.cert!, ...(tlsCa ? { cert: options.tls.cert!, key: options.tls.key! } : {}) } : undefined,
