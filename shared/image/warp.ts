@@ -87,46 +87,52 @@ export function warpInto(image: RgbImage, size: number, map: AffineMap, preproce
   const [c0, c1, c2] = order;
   const [b0, b1, b2] = bias;
   const rowBytes = width * 3;
+  const { xx, yx } = map;
   let out = offset;
   for (let y = 0; y < size; y++) {
-    const rowX = map.xy * y + map.x0;
-    const rowY = map.yy * y + map.y0;
-    for (let x = 0; x < size; x++) {
-      const sx = map.xx * x + rowX;
-      const sy = map.yx * x + rowY;
+    // Stepping along a row adds (xx, yx) per pixel; exact for the integer steps of a plain flip.
+    let sx = map.xy * y + map.x0;
+    let sy = map.yy * y + map.y0;
+    for (let x = 0; x < size; x++, sx += xx, sy += yx) {
       const fx = Math.floor(sx);
       const fy = Math.floor(sy);
       const ax = sx - fx;
       const ay = sy - fy;
-      let left: number;
-      let right: number;
-      if (fx >= 0 && fx < width - 1) {
-        left = fx * 3;
-        right = left + 3;
+      let i00: number;
+      let i01: number;
+      let i10: number;
+      let i11: number;
+      if (fx >= 0 && fx < width - 1 && fy >= 0 && fy < height - 1) {
+        i00 = fy * rowBytes + fx * 3;
+        i01 = i00 + 3;
+        i10 = i00 + rowBytes;
+        i11 = i10 + 3;
       } else {
-        left = reflectIndex(fx, width) * 3;
-        right = reflectIndex(fx + 1, width) * 3;
+        const left = reflectIndex(fx, width) * 3;
+        const right = reflectIndex(fx + 1, width) * 3;
+        const top = reflectIndex(fy, height) * rowBytes;
+        const bottom = reflectIndex(fy + 1, height) * rowBytes;
+        i00 = top + left;
+        i01 = top + right;
+        i10 = bottom + left;
+        i11 = bottom + right;
       }
-      let top: number;
-      let bottom: number;
-      if (fy >= 0 && fy < height - 1) {
-        top = fy * rowBytes;
-        bottom = top + rowBytes;
-      } else {
-        top = reflectIndex(fy, height) * rowBytes;
-        bottom = reflectIndex(fy + 1, height) * rowBytes;
-      }
-      const w00 = (1 - ay) * (1 - ax);
-      const w01 = (1 - ay) * ax;
-      const w10 = ay * (1 - ax);
-      const w11 = ay * ax;
-      const i00 = top + left;
-      const i01 = top + right;
-      const i10 = bottom + left;
-      const i11 = bottom + right;
-      target[out++] = (data[i00 + c0]! * w00 + data[i01 + c0]! * w01 + data[i10 + c0]! * w10 + data[i11 + c0]! * w11) * scale + b0;
-      target[out++] = (data[i00 + c1]! * w00 + data[i01 + c1]! * w01 + data[i10 + c1]! * w10 + data[i11 + c1]! * w11) * scale + b1;
-      target[out++] = (data[i00 + c2]! * w00 + data[i01 + c2]! * w01 + data[i10 + c2]! * w10 + data[i11 + c2]! * w11) * scale + b2;
+      // Bilinear as two horizontal lerps and a vertical one, per output channel.
+      let above = data[i00 + c0]!;
+      let below = data[i10 + c0]!;
+      above += (data[i01 + c0]! - above) * ax;
+      below += (data[i11 + c0]! - below) * ax;
+      target[out++] = (above + (below - above) * ay) * scale + b0;
+      above = data[i00 + c1]!;
+      below = data[i10 + c1]!;
+      above += (data[i01 + c1]! - above) * ax;
+      below += (data[i11 + c1]! - below) * ax;
+      target[out++] = (above + (below - above) * ay) * scale + b1;
+      above = data[i00 + c2]!;
+      below = data[i10 + c2]!;
+      above += (data[i01 + c2]! - above) * ax;
+      below += (data[i11 + c2]! - below) * ax;
+      target[out++] = (above + (below - above) * ay) * scale + b2;
     }
   }
 }
