@@ -14,16 +14,10 @@ import { CommandQueue } from '../worker/command-queue.js';
 import { DataPool } from '../worker/data-pool.js';
 import { SampleBytes, localPath } from '../worker/sample-bytes.js';
 import { faceJpeg, grayOf, faceRgb } from './helpers/datasets.js';
+import { cleanUp, tempDir } from './helpers/processes.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-function tempRoot(): string {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'emotrain-pipeline-'));
-  dirs.push(root);
-  return root;
-}
+afterEach(cleanUp);
+const tempRoot = () => tempDir('pipeline');
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sample = (id: number, fields: Partial<Sample> = {}): Sample => ({ id, label: id % 7, image: Buffer.alloc(0), path: '', sha256: '', ...fields });

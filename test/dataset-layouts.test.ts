@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EMOTION_CLASSES } from '../shared/classes.js';
@@ -8,17 +6,10 @@ import { indexDataset, openDataset, type DatasetIndex } from '../shared/dataset/
 import { classToRafLabel } from '../shared/dataset/raf-db-official.js';
 import { splitDataset } from '../shared/dataset/split.js';
 import { bmp24, faceJpeg, facePngGray, faceRgb, write, writeRafOfficial } from './helpers/datasets.js';
+import { cleanUp, tempDir } from './helpers/processes.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempRoot(): string {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'emotrain-layout-'));
-  dirs.push(root);
-  return root;
-}
+afterEach(cleanUp);
+const tempRoot = () => tempDir('layout');
 
 const open = (root: string) => openDataset(root, { threads: 1, cacheFile: undefined }).then((d) => d.index);
 const skippedByPath = (index: DatasetIndex) => Object.fromEntries(index.skipped.map((s) => [s.path, s]));

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EMOTION_CLASSES } from '../shared/classes.js';
@@ -7,17 +5,10 @@ import { openDataset } from '../shared/dataset/index.js';
 import { classToRafLabel, rafLabelToClass } from '../shared/dataset/raf-db-official.js';
 import { DatasetError } from '../shared/errors.js';
 import { faceJpeg, writeRafOfficial } from './helpers/datasets.js';
+import { cleanUp, tempDir } from './helpers/processes.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempRoot(): string {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'emotrain-raf-'));
-  dirs.push(root);
-  return root;
-}
+afterEach(cleanUp);
+const tempRoot = () => tempDir('raf');
 
 const open = (root: string) => openDataset(root, { threads: 1, cacheFile: undefined }).then((d) => d.index);
 const sevenClasses = () => [1, 2, 3, 4, 5, 6, 7].map((raf, i) => ({ name: `train_${String(i + 1).padStart(5, '0')}.jpg`, rafLabel: raf, bytes: faceJpeg(rafLabelToClass(raf)!, i) }));

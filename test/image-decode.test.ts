@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PNG } from 'pngjs';
 import { tryDecodeImage, type DecodeOutcome } from '../shared/image/decode.js';
 import { encodePng } from '../shared/image/png.js';
-import { bmp24, faceJpeg, faceRgb, grayOf } from './helpers/datasets.js';
+import { bmp24, bmpFile, faceJpeg, faceRgb, grayOf } from './helpers/datasets.js';
 
 function decoded(outcome: DecodeOutcome) {
   if (!outcome.ok) throw new Error(`expected an image, got ${outcome.problem}: ${outcome.reason}`);
@@ -18,14 +18,7 @@ function problem(outcome: DecodeOutcome) {
 function bmp8(gray: Uint8Array, width: number, height: number): Buffer {
   const stride = Math.ceil(width / 4) * 4;
   const paletteBytes = 256 * 4;
-  const file = Buffer.alloc(54 + paletteBytes + stride * height);
-  file.write('BM', 0, 'ascii');
-  file.writeUInt32LE(54 + paletteBytes, 10);
-  file.writeUInt32LE(40, 14);
-  file.writeInt32LE(width, 18);
-  file.writeInt32LE(-height, 22);
-  file.writeUInt16LE(1, 26);
-  file.writeUInt16LE(8, 28);
+  const file = bmpFile({ width, height: -height, bitsPerPixel: 8, extra: paletteBytes, pixelBytes: stride * height });
   for (let i = 0; i < 256; i++) file.fill(i, 54 + i * 4, 54 + i * 4 + 3);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) file[54 + paletteBytes + y * stride + x] = gray[y * width + x]!;
   return file;
@@ -33,15 +26,7 @@ function bmp8(gray: Uint8Array, width: number, height: number): Buffer {
 
 /** A 32-bit BI_BITFIELDS BMP with masks 0x00ff0000 (R), 0x0000ff00 (G), 0x000000ff (B). */
 function bmp32(rgb: Uint8Array, width: number, height: number): Buffer {
-  const file = Buffer.alloc(66 + width * height * 4);
-  file.write('BM', 0, 'ascii');
-  file.writeUInt32LE(66, 10);
-  file.writeUInt32LE(40, 14);
-  file.writeInt32LE(width, 18);
-  file.writeInt32LE(height, 22);
-  file.writeUInt16LE(1, 26);
-  file.writeUInt16LE(32, 28);
-  file.writeUInt32LE(3, 30);
+  const file = bmpFile({ width, height, bitsPerPixel: 32, compression: 3, extra: 12, pixelBytes: width * height * 4 });
   file.writeUInt32LE(0x00ff0000, 54);
   file.writeUInt32LE(0x0000ff00, 58);
   file.writeUInt32LE(0x000000ff, 62);

@@ -26,18 +26,26 @@ export function facePngGray(classIndex: number, seed: number, side = FACE_SIDE):
   return encodePng({ width: side, height: side, data: grayOf(faceRgb(classIndex, seed, side)) });
 }
 
+/** A BMP file of `pixelBytes` after a 40-byte info header (and `extra` bytes: masks or a palette); negative height = top-down. */
+export function bmpFile(options: { width: number; height: number; bitsPerPixel: number; compression?: number; extra?: number; pixelBytes: number }): Buffer {
+  const pixelOffset = 54 + (options.extra ?? 0);
+  const file = Buffer.alloc(pixelOffset + options.pixelBytes);
+  file.write('BM', 0, 'ascii');
+  file.writeUInt32LE(file.length, 2);
+  file.writeUInt32LE(pixelOffset, 10);
+  file.writeUInt32LE(40, 14);
+  file.writeInt32LE(options.width, 18);
+  file.writeInt32LE(options.height, 22);
+  file.writeUInt16LE(1, 26);
+  file.writeUInt16LE(options.bitsPerPixel, 28);
+  file.writeUInt32LE(options.compression ?? 0, 30);
+  return file;
+}
+
 /** An uncompressed 24-bit bottom-up BMP. */
 export function bmp24(rgb: Uint8Array, width: number, height: number): Buffer {
   const stride = Math.ceil((width * 3) / 4) * 4;
-  const file = Buffer.alloc(54 + stride * height);
-  file.write('BM', 0, 'ascii');
-  file.writeUInt32LE(file.length, 2);
-  file.writeUInt32LE(54, 10);
-  file.writeUInt32LE(40, 14);
-  file.writeInt32LE(width, 18);
-  file.writeInt32LE(height, 22);
-  file.writeUInt16LE(1, 26);
-  file.writeUInt16LE(24, 28);
+  const file = bmpFile({ width, height, bitsPerPixel: 24, pixelBytes: stride * height });
   for (let y = 0; y < height; y++) {
     const row = 54 + (height - 1 - y) * stride;
     for (let x = 0; x < width; x++) {
