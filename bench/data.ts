@@ -44,17 +44,30 @@ const samples: EncodedSample[] = Array.from({ length: imageCount }, (_, id) => (
 }));
 const output = new Float32Array(new SharedArrayBuffer(shardSize * inputLength(size) * 4 * 2));
 
+interface Rate {
+  perSecond: number;
+  passes: number[];
+  /** CPU time of the whole process (every thread) per image, median over the passes. */
+  cpuMsPerImage: number;
+}
+
 /** Images per second of `run` over all the images, median of `repeat` passes after a warm-up. */
-async function rate(run: (epoch: number) => Promise<void> | void): Promise<{ perSecond: number; passes: number[] }> {
+async function rate(run: (epoch: number) => Promise<void> | void): Promise<Rate> {
   await run(0);
   const passes: number[] = [];
+  const cpu: number[] = [];
   for (let r = 1; r <= repeat; r++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     await run(r);
+    const used = process.cpuUsage(cpuStart);
     passes.push(imageCount / ((performance.now() - start) / 1000));
+    cpu.push((used.user + used.system) / 1000 / imageCount);
   }
-  return { perSecond: median(passes), passes };
+  return { perSecond: median(passes), passes, cpuMsPerImage: median(cpu) };
 }
+
+const describeRate = (r: Rate) => `${r.perSecond.toFixed(0)} images/s, ${r.cpuMsPerImage.toFixed(2)} CPU ms/image  (passes: ${r.passes.map((p) => p.toFixed(0)).join(', ')})`;
 
 function shards(): EncodedSample[][] {
   const list: EncodedSample[][] = [];
@@ -68,9 +81,9 @@ console.log(`load average before: ${load()}`);
 const single = await rate((epoch) => {
   for (const shard of shards()) writeModelInputs(shard, epoch, spec, output);
 });
-console.log(`1 thread (main thread):      ${single.perSecond.toFixed(0)} images/s  (passes: ${single.passes.map((p) => p.toFixed(0)).join(', ')})`);
+console.log(`1 thread (main thread):          ${describeRate(single)}`);
 
-const poolRates = new Map<number, number>();
+const poolRates = new Map<number, Rate>();
 for (const count of [...new Set([1, threads])]) {
   const pool = new DataPool(count);
   try {
@@ -85,14 +98,21 @@ for (const count of [...new Set([1, threads])]) {
       }
       await Promise.all(inFlight);
     });
-    poolRates.set(count, measured.perSecond);
-    console.log(`pool of ${count} thread${count === 1 ? ' ' : 's'} (DataPool):    ${measured.perSecond.toFixed(0)} images/s  (passes: ${measured.passes.map((p) => p.toFixed(0)).join(', ')})`);
+    poolRates.set(count, measured);
+    console.log(`pool of ${count} thread${count === 1 ? ' ' : 's'} (DataPool):    ${describeRate(measured)}`);
   } finally {
     await pool.close();
   }
 }
 const pooled = poolRates.get(threads)!;
-console.log(`speed-up, pool of ${threads} / 1 thread: ${(pooled / single.perSecond).toFixed(2)}x`);
+console.log(`speed-up, pool of ${threads} / 1 thread: ${(pooled.perSecond / single.perSecond).toFixed(2)}x`);
+// Other processes on the machine take cores from the pool; CPU time per image does not depend on
+// them, so it tells the pool's own overhead, and what it would give on idle cores.
+const efficiency = single.cpuMsPerImage / pooled.cpuMsPerImage;
+console.log(
+  `pool efficiency (CPU per image, 1 thread / pool): ${(efficiency * 100).toFixed(0)}%; so on ${threads} idle cores about ` +
+    `${((threads * 1000) / pooled.cpuMsPerImage).toFixed(0)} images/s, ${(threads * efficiency).toFixed(2)}x`,
+);
 console.log(`load average after: ${load()}`);
 
 // Where the time goes, per image, on one thread.
