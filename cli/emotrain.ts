@@ -6,7 +6,6 @@
 //   emotrain dataset synth OUT --count N              the synthetic face set in RAF-DB's layout
 
 import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -17,14 +16,12 @@ import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js
 import { previewTiles } from '../shared/dataset/preview.js';
 import { splitDataset } from '../shared/dataset/split.js';
 import { writeSyntheticDataset } from '../shared/dataset/synthetic.js';
-import { validationCacheFile } from '../shared/dataset/validation-cache.js';
 import { ConfigError } from '../shared/errors.js';
 import { renderImageGrid } from '../shared/render/image-grid.js';
 
 /** The dataset as a run with this seed would use it: validated (verdicts cached) and split. */
 async function openForRun(dataset: string, seed: number, log: (line: string) => void) {
-  const root = path.resolve(dataset);
-  const { index } = await openDataset(root, { threads: os.availableParallelism(), cacheFile: validationCacheFile(root), log });
+  const index = await openDataset(dataset, { log });
   return { index, split: splitDataset(index.samples, seed) };
 }
 

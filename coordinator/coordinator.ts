@@ -91,7 +91,6 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     syntheticCount: config.syntheticCount,
     syntheticSeed: options.syntheticSeed,
     splitSeed: config.seed,
-    threads: os.availableParallelism(),
     log: (line) => reporter.info(line),
   });
   if (dataset.generated) reporter.info(`generated the synthetic dataset in ${dataset.index.root}`);

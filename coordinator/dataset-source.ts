@@ -10,15 +10,12 @@ import { classCounts, openDataset, type DatasetIndex } from '../shared/dataset/i
 import { splitDataset, type SplitPlan } from '../shared/dataset/split.js';
 import { SYNTHETIC_FACE_VERSION } from '../shared/dataset/synthetic-faces.js';
 import { SYNTHETIC_LAYOUT_VERSION, readSyntheticManifest, writeSyntheticDataset } from '../shared/dataset/synthetic.js';
-import type { ValidationSummary } from '../shared/dataset/validate.js';
-import { validationCacheFile } from '../shared/dataset/validation-cache.js';
 
 export { cacheDir };
 
 export interface PreparedDataset {
   index: DatasetIndex;
   split: SplitPlan;
-  validation: ValidationSummary;
   /** Whether the synthetic set was generated now (rather than found in the cache). */
   generated: boolean;
 }
@@ -27,8 +24,8 @@ export interface DatasetSourceOptions {
   syntheticCount: number;
   syntheticSeed: number;
   splitSeed: number;
-  /** Threads that validate images. */
-  threads: number;
+  /** Threads that validate images (default: the CPU count). */
+  threads?: number;
   log?: (line: string) => void;
 }
 
@@ -57,13 +54,11 @@ export async function prepareDataset(dataset: string, options: DatasetSourceOpti
       generated = true;
     }
   }
-  const absolute = path.resolve(root);
-  const { index, validation } = await openDataset(absolute, {
-    threads: options.threads,
-    cacheFile: validationCacheFile(absolute),
+  const index = await openDataset(root, {
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  return { index, split: splitDataset(index.samples, options.splitSeed), validation, generated };
+  return { index, split: splitDataset(index.samples, options.splitSeed), generated };
 }
 
 export function describeSplit(prepared: PreparedDataset): string {

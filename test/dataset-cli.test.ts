@@ -55,7 +55,7 @@ describe('emotrain dataset inspect', () => {
     const { code, stdout, output } = await run(['dataset', 'inspect', root, '--json', '--seed', '7']);
     expect(code, output).toBe(0);
     const report = JSON.parse(stdout) as DatasetReport;
-    const { index } = await openDataset(root, { threads: 1, cacheFile: undefined });
+    const index = await openDataset(root, { threads: 1, cacheFile: undefined });
     const plan = splitDataset(index.samples, 7);
     expect(report.totals).toEqual({ train: plan.train.length, val: plan.val.length, test: plan.test.length, total: 56 });
     expect(report.perClass.total).toEqual([5, 6, 7, 8, 9, 10, 11]);

@@ -11,7 +11,7 @@ import { cleanUp, tempDir } from './helpers/processes.js';
 afterEach(cleanUp);
 const tempRoot = () => tempDir('layout');
 
-const open = (root: string) => openDataset(root, { threads: 1, cacheFile: undefined }).then((d) => d.index);
+const open = (root: string) => openDataset(root, { threads: 1, cacheFile: undefined });
 const skippedByPath = (index: DatasetIndex) => Object.fromEntries(index.skipped.map((s) => [s.path, s]));
 const classNames = (index: DatasetIndex) => index.samples.map((s) => EMOTION_CLASSES[s.label]);
 

@@ -10,7 +10,7 @@ import { cleanUp, tempDir } from './helpers/processes.js';
 afterEach(cleanUp);
 const tempRoot = () => tempDir('raf');
 
-const open = (root: string) => openDataset(root, { threads: 1, cacheFile: undefined }).then((d) => d.index);
+const open = (root: string) => openDataset(root, { threads: 1, cacheFile: undefined });
 const sevenClasses = () => [1, 2, 3, 4, 5, 6, 7].map((raf, i) => ({ name: `train_${String(i + 1).padStart(5, '0')}.jpg`, rafLabel: raf, bytes: faceJpeg(rafLabelToClass(raf)!, i) }));
 
 describe('RAF-DB official layout', () => {

@@ -2,6 +2,7 @@
 // refuse an empty or unusable dataset with a clear error before any worker starts.
 
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { EMOTION_CLASSES } from '../classes.js';
 import { DatasetError } from '../errors.js';
@@ -10,7 +11,8 @@ import { isImageFolders, loadImageFolders } from './image-folders.js';
 import { isRafDbKaggle, loadRafDbKaggle } from './raf-db-kaggle.js';
 import { isRafDbOfficial, loadRafDbOfficial } from './raf-db-official.js';
 import type { DatasetIndex } from './sample.js';
-import { validateIndex, type ValidationOptions, type ValidationSummary } from './validate.js';
+import { validateIndex, type ValidationOptions } from './validate.js';
+import { validationCacheFile } from './validation-cache.js';
 
 export type { DatasetIndex, Partition, SampleRecord, SkippedFile, SkipKind } from './sample.js';
 export { summarizeSkipped } from './sample.js';
@@ -51,12 +53,18 @@ export async function indexDataset(root: string): Promise<DatasetIndex> {
 
 /**
  * The dataset as a run uses it: indexed, every image validated (bad files skipped with their
- * reason), and usable — or a DatasetError saying why not.
+ * reason; by default in as many threads as there are CPUs, verdicts cached in the cache
+ * directory), and usable — or a DatasetError saying why not.
  */
-export async function openDataset(root: string, validation: ValidationOptions): Promise<{ index: DatasetIndex; validation: ValidationSummary }> {
-  const indexed = await indexDataset(path.resolve(root));
-  const validated = await validateIndex(indexed, validation);
-  return { index: requireUsable(validated.index), validation: validated.summary };
+export async function openDataset(root: string, validation: Partial<ValidationOptions> = {}): Promise<DatasetIndex> {
+  const absolute = path.resolve(root);
+  const indexed = await indexDataset(absolute);
+  const validated = await validateIndex(indexed, {
+    threads: validation.threads ?? os.availableParallelism(),
+    cacheFile: 'cacheFile' in validation ? validation.cacheFile : validationCacheFile(absolute),
+    ...(validation.log ? { log: validation.log } : {}),
+  });
+  return requireUsable(validated);
 }
 
 /** An index with no samples, or with a class that has none, cannot train a 7-class model. */

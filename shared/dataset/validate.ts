@@ -20,12 +20,6 @@ export interface ValidationOptions {
   log?: (line: string) => void;
 }
 
-export interface ValidationSummary {
-  files: number;
-  /** Files decoded now (the rest came from the cache). */
-  decoded: number;
-}
-
 const FILES_PER_TASK = 32;
 const STAT_CONCURRENCY = 64;
 
@@ -36,7 +30,7 @@ interface FileCheck {
   verdict: FileVerdict | undefined;
 }
 
-export async function validateIndex(index: DatasetIndex, options: ValidationOptions): Promise<{ index: DatasetIndex; summary: ValidationSummary }> {
+export async function validateIndex(index: DatasetIndex, options: ValidationOptions): Promise<DatasetIndex> {
   const cache = await ValidationCache.open(options.cacheFile, index.root);
   const skipped: SkippedFile[] = [...index.skipped];
   const checks = new Map<SampleRecord, FileCheck>();
@@ -105,7 +99,7 @@ export async function validateIndex(index: DatasetIndex, options: ValidationOpti
     const { sha256: _previous, ...record } = sample;
     samples.push({ ...record, id: samples.length, ...(verdict ? { sha256: verdict.sha256 } : {}) });
   }
-  return { index: { ...index, samples, skipped }, summary: { files: files.length, decoded: toDecode.length } };
+  return { ...index, samples, skipped };
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
