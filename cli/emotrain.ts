@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// `emotrain`: the tools around training (SPEC §4): datasets and evaluation reports now; predict and
-// serve as they land.
+// `emotrain`: the tools around training (SPEC §4).
+//   emotrain dataset inspect PATH [--json]            images per class per split, as a run uses them
+//   emotrain dataset preview PATH --out grid.png      augmented training samples with their labels
+//   emotrain dataset synth OUT --count N              the synthetic face set in RAF-DB's layout
+//   emotrain evaluate runs/<run-id> [--split ...]     the study's results section as a report
 
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -9,16 +13,73 @@ import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-ru
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import { runMain } from '../shared/cli.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
+import { openDataset } from '../shared/dataset/index.js';
+import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
+import { previewTiles } from '../shared/dataset/preview.js';
+import { splitDataset } from '../shared/dataset/split.js';
 import { writeSyntheticDataset } from '../shared/dataset/synthetic.js';
 import { ConfigError } from '../shared/errors.js';
+import { renderImageGrid } from '../shared/render/image-grid.js';
+
+/** The dataset as a run with this seed would use it: validated (verdicts cached) and split. */
+async function openForRun(dataset: string, seed: number, log: (line: string) => void) {
+  const index = await openDataset(dataset, { log });
+  return { index, split: splitDataset(index.samples, seed) };
+}
+
+function requireInteger(flag: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError('CONFIG_INVALID', `--${flag} must be an integer in [${min}, ${max}], got ${value}`);
+  return value;
+}
 
 runMain('emotrain', async () => {
-  let exitCode = 0;
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
   await yargs(hideBin(process.argv))
     .scriptName('emotrain')
     .usage('$0 <command>\n\nDataset tooling, evaluation reports and the emotion-labelling app.')
     .command('dataset', 'dataset tools', (dataset) =>
       dataset
+        .command(
+          'inspect <path>',
+          "the study's Figure 1: images per class in train/val/test as a run would use them, the class imbalance, the layout and every skipped file",
+          (y) =>
+            y
+              .positional('path', { type: 'string', demandOption: true, describe: 'dataset directory (any supported layout)' })
+              .option('seed', { type: 'number', default: 42, describe: "the run's --seed (it decides the split where the dataset has none of its own)" })
+              .option('json', { type: 'boolean', default: false, describe: 'print JSON for machines' }),
+          async (args) => {
+            const { index, split } = await openForRun(args.path, requireInteger('seed', args.seed, 0, 2 ** 32 - 1), progress);
+            const report = datasetReport(index, split);
+            process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatDatasetReport(report));
+          },
+        )
+        .command(
+          'preview <path>',
+          'a grid of augmented training samples with their labels, as a run feeds them to the model',
+          (y) =>
+            y
+              .positional('path', { type: 'string', demandOption: true, describe: 'dataset directory (any supported layout)' })
+              .option('out', { type: 'string', demandOption: true, describe: 'PNG file to write' })
+              .option('count', { type: 'number', default: 16, describe: 'samples to show' })
+              .option('seed', { type: 'number', default: 42, describe: "the run's --seed (which samples, which augmentation)" })
+              .option('epoch', { type: 'number', default: 0, describe: 'whose augmentation to show (0 = the first epoch)' })
+              .option('image-size', { type: 'number', default: 224, describe: "the model's input side in pixels" }),
+          async (args) => {
+            const seed = requireInteger('seed', args.seed, 0, 2 ** 32 - 1);
+            const count = requireInteger('count', args.count, 1, 400);
+            const imageSize = requireInteger('image-size', args['image-size'], 16, 1024);
+            const epoch = requireInteger('epoch', args.epoch, 0, 100_000);
+            const { index, split } = await openForRun(args.path, seed, progress);
+            const tiles = await previewTiles(index, split.train, { count, seed, imageSize, epoch });
+            const png = await renderImageGrid(tiles, {
+              columns: Math.ceil(Math.sqrt(tiles.length)),
+              tileSize: imageSize,
+              title: `${path.basename(index.root)} (${index.layout}): ${tiles.length} training samples, augmented as in epoch ${epoch + 1} with seed ${seed}`,
+            });
+            writeFileSync(args.out, png);
+            process.stdout.write(`wrote ${args.out} (${tiles.length} samples, ${imageSize}x${imageSize})\n`);
+          },
+        )
         .command(
           'synth <out>',
           'write the synthetic face set in the RAF-DB official layout',
@@ -32,10 +93,9 @@ runMain('emotrain', async () => {
             const summary = await writeSyntheticDataset(path.resolve(args.out), { count: args.count, seed: args.seed, size: args.size });
             const perClass = EMOTION_CLASSES.map((name) => `${name} ${summary.classCounts[name]}`).join(', ');
             process.stdout.write(`wrote ${summary.count} images to ${summary.dir} (train ${summary.trainCount}, test ${summary.testCount}; ${perClass})\n`);
-            exitCode = 0;
           },
         )
-        .demandCommand(1, 'name a dataset command: synth'),
+        .demandCommand(1, 'name a dataset command: inspect, preview or synth'),
     )
     .command(
       'evaluate <run>',
@@ -63,19 +123,17 @@ runMain('emotrain', async () => {
           log: (line) => process.stdout.write(`${line}\n`),
         });
         process.stdout.write(`report: ${summary.reportFile}\n`);
-        exitCode = 0;
       },
     )
     .demandCommand(1, 'name a command')
     .strict()
     .help()
-    .fail((message, error, instance) => {
-      // A command's own failure goes to runMain, which prints it as one line with its code; usage
-      // is shown only for mistakes on the command line.
+    // A failing command is reported by runMain in one line; a usage mistake shows the help first.
+    .fail((message, error, y) => {
       if (error) throw error;
-      instance.showHelp();
+      y.showHelp();
       throw new ConfigError('CONFIG_INVALID', message);
     })
     .parseAsync();
-  return exitCode;
+  return 0;
 });

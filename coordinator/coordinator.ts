@@ -5,9 +5,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { workerConfigOf, type RunConfig } from '../shared/config.js';
+import { summarizeSkipped } from '../shared/dataset/index.js';
 import { ConfigError, describeError } from '../shared/errors.js';
 import { resolveAuto, selectBackend, type ResolvedBackend } from '../worker/backends.js';
 import { CheckpointStore } from './checkpoint-store.js';
@@ -91,21 +93,34 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     syntheticSeed = saved.syntheticSeed ?? syntheticSeed;
   }
 
-  const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed });
+  const dataset = await prepareDataset(config.dataset, {
+    syntheticCount: config.syntheticCount,
+    syntheticSeed,
+    splitSeed: config.seed,
+    log: (line) => reporter.info(line),
+  });
   if (dataset.generated) reporter.info(`generated the synthetic dataset in ${dataset.index.root}`);
   reporter.info(`dataset ${dataset.index.root}: ${describeSplit(dataset)}`);
-  if (dataset.index.skipped.length > 0) {
-    reporter.info(`skipped ${dataset.index.skipped.length} files (listed in events.jsonl); first: ${dataset.index.skipped[0]!.path}: ${dataset.index.skipped[0]!.reason}`);
+  const { skipped } = dataset.index;
+  if (skipped.length > 0) {
+    reporter.info(`skipped ${skipped.length} files (${summarizeSkipped(skipped)}); each is listed with its reason in events.jsonl; first: ${skipped[0]!.path}: ${skipped[0]!.reason}`);
   }
 
   if (!options.resumeDir) {
     runDir = RunDirectory.create(config.runsDir, config.runId);
     // syntheticSeed is a coordinator option rather than part of RunConfig; evaluate needs it to
-    // rebuild the exact dataset the run used (issue 5).
-    runDir.writeConfig({ ...config, syntheticSeed, datasetRoot: dataset.index.root, datasetLayout: dataset.index.layout, split: { train: dataset.split.train.length, val: dataset.split.val.length, test: dataset.split.test.length } });
+    // rebuild the exact dataset the run used.
+    runDir.writeConfig({
+      ...config,
+      syntheticSeed,
+      datasetRoot: dataset.index.root,
+      datasetLayout: dataset.index.layout,
+      split: { train: dataset.split.train.length, val: dataset.split.val.length, test: dataset.split.test.length, rule: dataset.split.rule },
+    });
   }
   runDir = runDir!;
-  for (const skipped of dataset.index.skipped) runDir.event({ event: 'dataset_file_skipped', path: skipped.path, reason: skipped.reason });
+  // Once per run: a resumed run's events.jsonl already lists them.
+  if (!options.resumeDir) for (const file of skipped) runDir.event({ event: 'dataset_file_skipped', path: file.path, reason: file.reason, kind: file.kind });
 
   // The coordinator computes nothing heavy: the cpu backend holds the shadow model for saving.
   await selectBackend('cpu');
@@ -170,6 +185,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     address,
     token,
     backend: localBackend,
+    // The local workers share this host's cores for their data threads.
+    dataThreads: Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, config.gpus))),
     // Local workers verify the server with its CA (or its own self-signed certificate) and, under
     // mutual TLS, present the server's certificate pair as theirs.
     tls: tlsCert ? { ca: options.tls.ca ?? options.tls.cert!, ...(tlsCa ? { cert: options.tls.cert!, key: options.tls.key! } : {}) } : undefined,

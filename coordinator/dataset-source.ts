@@ -1,34 +1,39 @@
 // Where a run's data comes from: a dataset directory, or `synthetic` — the generated face set,
 // written once into the cache and reused while its description (count, seed, generator version)
-// still matches. Everything here runs before any worker starts, so a bad dataset is a clear error
-// at once (SPEC §5).
+// still matches. The dataset is indexed, validated (every image decoded once, in a thread pool,
+// verdicts cached) and split here, before any worker starts, so a bad dataset is a clear error
+// at once and a bad file is skipped before training could meet it (SPEC §5).
 
-import os from 'node:os';
 import path from 'node:path';
+import { cacheDir } from '../shared/dataset/cache-dir.js';
 import { classCounts, openDataset, type DatasetIndex } from '../shared/dataset/index.js';
-import { stratifiedSplit, type DatasetSplit } from '../shared/dataset/split.js';
+import { splitDataset, type SplitPlan } from '../shared/dataset/split.js';
 import { SYNTHETIC_FACE_VERSION } from '../shared/dataset/synthetic-faces.js';
 import { SYNTHETIC_LAYOUT_VERSION, isSyntheticDatasetCurrent, writeSyntheticDataset } from '../shared/dataset/synthetic.js';
 
+export { cacheDir };
+
 export interface PreparedDataset {
   index: DatasetIndex;
-  split: DatasetSplit;
+  split: SplitPlan;
   /** Whether the synthetic set was generated now (rather than found in the cache). */
   generated: boolean;
 }
 
-export function cacheDir(): string {
-  const explicit = process.env['EMOTRAIN_CACHE'];
-  if (explicit) return path.resolve(explicit);
-  const xdg = process.env['XDG_CACHE_HOME'];
-  return path.join(xdg ? xdg : path.join(os.homedir(), '.cache'), 'emotrain');
+export interface DatasetSourceOptions {
+  syntheticCount: number;
+  syntheticSeed: number;
+  splitSeed: number;
+  /** Threads that validate images (default: the CPU count). */
+  threads?: number;
+  log?: (line: string) => void;
 }
 
 export function syntheticDir(count: number, seed: number): string {
   return path.join(cacheDir(), `synthetic-v${SYNTHETIC_FACE_VERSION}.${SYNTHETIC_LAYOUT_VERSION}-n${count}-s${seed}`);
 }
 
-export async function prepareDataset(dataset: string, options: { syntheticCount: number; syntheticSeed: number; splitSeed: number }): Promise<PreparedDataset> {
+export async function prepareDataset(dataset: string, options: DatasetSourceOptions): Promise<PreparedDataset> {
   let root = dataset;
   let generated = false;
   if (dataset === 'synthetic') {
@@ -39,14 +44,16 @@ export async function prepareDataset(dataset: string, options: { syntheticCount:
       generated = true;
     }
   }
-  const index = await openDataset(path.resolve(root));
-  const split = stratifiedSplit(index.samples.map((s) => s.label), options.splitSeed);
-  return { index, split, generated };
+  const index = await openDataset(root, {
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  return { index, split: splitDataset(index.samples, options.splitSeed), generated };
 }
 
 export function describeSplit(prepared: PreparedDataset): string {
   const { index, split } = prepared;
   const parts = (['train', 'val', 'test'] as const).map((name) => `${name} ${split[name].length}`);
   const counts = classCounts(index);
-  return `${index.samples.length} images (${parts.join(', ')}), layout ${index.layout}, per class [${counts.join(', ')}]`;
+  return `${index.samples.length} images (${parts.join(', ')}; ${split.rule}), layout ${index.layout}, per class [${counts.join(', ')}]`;
 }

@@ -186,8 +186,8 @@ export class TrainingRun implements TrainerHost {
       this.shadow.iteration = resume.optimizerIteration;
     }
     this.world.on('joined', (member) => {
-      this.runDir.event({ event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend });
-      this.reporter.info(`${describeMember(member)} joined (${member.backend} backend) — ${this.world.memberCount}/${this.world.size}`);
+      this.runDir.event({ event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend, local_data: member.localData });
+      this.reporter.info(`${describeMember(member)} joined (${member.backend} backend${member.localData ? ', reads its own copy of the dataset' : ''}) — ${this.world.memberCount}/${this.world.size}`);
       if (this.world.full) this.worldFormed.resolve();
       this.observer?.workersChanged(this.world.memberCount);
     });
@@ -504,7 +504,7 @@ export class TrainingRun implements TrainerHost {
   private async sendStep(plan: StepPlan): Promise<void> {
     for (let i = 0; i < plan.members.length; i++) {
       const member = plan.members[i]!;
-      const samples = await this.samples.samplesFor(member.workerId, plan.shards[i]!.sampleIds);
+      const samples = await this.samples.samplesFor(member, plan.shards[i]!.sampleIds);
       this.world.send(member.rank, {
         kind: 'trainStep',
         trainStep: {
@@ -621,7 +621,7 @@ export class TrainingRun implements TrainerHost {
     });
     for (let i = 0; i < members.length; i++) {
       const member = members[i]!;
-      const samples = await this.samples.samplesFor(member.workerId, shards[i]!.sampleIds);
+      const samples = await this.samples.samplesFor(member, shards[i]!.sampleIds);
       this.world.send(member.rank, { kind: 'evaluate', evaluate: { evaluationId, split, samples, returnProbabilities } });
     }
     const results = await this.guard(Promise.all(waits));

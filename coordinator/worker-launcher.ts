@@ -13,6 +13,8 @@ export interface LocalWorkerOptions {
   address: string;
   token: string;
   backend: ResolvedBackend;
+  /** Decode-and-augment threads per worker (worker --data-threads). */
+  dataThreads: number;
   /** Certificate files for a TLS coordinator. */
   tls: { ca: string; cert?: string; key?: string } | undefined;
   /** Called when a worker process ends before it was asked to. */
@@ -40,7 +42,11 @@ export class LocalWorkers {
     for (let i = 0; i < this.options.count; i++) {
       const child = spawn(
         process.execPath,
-        [WORKER_MAIN, '--coordinator', this.options.address, '--gpu', String(i), '--rank', String(i), '--backend', this.options.backend, ...this.tlsArgs()],
+        [
+          WORKER_MAIN,
+          ...['--coordinator', this.options.address, '--gpu', String(i), '--rank', String(i), '--backend', this.options.backend],
+          ...['--data-threads', String(this.options.dataThreads), ...this.tlsArgs()],
+        ],
         {
           env: { ...process.env, CUDA_VISIBLE_DEVICES: String(i), EMOTRAIN_TOKEN: this.options.token, EMOTRAIN_MANAGED: '1' },
           stdio: ['ignore', 'pipe', 'pipe'],

@@ -14,6 +14,8 @@ export interface Member {
   gpu: number;
   pid: number;
   backend: string;
+  /** It reads samples from its own copy of the dataset: it is sent paths and hashes, not bytes. */
+  localData: boolean;
   peer: string;
   joinedAtMs: number;
   lastHeartbeatMs: number;
@@ -86,6 +88,7 @@ export class World extends EventEmitter<WorldEvents> {
       gpu: request.gpu,
       pid: request.pid,
       backend: request.backend,
+      localData: request.localData === true,
       peer,
       joinedAtMs: now,
       lastHeartbeatMs: now,

@@ -5,6 +5,7 @@
 // a forward pass (inference has no batch statistics), so the loss and accuracy equal the run's
 // own val numbers exactly, not approximately (issue 5, acceptance d).
 
+import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import type { SampleStore } from '../coordinator/sample-store.js';
 import type { WorkerConfig } from '../shared/config.js';
@@ -13,6 +14,7 @@ import { ReportError } from '../shared/errors.js';
 import { evaluateImages, evaluationChunkSize, meanLoss } from '../shared/evaluation.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import { BatchAssembler } from '../worker/batch-assembler.js';
+import { DataPool } from '../worker/data-pool.js';
 
 export type SplitName = 'val' | 'test';
 
@@ -47,7 +49,8 @@ export async function evaluateSplit(
   const chunk = evaluationChunkSize(config.microBatch);
   const bytesPerSample = config.imageSize * config.imageSize * 3 * 4;
   const block = Math.max(chunk, Math.floor(BLOCK_BYTES / bytesPerSample / chunk) * chunk);
-  const assembler = new BatchAssembler(config);
+  const pool = new DataPool(Math.max(1, os.cpus().length));
+  const assembler = new BatchAssembler(config, pool);
   const outcome: SplitOutcome = {
     split,
     sampleIds: [...ids],
@@ -60,17 +63,22 @@ export async function evaluateSplit(
   };
   let correct = 0;
   let regularization = 0;
-  for (let start = 0; start < count; start += block) {
-    const blockIds = ids.slice(start, start + block);
-    const samples = await Promise.all(blockIds.map(async (id) => ({ id, label: index.samples[id]!.label, image: await store.bytes(id) })));
-    const batch = assembler.assemble(samples, undefined);
-    const result = evaluateImages(model, batch, config.imageSize, chunk);
-    outcome.labels.set(batch.labels, start);
-    outcome.predictions.set(result.predictions, start);
-    outcome.probabilities.set(result.probabilities, start * NUM_CLASSES);
-    outcome.losses.set(result.losses, start);
-    correct += result.correct;
-    regularization = result.regularizationLoss;
+  try {
+    for (let start = 0; start < count; start += block) {
+      const blockIds = ids.slice(start, start + block);
+      const samples = await Promise.all(blockIds.map(async (id) => ({ id, label: index.samples[id]!.label, image: await store.bytes(id), path: '', sha256: '' })));
+      const batch = await assembler.assemble(samples, undefined);
+      const result = evaluateImages(model, batch, config.imageSize, chunk);
+      outcome.labels.set(batch.labels, start);
+      outcome.predictions.set(result.predictions, start);
+      outcome.probabilities.set(result.probabilities, start * NUM_CLASSES);
+      outcome.losses.set(result.losses, start);
+      correct += result.correct;
+      regularization = result.regularizationLoss;
+      assembler.release(batch);
+    }
+  } finally {
+    await pool.close();
   }
   outcome.loss = meanLoss(outcome.losses, regularization);
   outcome.accuracy = correct / count;

@@ -66,6 +66,8 @@ export interface JoinRequest {
   pid: number;
   backend: string;
   requestedRank: number;
+  /** The worker reads samples from its own copy of the dataset (worker --data-dir). */
+  localData: boolean;
 }
 export interface JoinReply {
   runId: string;
@@ -80,7 +82,11 @@ export interface WorkerRef {
 export interface Sample {
   id: number;
   label: number;
+  /** Empty when the worker has the sample already, or reads it from its local copy. */
   image: Buffer;
+  /** For a worker with local data: the file relative to the dataset root ('/'-separated), and its sha256. */
+  path: string;
+  sha256: string;
 }
 export interface TrainStep {
   step: number;

@@ -109,11 +109,12 @@ describe('emotrain evaluate on something that is not a usable run', () => {
   it('refuses a run whose dataset has changed since, since its numbers cannot be reproduced', async () => {
     const fixture = await writeFixtureRun(tempDir('fixture-runs'), 'changed');
     const configFile = path.join(fixture, 'config.json');
-    const config = JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(configFile, JSON.stringify({ ...config, split: { train: 560, val: 71, test: 69 } }));
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as { split: { train: number; val: number; test: number } };
+    const { val } = config.split;
+    writeFileSync(configFile, JSON.stringify({ ...config, split: { ...config.split, val: val + 1 } }));
     const { code, output } = await evaluate([fixture]);
     expect(code).toBe(1);
-    expect(output).toMatch(/now gives a val split of 70 images, but the run \(.*config\.json\) had 71: it has changed since the run/);
+    expect(output).toMatch(new RegExp(`now gives a val split of ${val} images, but the run \\(.*config\\.json\\) had ${val + 1}: it has changed since the run`));
     expect(output).toContain('[RUN_INVALID]');
   });
 

@@ -28,7 +28,7 @@ async function startCoordinator(): Promise<{ program: Program; address: string }
 }
 
 function joinRequest() {
-  return { protocolVersion: PROTOCOL_VERSION, host: 'test', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1 };
+  return { protocolVersion: PROTOCOL_VERSION, host: 'test', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1, localData: false };
 }
 
 /** Joins as a worker, fetches the state, and returns the first train-step command. */

@@ -10,7 +10,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMOTRAIN, Program, ROOT, cleanUp, tempDir } from './helpers/processes.js';
-import { writeFixtureRun } from './helpers/fixture-run.js';
+import { fixtureSplit, writeFixtureRun } from './helpers/fixture-run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.join(ROOT, 'test-results', 'report-html.png');
@@ -70,7 +70,8 @@ describe('report.html in a browser', () => {
     }
     const text = await page.locator('body').innerText();
     expect(text).toContain('precision    recall  f1-score   support');
-    expect(text).toMatch(/val split: accuracy \d\.\d{4}, loss \d\.\d{4} \(70 images\)/);
+    const { val } = await fixtureSplit();
+    expect(text).toMatch(new RegExp(`val split: accuracy \\d\\.\\d{4}, loss \\d\\.\\d{4} \\(${val} images\\)`));
     expect(text).toMatch(/test split: accuracy/);
     expect(text).toContain('"runId": "fixture"');
 

@@ -1,15 +1,18 @@
-// Turns a shard's samples into the model's input batch: image bytes (received now or cached from
-// an earlier step), decoded, augmented for training, resized and preprocessed into one reused
-// float buffer. Augmentation decisions are drawn from (run seed, epoch, sample id), so the same
-// sample in the same epoch looks the same on any worker.
+// Turns a shard's samples into the model's input batch: the samples' bytes (received now, cached
+// from an earlier command, or read from the worker's own copy of the dataset), decoded, augmented
+// for training, resized and preprocessed by the data threads into a batch buffer in shared
+// memory. Buffers are reused: one is taken per batch in preparation and given back once the
+// batch is computed, so two of them (the step being computed and the next) serve a whole run.
+// Augmentation is drawn from (run seed, epoch, sample id), so the same sample in the same epoch
+// looks the same on any worker and in any thread.
 
+import { NUM_CLASSES } from '../shared/classes.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
-import { decodeImage } from '../shared/image/decode.js';
-import { resizeInto } from '../shared/image/preprocess.js';
-import { NUM_CLASSES } from '../shared/classes.js';
-import { deriveSeed, SeededRandom } from '../shared/random.js';
+import { inputLength, type InputSpec } from '../shared/image/model-input.js';
 import type { Sample } from '../shared/wire.js';
+import type { DataPool } from './data-pool.js';
+import { SampleBytes } from './sample-bytes.js';
 
 export interface Batch {
   count: number;
@@ -19,57 +22,56 @@ export interface Batch {
   sampleIds: number[];
 }
 
-export class SampleCache {
-  private readonly bytes = new Map<number, Buffer>();
-
-  /** Records newly sent bytes and returns every sample's bytes. */
-  resolve(samples: readonly Sample[]): Buffer[] {
-    return samples.map((sample) => {
-      if (sample.image.byteLength > 0) {
-        this.bytes.set(sample.id, sample.image);
-        return sample.image;
-      }
-      const cached = this.bytes.get(sample.id);
-      if (!cached) throw new ProtocolError('PROTOCOL_INVALID', `sample ${sample.id} came without image bytes and this worker has none cached`);
-      return cached;
-    });
-  }
-
-  get size(): number {
-    return this.bytes.size;
-  }
-}
-
 export class BatchAssembler {
-  private images = new Float32Array(0);
-  private labels = new Int32Array(0);
-  readonly cache = new SampleCache();
+  readonly bytes: SampleBytes;
+  private readonly spec: InputSpec;
+  private readonly free: Float32Array[] = [];
 
-  constructor(private readonly config: WorkerConfig) {}
+  constructor(
+    config: WorkerConfig,
+    private readonly pool: DataPool,
+    dataDir?: string,
+  ) {
+    this.spec = { imageSize: config.imageSize, preprocessing: config.preprocessing, seed: config.seed, augment: config.augment };
+    this.bytes = new SampleBytes(dataDir);
+  }
 
   /** Assembles `samples`; `epoch` is set for training batches (augmented), undefined for evaluation. */
-  assemble(samples: readonly Sample[], epoch: number | undefined): Batch {
-    const { imageSize, preprocessing, augment, seed } = this.config;
-    const pixels = imageSize * imageSize * 3;
-    if (this.images.length < samples.length * pixels) {
-      this.images = new Float32Array(samples.length * pixels);
-      this.labels = new Int32Array(samples.length);
-    }
-    const bytes = this.cache.resolve(samples);
+  async assemble(samples: readonly Sample[], epoch: number | undefined): Promise<Batch> {
+    const labels = new Int32Array(samples.length);
     samples.forEach((sample, i) => {
       if (!Number.isInteger(sample.label) || sample.label < 0 || sample.label >= NUM_CLASSES) {
         throw new ProtocolError('PROTOCOL_INVALID', `sample ${sample.id} has label ${sample.label}, expected 0..${NUM_CLASSES - 1}`);
       }
-      const image = decodeImage(bytes[i]!, `sample ${sample.id}`);
-      const flip = epoch !== undefined && augment && new SeededRandom(deriveSeed(seed, 0xa06, epoch, sample.id)).bernoulli(0.5);
-      resizeInto(image, imageSize, preprocessing, this.images, i * pixels, { flip });
-      this.labels[i] = sample.label;
+      labels[i] = sample.label;
     });
-    return {
-      count: samples.length,
-      images: this.images.subarray(0, samples.length * pixels),
-      labels: this.labels.subarray(0, samples.length),
-      sampleIds: samples.map((s) => s.id),
-    };
+    const bytes = await this.bytes.resolve(samples);
+    const images = this.takeBuffer(samples.length * inputLength(this.spec.imageSize));
+    try {
+      const encoded = samples.map((sample, i) => ({ id: sample.id, bytes: bytes[i]!, where: `sample ${sample.id}` }));
+      await this.pool.writeInputs(encoded, epoch, this.spec, images);
+    } catch (error) {
+      this.giveBack(images);
+      throw error;
+    }
+    return { count: samples.length, images, labels, sampleIds: samples.map((s) => s.id) };
+  }
+
+  /** The batch has been computed: its buffer may be filled again. */
+  release(batch: Batch): void {
+    this.giveBack(batch.images);
+  }
+
+  private takeBuffer(length: number): Float32Array {
+    let best = -1;
+    this.free.forEach((buffer, i) => {
+      if (buffer.length >= length && (best < 0 || buffer.length < this.free[best]!.length)) best = i;
+    });
+    const whole = best >= 0 ? this.free.splice(best, 1)[0]! : new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
+    return whole.subarray(0, length);
+  }
+
+  private giveBack(images: Float32Array): void {
+    this.free.push(new Float32Array(images.buffer));
   }
 }

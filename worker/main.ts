@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 // `worker`: one training process per GPU (SPEC §2, §4). Started by a coordinator for its local
 // GPUs, or by hand on another host: worker --coordinator host:50051 --token $T --gpu 0
+// With --data-dir it reads samples from its own copy of the dataset (checked against the
+// coordinator's sha256 of every file) instead of receiving them over the network.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
@@ -18,6 +22,11 @@ const argv = yargs(hideBin(process.argv))
   .option('gpu', { type: 'number', default: -1, describe: 'GPU index on this host (sets CUDA_VISIBLE_DEVICES); -1 for the CPU' })
   .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend; auto picks the fastest installed' })
   .option('rank', { type: 'number', default: -1, describe: 'rank to ask for (-1: any free rank)' })
+  .option('data-dir', { type: 'string', describe: "this host's copy of the run's dataset: read samples from it (each file checked against the coordinator's sha256) instead of receiving them" })
+  .option('data-threads', {
+    type: 'number',
+    describe: 'threads that decode and augment images (default: the CPU count; a coordinator gives its local workers their share)',
+  })
   .option('tls-ca', { type: 'string', describe: 'CA certificate to verify the coordinator (enables TLS)' })
   .option('tls-cert', { type: 'string', describe: 'client certificate (mutual TLS)' })
   .option('tls-key', { type: 'string', describe: 'client key (mutual TLS)' })
@@ -36,6 +45,14 @@ function readTls(flag: string, file: string | undefined): Buffer | undefined {
   }
 }
 
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 // A worker started by a local coordinator leaves Ctrl-C to it: the coordinator finishes the step,
 // sends the stop, and reaps us. A worker started by hand leaves on Ctrl-C.
 if (process.env['EMOTRAIN_MANAGED'] === '1') process.on('SIGINT', () => undefined);
@@ -47,12 +64,20 @@ runMain('worker', async () => {
   const ca = readTls('tls-ca', argv['tls-ca']);
   const cert = readTls('tls-cert', argv['tls-cert']);
   const key = readTls('tls-key', argv['tls-key']);
+  const dataThreads = argv['data-threads'] ?? os.availableParallelism();
+  if (!Number.isInteger(dataThreads) || dataThreads < 1 || dataThreads > 256) {
+    throw new ConfigError('CONFIG_INVALID', `--data-threads must be an integer in [1, 256], got ${dataThreads}`);
+  }
+  const dataDir = argv['data-dir'] === undefined ? undefined : path.resolve(argv['data-dir']);
+  if (dataDir !== undefined && !isDirectory(dataDir)) throw new ConfigError('CONFIG_INVALID', `--data-dir ${dataDir} is not a directory`);
   const outcome = await runWorker({
     coordinator: argv.coordinator,
     token,
     gpu: argv.gpu,
     backend: argv.backend,
     requestedRank: argv.rank,
+    dataThreads,
+    ...(dataDir !== undefined ? { dataDir } : {}),
     ...(ca || cert || key ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
     heartbeatIntervalMs: 1000,
     connectTimeoutMs: argv['connect-timeout'] * 1000,

@@ -1,14 +1,18 @@
 // The worker's life (SPEC §2): join, fetch the model state, then obey the coordinator's commands
 // — train a step, evaluate a shard, report a checksum, stop — until the command stream ends.
+// Commands are queued as they arrive and a shard's data is prepared in the data threads from the
+// moment its command arrives, so the next step's batch is ready when the current step is done.
 
 import os from 'node:os';
 import type { BackendChoice } from '../shared/config.js';
 import { validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
-import { PROTOCOL_VERSION, type Command, type WorkerRef } from '../shared/wire.js';
+import { PROTOCOL_VERSION, type WorkerRef } from '../shared/wire.js';
 import { selectBackend } from './backends.js';
-import { BatchAssembler } from './batch-assembler.js';
+import { BatchAssembler, type Batch } from './batch-assembler.js';
+import { CommandQueue } from './command-queue.js';
 import { CoordinatorClient, clientCredentials, type TlsFiles } from './coordinator-client.js';
+import { DataPool } from './data-pool.js';
 import { HeartbeatThread } from './heartbeat.js';
 import { Replica } from './replica.js';
 
@@ -18,6 +22,10 @@ export interface WorkerOptions {
   gpu: number;
   backend: BackendChoice;
   requestedRank: number;
+  /** Decode-and-augment threads. */
+  dataThreads: number;
+  /** This worker's copy of the dataset, read instead of receiving image bytes. */
+  dataDir?: string;
   tls?: TlsFiles;
   heartbeatIntervalMs: number;
   connectTimeoutMs: number;
@@ -34,6 +42,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
   const backend = await selectBackend(options.backend);
   const client = new CoordinatorClient(options.coordinator, options.token, clientCredentials(options.tls));
   let heartbeat: HeartbeatThread | undefined;
+  let pool: DataPool | undefined;
+  let commandStream: ReturnType<CoordinatorClient['commands']> | undefined;
   try {
     await client.waitForReady(options.connectTimeoutMs);
     const joined = await client.join({
@@ -44,6 +54,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       pid: process.pid,
       backend: backend.name,
       requestedRank: options.requestedRank,
+      localData: options.dataDir !== undefined,
     });
     const ref: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
     // Ping from the moment we are a member: building a big model and fetching its state takes
@@ -60,20 +71,29 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     const replica = new Replica(config);
     const manifest = await client.fetchState(ref, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
     replica.adoptFetchedState(manifest);
-    const assembler = new BatchAssembler(config);
+    pool = new DataPool(options.dataThreads);
+    const assembler = new BatchAssembler(config, pool, options.dataDir);
+    commandStream = client.commands(ref);
+    const commands = new CommandQueue<Batch>(commandStream, (command) => {
+      if (command.kind === 'trainStep') return assembler.assemble(command.trainStep.samples, command.trainStep.epoch);
+      if (command.kind === 'evaluate') return assembler.assemble(command.evaluate.samples, undefined);
+      return undefined;
+    });
     let steps = 0;
     let lastExchangeSeconds = 0;
     let lastApplySeconds = 0;
     let lastTotalSeconds = 0;
-    for await (const command of client.commands(ref) as AsyncIterable<Command>) {
+    for await (const { command, prepared } of commands) {
       switch (command.kind) {
         case 'trainStep': {
           const order = command.trainStep;
           const t0 = performance.now();
-          const batch = assembler.assemble(order.samples, order.epoch);
+          // Only the wait counts as data time: the preparation itself overlapped earlier steps.
+          const batch = await prepared!;
           const t1 = performance.now();
           const lossScale = replica.lossScale;
           const stats = replica.computeGradients(batch, order.stepSeed);
+          assembler.release(batch);
           const t2 = performance.now();
           const reduced = await client.exchange(
             {
@@ -109,8 +129,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
         }
         case 'evaluate': {
           const order = command.evaluate;
-          const batch = assembler.assemble(order.samples, undefined);
+          const batch = await prepared!;
           const result = replica.evaluate(batch);
+          assembler.release(batch);
           await client.report({
             ...ref,
             kind: 'evaluation',
@@ -138,7 +159,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     }
     throw new ProtocolError('PROTOCOL_INVALID', `the coordinator at ${options.coordinator} ended the command stream without a stop`);
   } finally {
+    // Ends the membership at once when this worker fails: the coordinator sees the stream go.
+    commandStream?.cancel();
     await heartbeat?.stop();
     client.close();
+    await pool?.close();
   }
 }

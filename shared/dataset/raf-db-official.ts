@@ -1,13 +1,15 @@
 // RAF-DB's official release (SPEC §5): `EmoLabel/list_patition_label.txt` (sic) lists
 // `train_00001.jpg 5` lines; the aligned faces are `Image/aligned/train_00001_aligned.jpg`.
 // RAF-DB numbers the basic emotions 1..7 = surprise, fear, disgust, happy, sad, angry, neutral;
-// they are remapped to our order (shared/classes.ts).
+// they are remapped to our order (shared/classes.ts). The release's own split is in the names:
+// test_* images are its test set.
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EMOTION_CLASSES, type EmotionClass } from '../classes.js';
 import { DatasetError } from '../errors.js';
-import type { DatasetIndex, SampleRecord, SkippedFile } from './sample.js';
+import { isReadableFile } from './files.js';
+import type { DatasetIndex, Partition, SampleRecord, SkippedFile } from './sample.js';
 
 export const RAF_PARTITION_FILE = path.join('EmoLabel', 'list_patition_label.txt');
 export const RAF_ALIGNED_DIR = path.join('Image', 'aligned');
@@ -34,15 +36,16 @@ export function alignedImagePath(listedName: string): string {
   return path.join(RAF_ALIGNED_DIR, `${stem}_aligned.jpg`);
 }
 
-export async function isRafDbOfficial(root: string): Promise<boolean> {
-  try {
-    await fs.access(path.join(root, RAF_PARTITION_FILE));
-    return true;
-  } catch {
-    return false;
-  }
+/** RAF-DB's split, from the image name: test_* is the release's test set. */
+export function rafPartitionOf(name: string): Partition {
+  return /^test_/i.test(path.basename(name)) ? 'test' : 'train';
 }
 
+export async function isRafDbOfficial(root: string): Promise<boolean> {
+  return isReadableFile(path.join(root, RAF_PARTITION_FILE));
+}
+
+/** Indexes the release; files that are missing, empty or do not decode are found by validation. */
 export async function loadRafDbOfficial(root: string): Promise<DatasetIndex> {
   const partitionPath = path.join(root, RAF_PARTITION_FILE);
   let text: string;
@@ -51,43 +54,24 @@ export async function loadRafDbOfficial(root: string): Promise<DatasetIndex> {
   } catch (cause) {
     throw new DatasetError('DATASET_NOT_FOUND', `cannot read the RAF-DB partition file ${partitionPath}`, { cause });
   }
-  const candidates: Array<{ path: string; label: number }> = [];
+  const samples: SampleRecord[] = [];
   const skipped: SkippedFile[] = [];
   text.split(/\r?\n/).forEach((rawLine, lineIndex) => {
     const line = rawLine.trim();
     if (line === '') return;
-    const where = `${partitionPath}:${lineIndex + 1}`;
+    const where = `${RAF_PARTITION_FILE}:${lineIndex + 1}`;
     const fields = line.split(/\s+/);
     if (fields.length !== 2) {
-      skipped.push({ path: where, reason: `expected "<image> <label>", got ${JSON.stringify(line)}` });
+      skipped.push({ path: where, kind: 'malformed-entry', reason: `expected "<image> <label>", got ${JSON.stringify(line)}` });
       return;
     }
     const [name, labelText] = fields as [string, string];
-    const rafLabel = Number(labelText);
-    const label = rafLabelToClass(rafLabel);
+    const label = rafLabelToClass(Number(labelText));
     if (label === undefined) {
-      skipped.push({ path: alignedImagePath(name), reason: `label ${JSON.stringify(labelText)} is out of range 1..7 (${where})` });
+      skipped.push({ path: alignedImagePath(name), kind: 'label-out-of-range', reason: `label ${JSON.stringify(labelText)} is out of range 1..7 (${where})` });
       return;
     }
-    candidates.push({ path: alignedImagePath(name), label });
-  });
-
-  const samples: SampleRecord[] = [];
-  const present = await Promise.all(candidates.map((c) => fileSize(path.join(root, c.path))));
-  candidates.forEach((candidate, i) => {
-    const size = present[i];
-    if (size === undefined) skipped.push({ path: candidate.path, reason: 'listed in the partition file but missing' });
-    else if (size === 0) skipped.push({ path: candidate.path, reason: 'empty file (0 bytes)' });
-    else samples.push({ id: samples.length, path: candidate.path, label: candidate.label });
+    samples.push({ id: samples.length, path: alignedImagePath(name), label, partition: rafPartitionOf(name) });
   });
   return { root, layout: 'raf-db-official', samples, skipped };
-}
-
-async function fileSize(file: string): Promise<number | undefined> {
-  try {
-    const stat = await fs.stat(file);
-    return stat.isFile() ? stat.size : undefined;
-  } catch {
-    return undefined;
-  }
 }

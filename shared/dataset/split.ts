@@ -1,9 +1,11 @@
-// The stratified, seeded train/val/test split (SPEC §1: 80/10/10 by class). Each class's samples,
-// in index order, are shuffled with a seed derived from the run seed and the class, then cut by
-// the fractions, so the split is stable across runs and machines and independent of the order in
+// The stratified, seeded train/val/test split (SPEC §1: 80/10/10 by class), and the rule for
+// datasets that come with a split of their own (splitDataset). Each class's samples, in index
+// order, are shuffled with a seed derived from the run seed and the class, then cut by the
+// fractions, so the split is stable across runs and machines and independent of the order in
 // which classes happen to be listed.
 
 import { deriveSeed, SeededRandom } from '../random.js';
+import type { Partition } from './sample.js';
 
 export interface SplitFractions {
   train: number;
@@ -59,4 +61,47 @@ export function stratifiedSplit(labels: ArrayLike<number>, seed: number, fractio
   split.val.sort(ascending);
   split.test.sort(ascending);
   return split;
+}
+
+/** The rest of a dataset that has its own test (or val) split: 8 parts train to 1 part held out. */
+export const HELD_OUT_FRACTION = 1 / 9;
+
+export interface PartitionedSample {
+  label: number;
+  partition?: Partition;
+}
+
+export interface SplitPlan extends DatasetSplit {
+  /** The rule that made it, for reports and config.json. */
+  rule: string;
+}
+
+/**
+ * The split a run uses (README "Datasets"): a split the dataset's layout has (RAF-DB's test_*
+ * images, a test/ or val/ folder, FER2013's Usage) is kept; whichever of val and test it lacks is
+ * cut from its training part, stratified by class, 1 part in 9 (so the rest trains 8:1). A dataset
+ * with no split of its own is cut 80/10/10, stratified. Seeded: the same seed gives the same split.
+ */
+export function splitDataset(samples: readonly PartitionedSample[], seed: number): SplitPlan {
+  const given = { train: [] as number[], val: [] as number[], test: [] as number[] };
+  samples.forEach((sample, id) => given[sample.partition ?? 'train'].push(id));
+  const hasTest = given.test.length > 0;
+  const hasVal = given.val.length > 0;
+  if (!hasTest && !hasVal) {
+    return { ...stratifiedSplit(samples.map((s) => s.label), seed), rule: `80/10/10 train/val/test, stratified by class (seed ${seed})` };
+  }
+  if (hasTest && hasVal) {
+    return { ...given, rule: "the dataset's own train, val and test splits" };
+  }
+  const rest = given.train;
+  const cut = stratifiedSplit(
+    rest.map((id) => samples[id]!.label),
+    seed,
+    hasTest ? { train: 1 - HELD_OUT_FRACTION, val: HELD_OUT_FRACTION, test: 0 } : { train: 1 - HELD_OUT_FRACTION, val: 0, test: HELD_OUT_FRACTION },
+  );
+  const ids = (positions: number[]) => positions.map((p) => rest[p]!);
+  if (hasTest) {
+    return { train: ids(cut.train), val: ids(cut.val), test: given.test, rule: `test: the dataset's own test split; val: 1/9 of the rest, stratified by class (seed ${seed})` };
+  }
+  return { train: ids(cut.train), val: given.val, test: ids(cut.test), rule: `val: the dataset's own val split; test: 1/9 of the rest, stratified by class (seed ${seed})` };
 }

@@ -11,6 +11,8 @@ import { workerConfigOf, type RunConfig } from '../../shared/config.js';
 import { layersModelFiles } from '../../shared/model-io.js';
 import { buildModel } from '../../shared/models/index.js';
 import { modelSpecOf } from '../../shared/replica-model.js';
+import { prepareDataset } from '../../coordinator/dataset-source.js';
+import { TEST_CACHE } from './processes.js';
 
 export interface FixtureOptions {
   /** Rows of metrics.csv (default 6; an LR reduction after epoch 4 when there are 4 or more). */
@@ -57,7 +59,8 @@ export async function writeFixtureRun(runsDir: string, runId: string, options: F
   const dir = path.join(runsDir, runId);
   mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
   const config = fixtureConfig(runsDir, runId);
-  writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  const split = await fixtureSplit();
+  writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify({ ...config, split }, null, 2)}\n`);
   const epochs = options.epochs ?? 6;
   const rows = Array.from({ length: epochs }, (_, i) => {
     const e = i + 1;
@@ -97,4 +100,11 @@ export async function writeFixtureRun(runsDir: string, runId: string, options: F
     model.dispose();
   }
   return dir;
+}
+
+/** The split sizes a run of the fixture's configuration really gets (the dataset's own rule). */
+export async function fixtureSplit(): Promise<{ train: number; val: number; test: number; rule: string }> {
+  process.env['EMOTRAIN_CACHE'] ??= TEST_CACHE;
+  const { split } = await prepareDataset('synthetic', { syntheticCount: FIXTURE_SYNTHETIC_COUNT, syntheticSeed: 1, splitSeed: 42 });
+  return { train: split.train.length, val: split.val.length, test: split.test.length, rule: split.rule };
 }

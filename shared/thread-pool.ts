@@ -1,0 +1,41 @@
+// Piscina thread pools for CPU-bound data work (SPEC §2: decode and augment in a thread pool).
+// A task module must be JavaScript: run from dist/ it sits beside its caller; run from the
+// TypeScript sources (vitest), the caller's compiled twin in dist/ is used, so tests exercise the
+// same code as the programs (npm test builds first).
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { BackendError } from './errors.js';
+import { packageRoot } from './wire.js';
+
+/** The file URL of compiled task module `taskFile` (e.g. './data-task.js'), relative to `callerUrl`. */
+export function taskModuleUrl(callerUrl: string, taskFile: string): string {
+  const beside = fileURLToPath(new URL(taskFile, callerUrl));
+  if (existsSync(beside)) return pathToFileURL(beside).href;
+  const root = packageRoot();
+  const compiled = path.join(root, 'dist', path.relative(root, beside));
+  if (existsSync(compiled)) return pathToFileURL(compiled).href;
+  throw new BackendError('BACKEND_UNAVAILABLE', `the thread-pool task ${beside} is not built (looked for ${compiled} too): run \`npm run build\``);
+}
+
+export interface ThreadPoolOptions {
+  threads: number;
+  /**
+   * Tasks handed to a thread at once. More than one lets a thread go on with queued work while
+   * the main thread is busy (a training step blocks it for seconds) and cannot hand out more.
+   */
+  tasksPerThread?: number;
+}
+
+export function createThreadPool(taskUrl: string, options: ThreadPoolOptions): Piscina {
+  const threads = Math.max(1, Math.floor(options.threads));
+  return new Piscina({
+    filename: taskUrl,
+    minThreads: threads,
+    maxThreads: threads,
+    concurrentTasksPerWorker: options.tasksPerThread ?? 1,
+    idleTimeout: Number.POSITIVE_INFINITY,
+  });
+}
