@@ -2,8 +2,8 @@
 // augmented training samples this way. Each tile is a PNG embedded as a data URL, its label and
 // an optional caption under it.
 
-import * as vega from 'vega';
-import { FONT_FAMILY, svgToPng } from './svg-png.js';
+import type * as vega from 'vega';
+import { FONT_FAMILY, renderVega } from './svg-png.js';
 
 export interface GridTile {
   /** PNG bytes of the picture. */
@@ -78,10 +78,5 @@ export function imageGridSpec(tiles: readonly GridTile[], options: GridOptions):
 }
 
 export async function renderImageGrid(tiles: readonly GridTile[], options: GridOptions): Promise<Buffer> {
-  const view = new vega.View(vega.parse(imageGridSpec(tiles, options)), { renderer: 'none' });
-  try {
-    return svgToPng(await view.toSVG());
-  } finally {
-    view.finalize();
-  }
+  return (await renderVega(imageGridSpec(tiles, options), `the image grid "${options.title}"`)).png;
 }

@@ -1,17 +1,70 @@
-// SVG → PNG with resvg, text set in DejaVu Sans from the system's fonts-dejavu-core package, so a
-// picture looks the same on every machine (no dependence on whatever fonts happen to be installed).
+// Pictures without a browser: a Vega spec → SVG (a headless vega View) → PNG (resvg). resvg draws
+// text only with the fonts it is given, so it always gets DejaVu Sans (Debian's fonts-dejavu-core)
+// and never the host's other fonts: a picture renders the same on every machine, and a machine
+// without the font is told what to install. Report charts and dataset previews both go through here.
 
 import { existsSync } from 'node:fs';
 import { Resvg } from '@resvg/resvg-js';
-import { ConfigError } from '../errors.js';
+import * as vega from 'vega';
+import { describeError, ReportError } from '../errors.js';
 
 export const FONT_FAMILY = 'DejaVu Sans';
-export const FONT_FILE = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
 
-export function svgToPng(svg: string): Buffer {
-  if (!existsSync(FONT_FILE)) {
-    throw new ConfigError('CONFIG_INVALID', `the font ${FONT_FILE} is missing: install the fonts-dejavu-core package to draw pictures with labels`);
+/** Where distributions put DejaVuSans.ttf: Debian/Ubuntu (fonts-dejavu-core), Fedora, Arch, Alpine. */
+export const FONT_CANDIDATES = [
+  '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
+  '/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf',
+  '/usr/share/fonts/TTF/DejaVuSans.ttf',
+  '/usr/share/fonts/dejavu/DejaVuSans.ttf',
+] as const;
+
+export function findFont(candidates: readonly string[] = FONT_CANDIDATES): string {
+  const found = candidates.find((file) => existsSync(file));
+  if (found === undefined) {
+    throw new ReportError(
+      'REPORT_RENDER_FAILED',
+      `pictures with text need the DejaVu Sans font and none of ${candidates.join(', ')} exists: install it (Debian/Ubuntu: apt-get install fonts-dejavu-core)`,
+    );
   }
-  const resvg = new Resvg(svg, { font: { fontFiles: [FONT_FILE], loadSystemFonts: false, defaultFontFamily: FONT_FAMILY } });
-  return resvg.render().asPng();
+  return found;
+}
+
+export interface RenderedPicture {
+  png: Buffer;
+  width: number;
+  height: number;
+}
+
+/** A Vega spec's SVG; `what` names the picture in errors. */
+export async function vegaToSvg(spec: vega.Spec, what: string): Promise<string> {
+  try {
+    const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+    try {
+      return await view.toSVG();
+    } finally {
+      view.finalize();
+    }
+  } catch (cause) {
+    throw new ReportError('REPORT_RENDER_FAILED', `cannot draw ${what}: ${describeError(cause)}`, { cause });
+  }
+}
+
+/** Rasterises SVG at `scale` device pixels per CSS pixel, on white. */
+export function svgToPng(svg: string, what: string, scale = 1): RenderedPicture {
+  const fontFile = findFont();
+  try {
+    const rendered = new Resvg(svg, {
+      font: { fontFiles: [fontFile], loadSystemFonts: false, defaultFontFamily: FONT_FAMILY, sansSerifFamily: FONT_FAMILY },
+      fitTo: { mode: 'zoom', value: scale },
+      background: 'white',
+    }).render();
+    return { png: rendered.asPng(), width: rendered.width, height: rendered.height };
+  } catch (cause) {
+    throw new ReportError('REPORT_RENDER_FAILED', `cannot rasterise ${what}: ${describeError(cause)}`, { cause });
+  }
+}
+
+/** A Vega spec straight to PNG. */
+export async function renderVega(spec: vega.Spec, what: string, scale = 1): Promise<RenderedPicture> {
+  return svgToPng(await vegaToSvg(spec, what), what, scale);
 }
