@@ -7,24 +7,34 @@
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-run.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import { runMain } from '../shared/cli.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
-import { openDataset } from '../shared/dataset/index.js';
+import { prepareDataset } from '../coordinator/dataset-source.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
 import { previewTiles } from '../shared/dataset/preview.js';
-import { splitDataset } from '../shared/dataset/split.js';
 import { writeSyntheticDataset } from '../shared/dataset/synthetic.js';
 import { ConfigError } from '../shared/errors.js';
 import { renderImageGrid } from '../shared/render/image-grid.js';
 
-/** The dataset as a run with this seed would use it: validated (verdicts cached) and split. */
-async function openForRun(dataset: string, seed: number, log: (line: string) => void) {
-  const index = await openDataset(dataset, { log });
-  return { index, split: splitDataset(index.samples, seed) };
+/** The dataset as a run with these flags would use it: generated if synthetic, validated (verdicts cached) and split. */
+function openForRun(dataset: string, flags: { seed: number; 'synthetic-count': number; 'synthetic-seed': number }, log: (line: string) => void) {
+  return prepareDataset(dataset, {
+    splitSeed: requireInteger('seed', flags.seed, 0, 2 ** 32 - 1),
+    syntheticCount: requireInteger('synthetic-count', flags['synthetic-count'], 70, 1_000_000),
+    syntheticSeed: requireInteger('synthetic-seed', flags['synthetic-seed'], 0, 2 ** 32 - 1),
+    log,
+  });
+}
+
+/** --synthetic-count and --synthetic-seed, for a PATH of 'synthetic', as the coordinator takes them. */
+function syntheticOptions<T>(y: Argv<T>) {
+  return y
+    .option('synthetic-count', { type: 'number', default: 4000, describe: "images in the synthetic set (PATH 'synthetic')" })
+    .option('synthetic-seed', { type: 'number', default: 1, describe: "seed of the synthetic set (PATH 'synthetic')" });
 }
 
 function requireInteger(flag: string, value: number, min: number, max: number): number {
@@ -43,12 +53,12 @@ runMain('emotrain', async () => {
           'inspect <path>',
           "the study's Figure 1: images per class in train/val/test as a run would use them, the class imbalance, the layout and every skipped file",
           (y) =>
-            y
-              .positional('path', { type: 'string', demandOption: true, describe: 'dataset directory (any supported layout)' })
+            syntheticOptions(y)
+              .positional('path', { type: 'string', demandOption: true, describe: "dataset directory (any supported layout), or 'synthetic'" })
               .option('seed', { type: 'number', default: 42, describe: "the run's --seed (it decides the split where the dataset has none of its own)" })
               .option('json', { type: 'boolean', default: false, describe: 'print JSON for machines' }),
           async (args) => {
-            const { index, split } = await openForRun(args.path, requireInteger('seed', args.seed, 0, 2 ** 32 - 1), progress);
+            const { index, split } = await openForRun(args.path, args, progress);
             const report = datasetReport(index, split);
             process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatDatasetReport(report));
           },
@@ -57,8 +67,8 @@ runMain('emotrain', async () => {
           'preview <path>',
           'a grid of augmented training samples with their labels, as a run feeds them to the model',
           (y) =>
-            y
-              .positional('path', { type: 'string', demandOption: true, describe: 'dataset directory (any supported layout)' })
+            syntheticOptions(y)
+              .positional('path', { type: 'string', demandOption: true, describe: "dataset directory (any supported layout), or 'synthetic'" })
               .option('out', { type: 'string', demandOption: true, describe: 'PNG file to write' })
               .option('count', { type: 'number', default: 16, describe: 'samples to show' })
               .option('seed', { type: 'number', default: 42, describe: "the run's --seed (which samples, which augmentation)" })
@@ -69,7 +79,7 @@ runMain('emotrain', async () => {
             const count = requireInteger('count', args.count, 1, 400);
             const imageSize = requireInteger('image-size', args['image-size'], 16, 1024);
             const epoch = requireInteger('epoch', args.epoch, 0, 100_000);
-            const { index, split } = await openForRun(args.path, seed, progress);
+            const { index, split } = await openForRun(args.path, args, progress);
             const tiles = await previewTiles(index, split.train, { count, seed, imageSize, epoch });
             const png = await renderImageGrid(tiles, {
               columns: Math.ceil(Math.sqrt(tiles.length)),
