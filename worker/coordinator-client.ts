@@ -25,9 +25,9 @@ import {
 } from '../shared/wire.js';
 
 export interface TlsFiles {
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
+  ca?: Buffer | undefined;
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
 }
 
 export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {

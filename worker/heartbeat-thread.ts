@@ -7,7 +7,10 @@ import { CoordinatorClient, clientCredentials } from './coordinator-client.js';
 import type { HeartbeatOptions } from './heartbeat.js';
 
 const options = workerData as HeartbeatOptions;
-const client = new CoordinatorClient(options.address, options.token, clientCredentials(options.tls));
+// Buffers cross into a thread as plain Uint8Arrays (structured clone); grpc wants Buffers back.
+const asBuffer = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined);
+const tls = options.tls ? { ca: asBuffer(options.tls.ca), cert: asBuffer(options.tls.cert), key: asBuffer(options.tls.key) } : undefined;
+const client = new CoordinatorClient(options.address, options.token, clientCredentials(tls));
 const stream = client.heartbeat();
 stream.on('error', () => undefined);
 const ping = () => stream.write({ runId: options.runId, workerId: options.workerId, sentAtMs: Date.now() });
