@@ -51,8 +51,8 @@ describe('synchronous data parallelism gives the update of one big batch', () =>
     // Adam divides each update by sqrt(v), so a weight whose gradient is near zero takes a step of
     // up to lr whatever the gradient's exact size: a tiny relative difference there can change
     // that weight's step by a fraction of lr, and how many weights are in that regime depends on
-    // the batches. Hence: no weight may differ by more than one step (lr = 1e-3, measured 6.3e-4),
-    // and on average weights must agree to 5e-3 of a step (5e-6; measured 1.8e-6 with the split of
+    // the batches. Hence: no weight may differ by more than one step (lr = 1e-3, measured 5.8e-4),
+    // and on average weights must agree to 5e-3 of a step (5e-6; measured 1.4e-6 with the split of
     // issue 3, 3.3e-7 with the earlier 80/10/10 split of the same set — the same with the old and
     // the new data pipeline). A wrong shard or weighting moves weights by a good part of lr.
     for (const difference of [twoVsOne, microVsOne]) {
