@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { workerConfigOf, type RunConfig } from '../shared/config.js';
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { ConfigError, describeError } from '../shared/errors.js';
+import { loadLayersModelFromDir } from '../shared/model-io.js';
 import { resolveAuto, selectBackend, type ResolvedBackend } from '../worker/backends.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { ConsoleReporter } from './console-reporter.js';
@@ -128,13 +128,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   let resume;
   if (options.resumeDir) {
     const last = new CheckpointStore(runDir.checkpointsDir).loadLast(shadow.state.trainable.length, shadow.state.state.length);
-    const saved = await tf.loadLayersModel(tf.io.fromMemory((await import('../shared/model-io.js')).readLayersModelArtifacts(last.dir)));
-    shadow.state.requireSameLayout(
-      saved.layers.flatMap((l) => l.weights).map((w) => ({ name: w.name, shape: w.shape.map((d) => d ?? 1) })),
-      last.dir,
-    );
-    const values = saved.layers.flatMap((l) => l.weights).map((w) => w.read().dataSync() as Float32Array);
-    shadow.state.slots.forEach((slot, i) => slot.values.set(values[i]!));
+    const saved = await loadLayersModelFromDir(last.dir);
+    const savedWeights = saved.layers.flatMap((l) => l.weights);
+    shadow.state.requireSameLayout(savedWeights.map((w) => ({ name: w.name, shape: w.shape.map((d) => d ?? 1) })), last.dir);
+    shadow.state.slots.forEach((slot, i) => slot.values.set(savedWeights[i]!.read().dataSync() as Float32Array));
     saved.dispose();
     shadow.slots = last.slots;
     resume = last.state;

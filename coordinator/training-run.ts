@@ -5,7 +5,7 @@
 // worker sends is checked here against the run's state before it can touch anything.
 
 import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
-import type { RunConfig } from '../shared/config.js';
+import { workerConfigOf, type RunConfig } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, WorldError, describeError } from '../shared/errors.js';
 import { meanLoss } from '../shared/evaluation.js';
@@ -235,13 +235,7 @@ export class TrainingRun implements TrainerHost {
       throw new ProtocolError('PROTOCOL_INVALID', `${peer} speaks protocol ${request.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION} (upgrade the older side)`);
     }
     const member = this.world.join(request, peer);
-    const { workerConfig } = this;
-    return { runId: this.runId, workerId: member.workerId, rank: member.rank, configJson: JSON.stringify(workerConfig) };
-  }
-
-  private get workerConfig(): object {
-    const { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing } = this.config;
-    return { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing };
+    return { runId: this.runId, workerId: member.workerId, rank: member.rank, configJson: JSON.stringify(workerConfigOf(this.config)) };
   }
 
   private memberOf(ref: WorkerRef, what: string): Member {

@@ -3,14 +3,14 @@
 // (`WorkerConfig`) in the Join reply, so every replica builds the same model the same way.
 
 import { ConfigError } from './errors.js';
+import { MODEL_NAMES, type ModelName } from './models/model-spec.js';
 
-export type ModelName = 'small-cnn' | 'resnet50';
+export { MODEL_NAMES, type ModelName };
 export type Precision = 'fp16' | 'fp32';
 export type Preprocessing = 'unit' | 'caffe';
 export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
-export const MODEL_NAMES: readonly ModelName[] = ['small-cnn', 'resnet50'];
 
 /** What every worker needs to build and train its replica identically. */
 export interface WorkerConfig {
@@ -81,7 +81,7 @@ function requireNumber(name: string, value: number, min: number, max: number, ex
 
 /** Checks a worker configuration received over the network as strictly as one given on the command line. */
 export function validateWorkerConfig(config: WorkerConfig): WorkerConfig {
-  if (!MODEL_NAMES.includes(config.model)) {
+  if (!(MODEL_NAMES as readonly string[]).includes(config.model)) {
     throw new ConfigError('CONFIG_INVALID', `--model must be one of ${MODEL_NAMES.join(', ')}, got ${JSON.stringify(config.model)}`);
   }
   requireInteger('image-size', config.imageSize, 16, 1024);
