@@ -15,9 +15,7 @@ const TMP_SUFFIX = '.tmp-';
 export function writeDirectoryAtomically(dir: string, files: Record<string, Uint8Array | string>): void {
   const parent = path.dirname(dir);
   const base = path.basename(dir);
-  const tag = randomBytes(4).toString('hex');
-  const tmp = path.join(parent, `.${base}${TMP_SUFFIX}${tag}`);
-  const old = path.join(parent, `.${base}${OLD_SUFFIX}${tag}`);
+  const tmp = path.join(parent, `.${base}${TMP_SUFFIX}${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(tmp, { recursive: true });
     for (const [name, content] of Object.entries(files)) {
@@ -32,15 +30,31 @@ export function writeDirectoryAtomically(dir: string, files: Record<string, Uint
       }
     }
     fsyncDirectory(tmp);
-    const hadOld = existsSync(dir);
-    if (hadOld) renameSync(dir, old);
-    renameSync(tmp, dir);
-    fsyncDirectory(parent);
-    if (hadOld) rmSync(old, { recursive: true, force: true });
+    replaceDirectory(tmp, dir);
   } catch (cause) {
     rmSync(tmp, { recursive: true, force: true });
     throw new CheckpointError('CHECKPOINT_WRITE_FAILED', `cannot write ${dir}: ${(cause as Error).message}`, { cause });
   }
+}
+
+/**
+ * Puts the complete directory `staging` (a sibling of `dir`) in place of `dir`: the old one is
+ * moved aside, the new one renamed in, the old one removed. If the second rename fails the old one
+ * is put back; a crash between the renames is recovered by resolveAtomicDir.
+ */
+export function replaceDirectory(staging: string, dir: string): void {
+  const parent = path.dirname(dir);
+  const old = path.join(parent, `.${path.basename(dir)}${OLD_SUFFIX}${randomBytes(4).toString('hex')}`);
+  const hadOld = existsSync(dir);
+  if (hadOld) renameSync(dir, old);
+  try {
+    renameSync(staging, dir);
+  } catch (error) {
+    if (hadOld) renameSync(old, dir);
+    throw error;
+  }
+  fsyncDirectory(parent);
+  if (hadOld) rmSync(old, { recursive: true, force: true });
 }
 
 /**

@@ -7,10 +7,11 @@
 // The write is atomic: everything goes to a staging directory beside the target, renamed into
 // place only when complete, so an interrupted run never leaves a half dataset behind.
 
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { EMOTION_CLASSES, NUM_CLASSES, type EmotionClass } from '../classes.js';
+import { replaceDirectory } from '../atomic-dir.js';
 import { ConfigError, DatasetError } from '../errors.js';
 import { deriveSeed, SeededRandom } from '../random.js';
 import { encodeJpeg } from './jpeg-encoder.js';
@@ -118,7 +119,7 @@ export async function writeSyntheticDataset(outDir: string, options: SyntheticDa
   const staging = await mkdtemp(join(parent, `.${basename(target)}.partial-`));
   try {
     await writeContents(staging, manifest);
-    await moveIntoPlace(staging, target);
+    replaceDirectory(staging, target);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;
@@ -261,27 +262,4 @@ async function assertReplaceable(target: string): Promise<void> {
       `refusing to write the synthetic dataset into ${target}: it is a non-empty directory without a ${SYNTHETIC_MANIFEST_FILE} from an earlier synthetic dataset`,
     );
   }
-}
-
-/** Swaps the finished staging directory in for the target, keeping the old one until the swap is done. */
-async function moveIntoPlace(staging: string, target: string): Promise<void> {
-  let retired: string | undefined;
-  try {
-    const entries = await readdir(target);
-    if (entries.length === 0) {
-      await rmdir(target);
-    } else {
-      retired = join(dirname(target), `.${basename(target)}.replaced-${process.pid}-${Date.now()}`);
-      await rename(target, retired);
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  try {
-    await rename(staging, target);
-  } catch (error) {
-    if (retired !== undefined) await rename(retired, target);
-    throw error;
-  }
-  if (retired !== undefined) await rm(retired, { recursive: true, force: true });
 }
