@@ -14,7 +14,7 @@ import { drawAugmentation } from '../shared/image/augmentation.js';
 import { decodeImage } from '../shared/image/decode.js';
 import { inputLength, writeModelInputs, type EncodedSample, type InputSpec } from '../shared/image/model-input.js';
 import { sourceMap, warpInto } from '../shared/image/warp.js';
-import { DataPool } from '../worker/data-pool.js';
+import { DataPool } from '../shared/data/data-pool.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { chooseFilterGradFormulation, kernelFormulations, registerWasmTrainingKernels } from '../worker/wasm-training-kernels.js';
+import { chooseFilterGradFormulation, kernelFormulations, registerWasmTrainingKernels } from '../shared/backend/wasm-training-kernels.js';
 
 type Shape4 = [number, number, number, number];
 const REPEATS = 3;

@@ -13,7 +13,7 @@ import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-ru
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import { runMain } from '../shared/cli.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
-import { prepareDataset } from '../coordinator/dataset-source.js';
+import { prepareDataset } from '../shared/dataset/prepare.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
 import { previewTiles } from '../shared/dataset/preview.js';
 import { writeSyntheticDataset } from '../shared/dataset/synthetic.js';

@@ -30,7 +30,7 @@ import type { ConsoleReporter } from './console-reporter.js';
 import { PlateauSchedule } from './plateau.js';
 import { GradientReducer } from './reducer.js';
 import type { EpochMetrics, RunDirectory } from './run-directory.js';
-import type { SampleStore } from './sample-store.js';
+import type { SampleStore } from '../shared/data/sample-store.js';
 import type { ShadowModel } from './shadow-model.js';
 import { EpochPlan, shardBatch, type Shard } from './sharding.js';
 import type { TrainerHost, UploadSession } from './trainer-service.js';

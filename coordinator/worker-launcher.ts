@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { ResolvedBackend } from '../worker/backends.js';
+import type { ResolvedBackend } from '../shared/backend/select-backend.js';
 
 export interface LocalWorkerOptions {
   count: number;

@@ -6,13 +6,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { prepareDataset, type PreparedDataset } from '../coordinator/dataset-source.js';
-import { SampleStore } from '../coordinator/sample-store.js';
+import { prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
+import { SampleStore } from '../shared/data/sample-store.js';
 import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
 import { workerConfigOf, type BackendChoice } from '../shared/config.js';
 import { ReportError } from '../shared/errors.js';
 import { loadLayersModelFromDir } from '../shared/model-io.js';
-import { selectBackend } from '../worker/backends.js';
+import { selectBackend } from '../shared/backend/select-backend.js';
 import { renderChart } from './chart-renderer.js';
 import { CHART_SCALE, confusionHeatmapSpec, trainingCurvesSpec, type HeatmapValues } from './charts.js';
 import { classificationReport, classificationReportJson, formatClassificationReport } from './classification-report.js';

@@ -7,14 +7,14 @@
 
 import os from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
-import type { SampleStore } from '../coordinator/sample-store.js';
+import type { SampleStore } from '../shared/data/sample-store.js';
 import type { WorkerConfig } from '../shared/config.js';
 import type { DatasetIndex } from '../shared/dataset/index.js';
 import { ReportError } from '../shared/errors.js';
 import { evaluateImages, evaluationChunkSize, meanLoss } from '../shared/evaluation.js';
 import { NUM_CLASSES } from '../shared/classes.js';
-import { BatchAssembler } from '../worker/batch-assembler.js';
-import { DataPool } from '../worker/data-pool.js';
+import { BatchAssembler } from '../shared/data/batch-assembler.js';
+import { DataPool } from '../shared/data/data-pool.js';
 
 export type SplitName = 'val' | 'test';
 

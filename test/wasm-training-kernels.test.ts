@@ -8,7 +8,7 @@ import {
   kernelFormulations,
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
-} from '../worker/wasm-training-kernels.js';
+} from '../shared/backend/wasm-training-kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];

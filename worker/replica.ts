@@ -16,7 +16,7 @@ import { regularizationLoss, setDropoutSeed } from '../shared/models/index.js';
 import { deriveSeed } from '../shared/random.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
 import { bytesOf, type ReducedHeader, type StateManifest, type TensorDtype } from '../shared/wire.js';
-import type { Batch } from './batch-assembler.js';
+import type { Batch } from '../shared/data/batch-assembler.js';
 
 export interface StepStats {
   lossSum: number;

@@ -8,11 +8,11 @@ import type { BackendChoice } from '../shared/config.js';
 import { validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
 import { PROTOCOL_VERSION, type WorkerRef } from '../shared/wire.js';
-import { selectBackend } from './backends.js';
-import { BatchAssembler, type Batch } from './batch-assembler.js';
+import { selectBackend } from '../shared/backend/select-backend.js';
+import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';
 import { CoordinatorClient, clientCredentials, type TlsFiles } from './coordinator-client.js';
-import { DataPool } from './data-pool.js';
+import { DataPool } from '../shared/data/data-pool.js';
 import { HeartbeatThread } from './heartbeat.js';
 import { Replica } from './replica.js';
 

@@ -11,7 +11,7 @@ import { workerConfigOf, type RunConfig } from '../../shared/config.js';
 import { layersModelFiles } from '../../shared/model-io.js';
 import { buildModel } from '../../shared/models/index.js';
 import { modelSpecOf } from '../../shared/replica-model.js';
-import { prepareDataset } from '../../coordinator/dataset-source.js';
+import { prepareDataset } from '../../shared/dataset/prepare.js';
 import { TEST_CACHE } from './processes.js';
 
 export interface FixtureOptions {

@@ -16,7 +16,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { BackendError } from '../shared/errors.js';
+import { BackendError } from '../errors.js';
 
 const WASM = 'wasm';
 

@@ -2,7 +2,7 @@
 // shard, writing the floats straight into the batch buffer, which is shared memory. Bytes come in
 // as views of shared memory and pixels go out in place: nothing is copied between threads.
 
-import { writeModelInputs, type EncodedSample, type InputSpec } from '../shared/image/model-input.js';
+import { writeModelInputs, type EncodedSample, type InputSpec } from '../image/model-input.js';
 
 export interface DataTask {
   samples: EncodedSample[];

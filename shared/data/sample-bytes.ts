@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DatasetError, ProtocolError } from '../shared/errors.js';
-import type { Sample } from '../shared/wire.js';
+import { DatasetError, ProtocolError } from '../errors.js';
+import type { Sample } from '../wire.js';
 import { SharedByteArena } from './shared-bytes.js';
 
 export class SampleBytes {

@@ -5,11 +5,11 @@
 // at once and a bad file is skipped before training could meet it (SPEC §5).
 
 import path from 'node:path';
-import { cacheDir } from '../shared/dataset/cache-dir.js';
-import { classCounts, openDataset, type DatasetIndex } from '../shared/dataset/index.js';
-import { splitDataset, type SplitPlan } from '../shared/dataset/split.js';
-import { SYNTHETIC_FACE_VERSION } from '../shared/dataset/synthetic-faces.js';
-import { SYNTHETIC_LAYOUT_VERSION, isSyntheticDatasetCurrent, writeSyntheticDataset } from '../shared/dataset/synthetic.js';
+import { cacheDir } from './cache-dir.js';
+import { classCounts, openDataset, type DatasetIndex } from './index.js';
+import { splitDataset, type SplitPlan } from './split.js';
+import { SYNTHETIC_FACE_VERSION } from './synthetic-faces.js';
+import { SYNTHETIC_LAYOUT_VERSION, isSyntheticDatasetCurrent, writeSyntheticDataset } from './synthetic.js';
 
 export { cacheDir };
 

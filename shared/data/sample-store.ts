@@ -7,13 +7,18 @@
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { DatasetIndex, SampleRecord } from '../shared/dataset/index.js';
-import { DatasetError } from '../shared/errors.js';
-import { encodePng } from '../shared/image/png.js';
-import type { Sample } from '../shared/wire.js';
-import type { Member } from './world.js';
+import type { DatasetIndex, SampleRecord } from '../dataset/index.js';
+import { DatasetError } from '../errors.js';
+import { encodePng } from '../image/png.js';
+import type { Sample } from '../wire.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/** Who samples are sent to: an id that is stable for the worker's membership, and whether it reads its own copy. */
+export interface SampleRecipient {
+  workerId: string;
+  localData: boolean;
+}
 
 export class SampleStore {
   private readonly cache = new Map<number, Buffer>();
@@ -54,7 +59,7 @@ export class SampleStore {
   }
 
   /** What a worker needs of one sample it has not had yet. */
-  private async firstTime(member: Pick<Member, 'localData'>, id: number): Promise<Sample> {
+  private async firstTime(member: Pick<SampleRecipient, 'localData'>, id: number): Promise<Sample> {
     const sample = this.record(id);
     if (member.localData && !sample.pixels && sample.sha256 !== undefined) {
       return { id, label: sample.label, image: EMPTY, path: sample.path.split(path.sep).join('/'), sha256: sample.sha256 };
@@ -63,7 +68,7 @@ export class SampleStore {
   }
 
   /** The samples for one worker's shard, with data only where that worker lacks it. */
-  async samplesFor(member: Pick<Member, 'workerId' | 'localData'>, ids: readonly number[]): Promise<Sample[]> {
+  async samplesFor(member: SampleRecipient, ids: readonly number[]): Promise<Sample[]> {
     let sent = this.sentTo.get(member.workerId);
     if (!sent) this.sentTo.set(member.workerId, (sent = new Set()));
     const samples = await Promise.all(

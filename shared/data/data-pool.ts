@@ -3,9 +3,9 @@
 // every chunk is handed to a thread at once: a training step keeps the main thread busy for
 // seconds, during which it could not hand out more work, so the threads must already have it.
 
-import { DatasetError } from '../shared/errors.js';
-import { inputLength, type EncodedSample, type InputSpec } from '../shared/image/model-input.js';
-import { createThreadPool, taskModuleUrl } from '../shared/thread-pool.js';
+import { DatasetError } from '../errors.js';
+import { inputLength, type EncodedSample, type InputSpec } from '../image/model-input.js';
+import { createThreadPool, taskModuleUrl } from '../thread-pool.js';
 import type { DataTask, DataTaskFailure } from './data-task.js';
 
 const CHUNKS_PER_THREAD = 4;

@@ -6,11 +6,11 @@
 // Augmentation is drawn from (run seed, epoch, sample id), so the same sample in the same epoch
 // looks the same on any worker and in any thread.
 
-import { NUM_CLASSES } from '../shared/classes.js';
-import type { WorkerConfig } from '../shared/config.js';
-import { ProtocolError } from '../shared/errors.js';
-import { inputLength, type InputSpec } from '../shared/image/model-input.js';
-import type { Sample } from '../shared/wire.js';
+import { NUM_CLASSES } from '../classes.js';
+import type { WorkerConfig } from '../config.js';
+import { ProtocolError } from '../errors.js';
+import { inputLength, type InputSpec } from '../image/model-input.js';
+import type { Sample } from '../wire.js';
 import type { DataPool } from './data-pool.js';
 import { SampleBytes } from './sample-bytes.js';
 

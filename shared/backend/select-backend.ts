@@ -7,8 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
-import type { BackendChoice } from '../shared/config.js';
-import { BackendError } from '../shared/errors.js';
+import type { BackendChoice } from '../config.js';
+import { BackendError } from '../errors.js';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
 
 export type ResolvedBackend = Exclude<BackendChoice, 'auto'>;
