@@ -1,32 +1,25 @@
 // checkpoints/best and checkpoints/last (SPEC §6), each written atomically.
 //   best/  model.json + weights.bin (TensorFlow.js layers format) + meta.json
-//   last/  the same, plus optimizer.bin (Adam m then v, float32, trainable order) and state.json:
-//          everything a resumed run needs to continue exactly — step, epoch, optimiser iteration,
-//          LR and plateau state, loss-scaler state, and the data position.
+//   last/  the same, plus optimizer.bin (the optimizer part of the state layout: Adam m then v,
+//          float32, trainable order) and state.json: everything a resumed run needs to continue
+//          exactly — step, epoch, optimiser iteration, LR and plateau state, loss-scaler state,
+//          early-stopping state and the data position.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import type { AdamSlots } from '../shared/adam.js';
 import { resolveAtomicDir, writeDirectoryAtomically } from '../shared/atomic-dir.js';
-import { CheckpointError } from '../shared/errors.js';
+import type { CheckpointMeta } from '../shared/checkpoint-meta.js';
+import { CheckpointError, describeError } from '../shared/errors.js';
 import type { LossScalerState } from '../shared/loss-scaler.js';
-import { layersModelFiles } from '../shared/model-io.js';
+import { layersModelFiles, readLayersWeightsInto } from '../shared/model-io.js';
+import type { StateLayout } from '../shared/state-layout.js';
+import { PayloadReceiver } from '../shared/wire/index.js';
+import type { EarlyStoppingState } from './callbacks/early-stopping.js';
+import type { CheckpointWriter } from './engine-ports.js';
 import type { PlateauState } from './plateau.js';
 
-export interface CheckpointMeta {
-  runId: string;
-  /** Epochs completed when the checkpoint was taken (1-based). */
-  epoch: number;
-  step: number;
-  valAccuracy: number;
-  valLoss: number;
-  model: string;
-  imageSize: number;
-  preprocessing: string;
-  classes: readonly string[];
-  savedAt: string;
-}
+export type { CheckpointMeta };
 
 export interface TrainingState {
   version: 1;
@@ -39,9 +32,12 @@ export interface TrainingState {
   bestValAccuracy: number;
   trainableElements: number;
   stateElements: number;
+  /** Present when the run uses early stopping. */
+  earlyStopping?: EarlyStoppingState;
 }
 
 export const STATE_VERSION = 1;
+const OPTIMIZER_FILE = 'optimizer.bin';
 
 // JSON has no Infinity (the plateau's initial best) or NaN; keep them as tagged strings.
 function encodeNumbers(_key: string, value: unknown): unknown {
@@ -52,6 +48,16 @@ function encodeNumbers(_key: string, value: unknown): unknown {
 function decodeNumbers(_key: string, value: unknown): unknown {
   if (value !== null && typeof value === 'object' && '$number' in value) return Number((value as { $number: string }).$number);
   return value;
+}
+
+function concat(segments: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(segments.reduce((n, s) => n + s.byteLength, 0));
+  let offset = 0;
+  for (const segment of segments) {
+    out.set(segment, offset);
+    offset += segment.byteLength;
+  }
+  return out;
 }
 
 export class CheckpointStore {
@@ -70,21 +76,21 @@ export class CheckpointStore {
     writeDirectoryAtomically(this.bestDir, { ...files, 'meta.json': `${JSON.stringify(meta, null, 2)}\n` });
   }
 
-  async saveLast(model: tf.LayersModel, meta: CheckpointMeta, state: TrainingState, slots: AdamSlots): Promise<void> {
+  async saveLast(model: tf.LayersModel, meta: CheckpointMeta, state: TrainingState, layout: StateLayout): Promise<void> {
     const files = await layersModelFiles(model);
-    const optimizer = new Uint8Array(slots.m.byteLength + slots.v.byteLength);
-    optimizer.set(new Uint8Array(slots.m.buffer, slots.m.byteOffset, slots.m.byteLength), 0);
-    optimizer.set(new Uint8Array(slots.v.buffer, slots.v.byteOffset, slots.v.byteLength), slots.m.byteLength);
     writeDirectoryAtomically(this.lastDir, {
       ...files,
       'meta.json': `${JSON.stringify(meta, null, 2)}\n`,
       'state.json': `${JSON.stringify(state, encodeNumbers, 2)}\n`,
-      'optimizer.bin': optimizer,
+      [OPTIMIZER_FILE]: concat(layout.optimizerSegments()),
     });
   }
 
-  /** The last checkpoint, validated against the sizes the model expects. */
-  loadLast(trainableElements: number, stateElements: number): { dir: string; state: TrainingState; slots: AdamSlots; meta: CheckpointMeta } {
+  /**
+   * Reads the last checkpoint into `layout` (weights by name from model.json + weights.bin, Adam's
+   * moments from optimizer.bin) after checking it against the configured model.
+   */
+  loadLast(layout: StateLayout): { dir: string; state: TrainingState; meta: CheckpointMeta } {
     const dir = resolveAtomicDir(this.lastDir);
     if (!dir) throw new CheckpointError('CHECKPOINT_INVALID', `no last checkpoint in ${this.dir}: the run stopped before finishing its first epoch`);
     let state: TrainingState;
@@ -98,21 +104,48 @@ export class CheckpointStore {
     if (state.version !== STATE_VERSION) {
       throw new CheckpointError('CHECKPOINT_INVALID', `${dir}/state.json has version ${state.version}; this emotrain reads version ${STATE_VERSION}`);
     }
-    if (state.trainableElements !== trainableElements || state.stateElements !== stateElements) {
+    if (state.trainableElements !== layout.trainableElements || state.stateElements !== layout.stateElements) {
       throw new CheckpointError(
         'CHECKPOINT_INVALID',
-        `${dir} holds ${state.trainableElements} trainable and ${state.stateElements} state values, but the configured model has ${trainableElements} and ${stateElements}`,
+        `${dir} holds ${state.trainableElements} trainable and ${state.stateElements} state values, but the configured model has ${layout.trainableElements} and ${layout.stateElements}`,
       );
     }
-    const optimizerFile = path.join(dir, 'optimizer.bin');
+    readLayersWeightsInto(dir, layout.model);
+    const optimizerFile = path.join(dir, OPTIMIZER_FILE);
     const bytes = readFileSync(optimizerFile);
-    if (bytes.byteLength !== trainableElements * 8) {
-      throw new CheckpointError('CHECKPOINT_INVALID', `${optimizerFile} has ${bytes.byteLength} bytes, expected ${trainableElements * 8} (Adam m and v)`);
+    const expected = layout.trainableElements * 8;
+    if (bytes.byteLength !== expected) {
+      throw new CheckpointError('CHECKPOINT_INVALID', `${optimizerFile} has ${bytes.byteLength} bytes, expected ${expected} (Adam m and v)`);
     }
-    const m = new Float32Array(trainableElements);
-    const v = new Float32Array(trainableElements);
-    new Uint8Array(m.buffer).set(bytes.subarray(0, trainableElements * 4));
-    new Uint8Array(v.buffer).set(bytes.subarray(trainableElements * 4));
-    return { dir, state, slots: { m, v }, meta };
+    try {
+      const receiver = new PayloadReceiver(layout.optimizerSegments(), optimizerFile);
+      receiver.write({ offset: 0, data: bytes });
+      receiver.finish();
+    } catch (cause) {
+      throw new CheckpointError('CHECKPOINT_INVALID', describeError(cause), { cause });
+    }
+    layout.optimizer.iteration = state.optimizerIteration;
+    return { dir, state, meta };
   }
+}
+
+/** What checkpoints are written from: the shadow's tf model, brought up to date first, and its state layout. */
+export interface CheckpointSource {
+  readonly model: tf.LayersModel;
+  readonly layout: StateLayout;
+  syncToModel(): void;
+}
+
+/** The engine's CheckpointWriter for a store and the coordinator's shadow model. */
+export function checkpointWriter(store: CheckpointStore, source: CheckpointSource): CheckpointWriter {
+  return {
+    saveBest: async (meta) => {
+      source.syncToModel();
+      await store.saveBest(source.model, meta);
+    },
+    saveLast: async (meta, state) => {
+      source.syncToModel();
+      await store.saveLast(source.model, meta, state, source.layout);
+    },
+  };
 }

@@ -1,6 +1,10 @@
-// What the coordinator prints. On a TTY, a progress bar per epoch redrawn in place (like Keras'
-// verbose=1); otherwise exactly one line per epoch (like verbose=2), so logs stay readable.
-// Messages (workers joining, LR reductions, skipped steps) are printed as lines of their own.
+// What the coordinator prints: a subscriber of the run's events. On a TTY, a progress bar per
+// epoch redrawn in place (like Keras' verbose=1); otherwise exactly one line per epoch (like
+// verbose=2), so logs stay readable. Messages (workers joining, LR reductions, skipped steps) are
+// printed as lines of their own; the process shell prints its own set-up lines with info().
+
+import type { RunEvent } from './run-events.js';
+import { describeMember } from './world.js';
 
 export interface StepProgress {
   epoch: number;
@@ -44,6 +48,60 @@ export class ConsoleReporter {
   ) {
     this.tty = mode === 'bar' || (mode === 'auto' && out.isTTY === true);
   }
+
+  /** Prints what a person wants to see of an event (most events are for files and metrics). */
+  readonly onEvent = (event: RunEvent): void => {
+    switch (event.event) {
+      case 'worker_joined':
+        this.info(`${describeMember(event)} joined (${event.backend} backend${event.local_data ? ', reads its own copy of the dataset' : ''}) — ${event.workers}/${event.world}`);
+        return;
+      case 'step_completed':
+        this.step({
+          epoch: event.epoch,
+          epochs: event.epochs,
+          stepInEpoch: event.step_in_epoch,
+          stepsInEpoch: event.steps_in_epoch,
+          loss: event.epoch_loss,
+          accuracy: event.epoch_accuracy,
+          imagesPerSecond: event.images_per_second,
+          etaSeconds: event.epoch_eta_seconds,
+        });
+        return;
+      case 'step_skipped':
+        this.info(`step ${event.step} skipped: ${event.reason}; loss scale ${event.loss_scale_before} → ${event.loss_scale_after}`);
+        return;
+      case 'epoch_end':
+        this.epoch({
+          epoch: event.epoch,
+          epochs: event.epochs,
+          steps: event.steps,
+          loss: event.loss,
+          accuracy: event.accuracy,
+          valLoss: event.val_loss,
+          valAccuracy: event.val_accuracy,
+          learningRate: event.lr,
+          lossScale: event.loss_scale,
+          imagesPerSecond: event.images_per_second,
+          seconds: event.seconds,
+          skippedSteps: event.skipped_steps,
+        });
+        return;
+      case 'lr_reduced':
+        this.info(`Epoch ${event.epoch}: ReduceLROnPlateau reducing learning rate to ${event.to.toExponential(2)}`);
+        return;
+      case 'early_stopped':
+        this.info(`Epoch ${event.epoch}: early stopping (${event.monitor} did not improve for ${event.patience} epochs; best ${event.best.toFixed(4)} at epoch ${event.best_epoch})`);
+        return;
+      case 'weights_restored':
+        this.info(`restoring model weights from the end of the best epoch: ${event.from_epoch}`);
+        return;
+      case 'warning':
+        this.info(`warning: ${event.message}`);
+        return;
+      default:
+        return;
+    }
+  };
 
   info(message: string): void {
     this.clearBar();

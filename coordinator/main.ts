@@ -10,6 +10,8 @@ import { hideBin } from 'yargs/helpers';
 import { runMain, tokenFrom } from '../shared/cli.js';
 import {
   BACKEND_CHOICES,
+  EARLY_STOPPING_MONITORS,
+  type EarlyStoppingConfig,
   MODEL_DEFAULTS,
   MODEL_NAMES,
   validateRunConfig,
@@ -42,7 +44,7 @@ const argv = yargs(hideBin(process.argv))
   .option('freeze', { type: 'string', group: 'Model:', describe: 'none | N (first N backbone layers) | convK (through stage K) (default: 40 for resnet50, none for small-cnn)' })
   .option('dropout', { type: 'number', default: 0.5, group: 'Model:', describe: 'dropout rate of the head (0: none)' })
   .option('l2', { type: 'number', default: 0.01, group: 'Model:', describe: 'L2 factor on the head Dense 128 kernel' })
-  .option('epochs', { type: 'number', default: 50, group: 'Training:' })
+  .option('epochs', { type: 'number', group: 'Training:', describe: 'epochs to train (default: 50; on --resume, the run\'s own unless given)' })
   .option('steps-per-epoch', { type: 'number', default: 0, group: 'Training:', describe: 'limit each epoch to this many steps (0: the whole training set)' })
   .option('batch', { type: 'number', default: 128, group: 'Training:', describe: 'global batch, split across workers' })
   .option('lr', { type: 'number', group: 'Training:', describe: 'Adam learning rate (default: 1e-4 for resnet50, 1e-3 for small-cnn)' })
@@ -55,6 +57,13 @@ const argv = yargs(hideBin(process.argv))
   .option('min-delta', { type: 'number', default: 1e-4, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
   .option('cooldown', { type: 'number', default: 0, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
   .option('min-lr', { type: 'number', default: 0, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
+  .option('early-stopping-patience', { type: 'number', group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):', describe: 'epochs without improvement before training stops' })
+  .option('early-stopping-monitor', { choices: EARLY_STOPPING_MONITORS, default: 'val_loss' as EarlyStoppingConfig['monitor'], group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):' })
+  .option('early-stopping-min-delta', { type: 'number', default: 0, group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):', describe: 'smallest change that counts as an improvement' })
+  .option('early-stopping-mode', { choices: ['auto', 'min', 'max'] as const, default: 'auto' as const, group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):', describe: 'auto: max for accuracies, min for losses' })
+  .option('early-stopping-baseline', { type: 'number', group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):', describe: 'a value the monitor must beat for the patience to restart' })
+  .option('early-stopping-start-from-epoch', { type: 'number', default: 0, group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):', describe: 'epochs of warm-up before it counts' })
+  .option('restore-best-weights', { type: 'boolean', default: false, group: 'Early stopping (Keras EarlyStopping; off unless a patience is given):', describe: 'end with the weights of the best epoch (checkpoints/last holds them)' })
   .option('runs', { type: 'string', default: 'runs', group: 'Run:', describe: 'where run directories go' })
   .option('run-id', { type: 'string', group: 'Run:', describe: 'name of the run directory (default: time and model)' })
   .option('resume', { type: 'string', group: 'Run:', describe: 'continue the run in this directory from its last checkpoint' })
@@ -92,7 +101,7 @@ runMain('coordinator', async () => {
     microBatch: argv['micro-batch'],
     augment: argv.augment,
     preprocessing: defaults.preprocessing,
-    epochs: argv.epochs,
+    epochs: argv.epochs ?? 50,
     stepsPerEpoch: argv['steps-per-epoch'],
     globalBatch: argv.batch,
     learningRate: argv.lr ?? defaults.learningRate,
@@ -104,6 +113,18 @@ runMain('coordinator', async () => {
       cooldown: argv.cooldown,
       minLr: argv['min-lr'],
     },
+    earlyStopping:
+      argv['early-stopping-patience'] === undefined
+        ? null
+        : {
+            monitor: argv['early-stopping-monitor'],
+            minDelta: argv['early-stopping-min-delta'],
+            patience: argv['early-stopping-patience'],
+            mode: argv['early-stopping-mode'],
+            baseline: argv['early-stopping-baseline'] ?? null,
+            restoreBestWeights: argv['restore-best-weights'],
+            startFromEpoch: argv['early-stopping-start-from-epoch'],
+          },
     initialLossScale: argv['initial-loss-scale'],
     lossScaleGrowthInterval: argv['loss-scale-growth-interval'],
     backend: argv.backend,
@@ -112,10 +133,10 @@ runMain('coordinator', async () => {
     listen: argv.listen,
     runsDir: argv.runs,
   });
-  const epochsGiven = hideBin(process.argv).some((arg) => arg === '--epochs' || arg.startsWith('--epochs='));
   return runCoordinator({
     config,
-    ...(epochsGiven ? { explicitEpochs: argv.epochs } : {}),
+    // Given on the command line or in --config (yargs fills both in; there is no default).
+    ...(argv.epochs !== undefined ? { explicitEpochs: argv.epochs } : {}),
     ...(argv.resume ? { resumeDir: argv.resume } : {}),
     syntheticSeed: argv['synthetic-seed'],
     ...(tokenFrom(argv.token) ? { token: tokenFrom(argv.token)! } : {}),

@@ -10,7 +10,7 @@
 
 import { accumulateFp16, decodeFp16, encodeFp16 } from '../shared/fp16.js';
 import type { Precision } from '../shared/config.js';
-import { bytesOf, type TensorDtype } from '../shared/wire.js';
+import { bytesOf, type TensorDtype } from '../shared/wire/index.js';
 
 export interface RoundMember {
   rank: number;

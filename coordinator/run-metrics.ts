@@ -1,12 +1,11 @@
-// The run's Prometheus metrics (SPEC §7), kept by the coordinator: it is the one scrape target,
-// and the workers' phase timings reach it with every step. Every label takes values from a small
-// fixed set (phase, split, class, direction, the ranks of the world, their hosts and GPUs); the
-// run id is a default label, one value per coordinator process.
+// The run's Prometheus metrics (SPEC §7): a subscriber of the run's events, kept by the coordinator,
+// which is the one scrape target (the workers' phase timings reach it with every step). Every label
+// takes values from a small fixed set (phase, split, class, direction, the ranks of the world, their
+// hosts and GPUs); the run id is a default label, one value per coordinator process.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
-import type { EpochReport, RunObserver, StepReport } from './training-run.js';
-import type { Member } from './world.js';
+import type { RunEvent, RunEventOf, WorkerStepReport } from './run-events.js';
 
 export const METRIC_PREFIX = 'emotrain_';
 
@@ -15,11 +14,11 @@ const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 
 const WORKER_LABELS = ['worker', 'host', 'gpu'] as const;
 
-function workerLabels(member: Member): Record<(typeof WORKER_LABELS)[number], string> {
+function workerLabels(member: Pick<WorkerStepReport, 'rank' | 'host' | 'gpu'>): Record<(typeof WORKER_LABELS)[number], string> {
   return { worker: String(member.rank), host: member.host, gpu: member.gpu >= 0 ? String(member.gpu) : 'cpu' };
 }
 
-export class RunMetrics implements RunObserver {
+export class RunMetrics {
   readonly registry = new Registry();
   private readonly samples: Counter<(typeof WORKER_LABELS)[number]>;
   private readonly samplesPerSecond: Gauge;
@@ -39,7 +38,7 @@ export class RunMetrics implements RunObserver {
   private readonly classRecall: Gauge<'class'>;
   private readonly classPrecision: Gauge<'class'>;
 
-  constructor(runId: string, options: { learningRate: number; lossScale: number; epochs: number; epochsCompleted: number; bestValAccuracy: number }) {
+  constructor(runId: string) {
     this.registry.setDefaultLabels({ run: runId });
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
@@ -69,58 +68,81 @@ export class RunMetrics implements RunObserver {
     this.classPrecision = new Gauge({ name: name('class_precision_ratio'), help: 'Per-class precision at the last validation.', labelNames: ['class'], registers });
 
     // Every series exists from the start, so dashboards show 0 rather than "no data".
-    this.learningRate.set(options.learningRate);
-    this.lossScale.set(options.lossScale);
-    this.epochs.set(options.epochs);
-    this.epoch.set(options.epochsCompleted);
     this.workers.set(0);
     this.skippedSteps.inc(0);
     this.steps.inc(0);
     this.gradientBytes.inc({ direction: 'up' }, 0);
     this.gradientBytes.inc({ direction: 'down' }, 0);
-    if (Number.isFinite(options.bestValAccuracy)) this.bestValAccuracy.set(options.bestValAccuracy);
   }
 
-  workersChanged(count: number): void {
-    this.workers.set(count);
-  }
+  readonly onEvent = (event: RunEvent): void => {
+    switch (event.event) {
+      case 'run_started':
+      case 'run_resumed':
+        this.learningRate.set(event.learning_rate);
+        this.lossScale.set(event.loss_scale);
+        this.epochs.set(event.epochs);
+        this.epoch.set(event.epochs_completed);
+        if (event.best_val_accuracy !== null) this.bestValAccuracy.set(event.best_val_accuracy);
+        return;
+      case 'worker_joined':
+      case 'worker_left':
+        this.workers.set(event.workers);
+        return;
+      case 'step_completed':
+        this.stepCompleted(event);
+        return;
+      case 'validation_completed':
+        this.validationCompleted(event);
+        return;
+      case 'epoch_end':
+        this.epoch.set(event.epoch);
+        this.loss.set({ split: 'train' }, event.loss);
+        this.accuracy.set({ split: 'train' }, event.accuracy);
+        if (event.epoch === event.epochs) this.eta.set(0);
+        return;
+      case 'lr_reduced':
+        this.learningRate.set(event.to);
+        return;
+      case 'checkpoint_saved':
+        if (event.kind === 'best' && event.val_accuracy !== undefined) this.bestValAccuracy.set(event.val_accuracy);
+        return;
+      default:
+        return;
+    }
+  };
 
-  stepCompleted(report: StepReport): void {
+  private stepCompleted(report: RunEventOf<'step_completed'>): void {
     this.steps.inc();
     if (!report.applied) this.skippedSteps.inc();
     this.samplesPerSecond.set(report.batch / report.seconds);
-    this.gradientBytes.inc({ direction: 'up' }, report.bytesUp);
-    this.gradientBytes.inc({ direction: 'down' }, report.bytesDown);
-    this.learningRate.set(report.learningRate);
-    this.lossScale.set(report.nextLossScale);
-    this.loss.set({ split: 'train' }, report.epochLoss);
-    this.accuracy.set({ split: 'train' }, report.epochAccuracy);
-    this.eta.set(report.etaSeconds);
-    for (const { member, samples, timings } of report.workers) {
-      const labels = workerLabels(member);
-      this.samples.inc(labels, samples);
+    this.gradientBytes.inc({ direction: 'up' }, report.bytes_up);
+    this.gradientBytes.inc({ direction: 'down' }, report.bytes_down);
+    this.learningRate.set(report.learning_rate);
+    this.lossScale.set(report.next_loss_scale);
+    this.loss.set({ split: 'train' }, report.epoch_loss);
+    this.accuracy.set({ split: 'train' }, report.epoch_accuracy);
+    this.eta.set(report.eta_seconds);
+    for (const worker of report.workers) {
+      const labels = workerLabels(worker);
+      this.samples.inc(labels, worker.samples);
+      const timings = worker.timings;
       if (!timings) continue;
-      this.stepDuration.observe({ ...labels, phase: 'data' }, timings.dataSeconds);
-      this.stepDuration.observe({ ...labels, phase: 'compute' }, timings.computeSeconds);
+      this.stepDuration.observe({ ...labels, phase: 'data' }, timings.data_seconds);
+      this.stepDuration.observe({ ...labels, phase: 'compute' }, timings.compute_seconds);
       // exchange, apply and total describe the worker's previous step; its first step has none
-      if (timings.totalSeconds > 0) {
-        this.stepDuration.observe({ ...labels, phase: 'exchange' }, timings.exchangeSeconds);
-        this.stepDuration.observe({ ...labels, phase: 'apply' }, timings.applySeconds);
-        this.stepDuration.observe({ ...labels, phase: 'total' }, timings.totalSeconds);
+      if (timings.total_seconds > 0) {
+        this.stepDuration.observe({ ...labels, phase: 'exchange' }, timings.exchange_seconds);
+        this.stepDuration.observe({ ...labels, phase: 'apply' }, timings.apply_seconds);
+        this.stepDuration.observe({ ...labels, phase: 'total' }, timings.total_seconds);
       }
     }
   }
 
-  epochCompleted(report: EpochReport): void {
-    this.epoch.set(report.epoch);
-    this.loss.set({ split: 'train' }, report.row.loss);
-    this.accuracy.set({ split: 'train' }, report.row.accuracy);
-    this.loss.set({ split: 'val' }, report.row.val_loss);
-    this.accuracy.set({ split: 'val' }, report.row.val_accuracy);
-    this.bestValAccuracy.set(report.bestValAccuracy);
-    this.learningRate.set(report.nextLearningRate);
-    if (report.epoch === report.epochs) this.eta.set(0);
-    const confusion = report.validation.confusion;
+  private validationCompleted(report: RunEventOf<'validation_completed'>): void {
+    this.loss.set({ split: report.split }, report.loss);
+    this.accuracy.set({ split: report.split }, report.accuracy);
+    const confusion = report.confusion;
     EMOTION_CLASSES.forEach((name, c) => {
       let actual = 0;
       let predicted = 0;

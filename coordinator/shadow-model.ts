@@ -4,34 +4,51 @@
 // replica's checksum is compared against.
 
 import type * as tf from '@tensorflow/tfjs';
-import { applyAdam, createAdamSlots, type AdamSlots } from '../shared/adam.js';
+import { AdamOptimizer } from '../shared/adam.js';
 import type { WorkerConfig } from '../shared/config.js';
 import type { ModelState } from '../shared/model-state.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
-import type { StateManifest } from '../shared/wire.js';
+import { StateLayout, type StatePosition } from '../shared/state-layout.js';
+import type { StateManifest } from '../shared/wire/index.js';
+import type { ShadowState } from './engine-ports.js';
 
-export class ShadowModel {
+export class ShadowModel implements ShadowState {
   readonly model: tf.LayersModel;
   readonly state: ModelState;
-  slots: AdamSlots;
-  /** Applied Adam updates so far (skipped steps do not count). */
-  iteration = 0;
+  readonly optimizer: AdamOptimizer;
+  readonly layout: StateLayout;
+  private remembered: Float32Array[] | undefined;
 
   constructor(config: WorkerConfig) {
     const replica = buildReplicaModel(config);
     this.model = replica.model;
     this.state = replica.state;
-    this.slots = createAdamSlots(this.state.trainable.length);
+    this.optimizer = new AdamOptimizer(this.state.trainable.length);
+    this.layout = new StateLayout(this.state, this.optimizer);
   }
 
-  applyUpdate(gradients: Float32Array, lossScale: number, learningRate: number): number {
-    this.iteration++;
-    applyAdam(this.state.trainable, this.slots, gradients, 1 / lossScale, learningRate, this.iteration);
-    return this.iteration;
+  get trainableElements(): number {
+    return this.state.trainable.length;
+  }
+
+  get stateElements(): number {
+    return this.state.state.length;
+  }
+
+  get iteration(): number {
+    return this.optimizer.iteration;
+  }
+
+  applyUpdate(gradients: Float32Array, lossScale: number, learningRate: number): void {
+    this.optimizer.step(this.state.trainable, gradients, lossScale, learningRate);
   }
 
   setTrainingState(values: Float32Array): void {
     this.state.state.set(values);
+  }
+
+  checksum(): string {
+    return this.state.checksum();
   }
 
   /** Copies the current values into the tf model (before saving it). */
@@ -39,24 +56,17 @@ export class ShadowModel {
     this.state.writeToModel();
   }
 
-  /** What FetchState sends: the manifest, then every weight, then (when asked) Adam's m and v. */
-  statePayload(step: number, learningRate: number, lossScale: number, withOptimizer: boolean): { manifest: StateManifest; payload: Uint8Array[] } {
-    const payload = this.state.weightBytes();
-    if (withOptimizer) {
-      payload.push(new Uint8Array(this.slots.m.buffer, this.slots.m.byteOffset, this.slots.m.byteLength));
-      payload.push(new Uint8Array(this.slots.v.buffer, this.slots.v.byteOffset, this.slots.v.byteLength));
-    }
-    return {
-      manifest: {
-        weights: this.state.manifest(),
-        optimizerIteration: this.iteration,
-        hasOptimizerSlots: withOptimizer,
-        step,
-        learningRate,
-        lossScale,
-        totalElements: this.state.totalElements + (withOptimizer ? 2 * this.slots.m.length : 0),
-      },
-      payload,
-    };
+  statePayload(position: StatePosition): { manifest: StateManifest; payload: Uint8Array[] } {
+    return { manifest: this.layout.manifest(position, true), payload: this.layout.segments(true) };
+  }
+
+  rememberWeights(): void {
+    this.remembered = this.state.slots.map((slot) => slot.values.slice());
+  }
+
+  restoreRememberedWeights(): boolean {
+    if (!this.remembered) return false;
+    this.state.slots.forEach((slot, i) => slot.values.set(this.remembered![i]!));
+    return true;
   }
 }

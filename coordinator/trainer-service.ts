@@ -1,53 +1,23 @@
-// The coordinator's gRPC service: a thin shell that authenticates every call, parses the stream
-// framing, and hands the decisions to a TrainerHost (the run). Errors go back as gRPC statuses
-// whose message names what was wrong; nothing a handler rejects reaches the run's state.
+// The coordinator's gRPC service: a thin shell, typed by the generated TrainerHandlers, that
+// authenticates every call, parses the stream framing, and hands the decisions to a TrainerHost
+// (the protocol session). Errors go back as gRPC statuses whose message names what was wrong;
+// nothing a handler rejects reaches the run's state.
 
 import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
-import { AuthError, ProtocolError, describeError } from '../shared/errors.js';
+import { AuthError, ProtocolError } from '../shared/errors.js';
 import {
   CHANNEL_OPTIONS,
   chunkPayload,
   loadTrainerService,
+  requireOneof,
   serviceError,
-  statusOf,
   tokenFromMetadata,
   writeMessage,
-  type Command,
-  type ExchangeDownload,
-  type ExchangeUpload,
-  type GradientHeader,
-  type JoinReply,
-  type JoinRequest,
-  type PayloadReceiver,
-  type ReducedHeader,
-  type ReportRequest,
-  type StateChunk,
-  type StateManifest,
-  type WorkerRef,
-} from '../shared/wire.js';
-import type { CommandSink } from './world.js';
-
-/** An accepted gradient upload, being received. */
-export interface UploadSession {
-  readonly receiver: PayloadReceiver;
-  /** Called once every byte arrived; resolves with what to send back when the step is reduced. */
-  complete(): Promise<{ header: ReducedHeader; payload: readonly Uint8Array[] }>;
-  /** The upload failed or its caller went away; forget what it staged. */
-  abort(reason: string): void;
-  /** The reduced result was streamed back (or could not be): its buffers may be reused. */
-  downloaded(): void;
-}
-
-export interface TrainerHost {
-  join(request: JoinRequest, peer: string): JoinReply;
-  openCommands(ref: WorkerRef, sink: CommandSink): void;
-  commandsClosed(ref: WorkerRef, reason: string): void;
-  heartbeat(ref: WorkerRef): void;
-  state(ref: WorkerRef): { manifest: StateManifest; payload: readonly Uint8Array[] };
-  beginUpload(header: GradientHeader, peer: string): UploadSession;
-  report(request: ReportRequest): void;
-}
+  type TrainerHandlers,
+} from '../shared/wire/index.js';
+import type { TrainerHost } from './protocol-session.js';
+import type { UploadSession } from './step-engine.js';
 
 export interface ServerCredentialsOptions {
   tlsCert?: Buffer;
@@ -63,6 +33,8 @@ export function serverCredentials(options: ServerCredentialsOptions): grpc.Serve
   return grpc.ServerCredentials.createInsecure();
 }
 
+type Handler<K extends keyof TrainerHandlers> = TrainerHandlers[K];
+
 export class TrainerServer {
   private readonly server = new grpc.Server(CHANNEL_OPTIONS);
   private readonly expectedToken: Buffer;
@@ -72,14 +44,15 @@ export class TrainerServer {
     token: string,
   ) {
     this.expectedToken = Buffer.from(token, 'utf8');
-    this.server.addService(loadTrainerService().service, {
-      join: this.join.bind(this),
-      commands: this.commands.bind(this),
-      heartbeat: this.heartbeat.bind(this),
-      fetchState: this.fetchState.bind(this),
-      exchange: this.exchange.bind(this),
-      report: this.report.bind(this),
-    });
+    const handlers: TrainerHandlers = {
+      Join: this.join,
+      Commands: this.commands,
+      Heartbeat: this.heartbeat,
+      FetchState: this.fetchState,
+      Exchange: this.exchange,
+      Report: this.report,
+    };
+    this.server.addService(loadTrainerService().service, handlers);
   }
 
   /** Binds `address` (host:port, port 0 for any) and returns the port actually bound. */
@@ -111,16 +84,16 @@ export class TrainerServer {
     }
   }
 
-  private join(call: grpc.ServerUnaryCall<JoinRequest, JoinReply>, callback: grpc.sendUnaryData<JoinReply>): void {
+  private readonly join: Handler<'Join'> = (call, callback) => {
     try {
       this.authenticate(call.metadata, call.getPeer());
       callback(null, this.host.join(call.request, call.getPeer()));
     } catch (error) {
-      callback(serviceError(statusOf(error), describeError(error)));
+      callback(serviceError(error));
     }
-  }
+  };
 
-  private commands(call: grpc.ServerWritableStream<WorkerRef, Command>): void {
+  private readonly commands: Handler<'Commands'> = (call) => {
     const ref = call.request;
     try {
       this.authenticate(call.metadata, call.getPeer());
@@ -141,25 +114,25 @@ export class TrainerServer {
         },
       });
     } catch (error) {
-      call.emit('error', serviceError(statusOf(error), describeError(error)));
+      call.emit('error', serviceError(error));
     }
-  }
+  };
 
-  private heartbeat(call: grpc.ServerReadableStream<{ runId: string; workerId: string }, object>, callback: grpc.sendUnaryData<object>): void {
+  private readonly heartbeat: Handler<'Heartbeat'> = (call, callback) => {
     try {
       this.authenticate(call.metadata, call.getPeer());
     } catch (error) {
-      callback(serviceError(statusOf(error), describeError(error)));
+      callback(serviceError(error));
       return;
     }
     let failed = false;
-    call.on('data', (ping: WorkerRef) => {
+    call.on('data', (ping) => {
       if (failed) return;
       try {
         this.host.heartbeat(ping);
       } catch (error) {
         failed = true;
-        callback(serviceError(statusOf(error), describeError(error)));
+        callback(serviceError(error));
       }
     });
     call.on('end', () => {
@@ -168,32 +141,32 @@ export class TrainerServer {
     call.on('error', () => {
       failed = true;
     });
-  }
+  };
 
-  private async fetchState(call: grpc.ServerWritableStream<WorkerRef, StateChunk>): Promise<void> {
+  private readonly fetchState: Handler<'FetchState'> = async (call) => {
     try {
       this.authenticate(call.metadata, call.getPeer());
       const { manifest, payload } = this.host.state(call.request);
-      await writeMessage(call, { kind: 'manifest', manifest } as StateChunk);
+      await writeMessage(call, { kind: 'manifest', manifest });
       for (const chunk of chunkPayload(payload)) {
         if (call.cancelled) return;
-        await writeMessage(call, { kind: 'data', data: chunk } as StateChunk);
+        await writeMessage(call, { kind: 'data', data: chunk });
       }
       call.end();
     } catch (error) {
-      call.emit('error', serviceError(statusOf(error), describeError(error)));
+      call.emit('error', serviceError(error));
     }
-  }
+  };
 
-  private exchange(call: grpc.ServerDuplexStream<ExchangeUpload, ExchangeDownload>): void {
+  private readonly exchange: Handler<'Exchange'> = (call) => {
     const peer = call.getPeer();
     let session: UploadSession | undefined;
     let failed = false;
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
-      session?.abort(describeError(error));
-      call.emit('error', serviceError(statusOf(error), describeError(error)));
+      session?.abort(String(error));
+      call.emit('error', serviceError(error));
     };
     try {
       this.authenticate(call.metadata, peer);
@@ -201,17 +174,16 @@ export class TrainerServer {
       fail(error);
       return;
     }
-    call.on('data', (message: ExchangeUpload) => {
+    call.on('data', (received) => {
       if (failed) return;
       try {
+        const message = requireOneof(received, 'an exchange message');
         if (message.kind === 'header') {
           if (session) throw new ProtocolError('PROTOCOL_INVALID', `a second gradient header on one exchange (step ${message.header.step})`);
           session = this.host.beginUpload(message.header, peer);
-        } else if (message.kind === 'chunk') {
+        } else {
           if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'a gradient chunk arrived before the header');
           session.receiver.write(message.chunk);
-        } else {
-          throw new ProtocolError('PROTOCOL_INVALID', 'an exchange message with neither header nor chunk');
         }
       } catch (error) {
         fail(error);
@@ -225,10 +197,10 @@ export class TrainerServer {
           session.receiver.finish();
           const outcome = await session.complete();
           try {
-            await writeMessage(call, { kind: 'header', header: outcome.header } as ExchangeDownload);
+            await writeMessage(call, { kind: 'header', header: outcome.header });
             for (const chunk of chunkPayload(outcome.payload)) {
               if (call.cancelled) return;
-              await writeMessage(call, { kind: 'chunk', chunk } as ExchangeDownload);
+              await writeMessage(call, { kind: 'chunk', chunk });
             }
             call.end();
           } finally {
@@ -245,15 +217,15 @@ export class TrainerServer {
         session?.abort('the worker cancelled its exchange');
       }
     });
-  }
+  };
 
-  private report(call: grpc.ServerUnaryCall<ReportRequest, object>, callback: grpc.sendUnaryData<object>): void {
+  private readonly report: Handler<'Report'> = (call, callback) => {
     try {
       this.authenticate(call.metadata, call.getPeer());
-      this.host.report(call.request);
+      this.host.report(requireOneof(call.request, 'a report'));
       callback(null, {});
     } catch (error) {
-      callback(serviceError(statusOf(error), describeError(error)));
+      callback(serviceError(error));
     }
-  }
+  };
 }

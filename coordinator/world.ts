@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ProtocolError, WorldError } from '../shared/errors.js';
-import type { Command, JoinRequest } from '../shared/wire.js';
+import type { Command, JoinRequest } from '../shared/wire/index.js';
+import { systemClock, type Clock } from './clock.js';
 
 export interface Member {
   rank: number;
@@ -42,7 +43,10 @@ export class World extends EventEmitter<WorldEvents> {
   private readonly members = new Map<number, Member>();
   private closed = false;
 
-  constructor(readonly size: number) {
+  constructor(
+    readonly size: number,
+    private readonly clock: Clock = systemClock,
+  ) {
     super();
   }
 
@@ -80,7 +84,7 @@ export class World extends EventEmitter<WorldEvents> {
       rank = 0;
       while (this.members.has(rank)) rank++;
     }
-    const now = Date.now();
+    const now = this.clock.now();
     const member: Member = {
       rank,
       workerId: randomBytes(16).toString('hex'),
@@ -110,11 +114,11 @@ export class World extends EventEmitter<WorldEvents> {
   }
 
   heartbeat(member: Member): void {
-    member.lastHeartbeatMs = Date.now();
+    member.lastHeartbeatMs = this.clock.now();
   }
 
   /** Members whose last heartbeat is older than `timeoutMs`. */
-  stalled(timeoutMs: number, nowMs = Date.now()): Member[] {
+  stalled(timeoutMs: number, nowMs = this.clock.now()): Member[] {
     return this.list().filter((m) => nowMs - m.lastHeartbeatMs > timeoutMs);
   }
 

@@ -4,8 +4,8 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { CheckpointMeta } from '../coordinator/checkpoint-store.js';
-import { RunDirectory, type EpochMetrics } from '../coordinator/run-directory.js';
+import type { CheckpointMeta } from '../shared/checkpoint-meta.js';
+import { RunDirectory, type EpochMetrics } from '../shared/run-directory.js';
 import { resolveAtomicDir } from '../shared/atomic-dir.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import { validateWorkerConfig, workerConfigOf, type RunConfig } from '../shared/config.js';

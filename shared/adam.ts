@@ -56,3 +56,27 @@ export function applyAdam(
     weights[i]! -= (alpha * m[i]!) / (Math.sqrt(v[i]!) + epsilon);
   }
 }
+
+/**
+ * Adam's moments and iteration count with the one update rule above: the coordinator's shadow copy
+ * and every replica apply reduced gradients through this, so they cannot drift apart.
+ */
+export class AdamOptimizer {
+  readonly slots: AdamSlots;
+  /** Applied updates so far (skipped steps do not count). */
+  iteration = 0;
+
+  constructor(
+    size: number,
+    private readonly hyper: AdamHyperparameters = KERAS_ADAM,
+  ) {
+    this.slots = createAdamSlots(size);
+  }
+
+  /** One update of `weights` from gradients scaled by `lossScale`; returns the new iteration. */
+  step(weights: Float32Array, gradients: Float32Array, lossScale: number, learningRate: number): number {
+    this.iteration++;
+    applyAdam(weights, this.slots, gradients, 1 / lossScale, learningRate, this.iteration, this.hyper);
+    return this.iteration;
+  }
+}

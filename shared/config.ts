@@ -36,6 +36,19 @@ export interface PlateauConfig {
   minLr: number;
 }
 
+/** Keras' EarlyStopping settings (coordinator/callbacks/early-stopping.ts). */
+export interface EarlyStoppingConfig {
+  monitor: 'loss' | 'accuracy' | 'val_loss' | 'val_accuracy';
+  minDelta: number;
+  patience: number;
+  mode: 'auto' | 'min' | 'max';
+  baseline: number | null;
+  restoreBestWeights: boolean;
+  startFromEpoch: number;
+}
+
+export const EARLY_STOPPING_MONITORS: readonly EarlyStoppingConfig['monitor'][] = ['val_loss', 'val_accuracy', 'loss', 'accuracy'];
+
 export interface RunConfig extends WorkerConfig {
   runId: string;
   dataset: string;
@@ -46,6 +59,8 @@ export interface RunConfig extends WorkerConfig {
   globalBatch: number;
   learningRate: number;
   plateau: PlateauConfig;
+  /** Absent or null: no early stopping. */
+  earlyStopping?: EarlyStoppingConfig | null;
   initialLossScale: number;
   lossScaleGrowthInterval: number;
   backend: BackendChoice;
@@ -128,6 +143,18 @@ export function validateRunConfig(config: RunConfig): RunConfig {
   }
   if (!BACKEND_CHOICES.includes(config.backend)) {
     throw new ConfigError('CONFIG_INVALID', `--backend must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(config.backend)}`);
+  }
+  const early = config.earlyStopping;
+  if (early) {
+    if (!EARLY_STOPPING_MONITORS.includes(early.monitor)) {
+      throw new ConfigError('CONFIG_INVALID', `--early-stopping-monitor must be one of ${EARLY_STOPPING_MONITORS.join(', ')}, got ${JSON.stringify(early.monitor)}`);
+    }
+    if (!['auto', 'min', 'max'].includes(early.mode)) throw new ConfigError('CONFIG_INVALID', `--early-stopping-mode must be auto, min or max, got ${JSON.stringify(early.mode)}`);
+    requireInteger('early-stopping-patience', early.patience, 0, 100_000);
+    requireNumber('early-stopping-min-delta', early.minDelta, 0, Number.MAX_VALUE);
+    requireInteger('early-stopping-start-from-epoch', early.startFromEpoch, 0, 100_000);
+    if (early.baseline !== null) requireNumber('early-stopping-baseline', early.baseline, -Number.MAX_VALUE, Number.MAX_VALUE);
+    if (typeof early.restoreBestWeights !== 'boolean') throw new ConfigError('CONFIG_INVALID', `--restore-best-weights must be true or false, got ${JSON.stringify(early.restoreBestWeights)}`);
   }
   if (config.microBatch > 0 && config.microBatch > config.globalBatch) {
     throw new ConfigError('CONFIG_INVALID', `--micro-batch ${config.microBatch} is larger than the global batch ${config.globalBatch}`);

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CheckpointError } from './errors.js';
+import type { ModelState } from './model-state.js';
 
 export const WEIGHTS_FILE = 'weights.bin';
 
@@ -61,4 +62,35 @@ export function readLayersModelArtifacts(dir: string): tf.io.ModelArtifacts {
 
 export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(tf.io.fromMemory(readLayersModelArtifacts(dir)));
+}
+
+/**
+ * Reads the weights of a layers-format directory (model.json + its weight files) into `state`'s
+ * slots, by weight name, checking dtype, shape and file sizes: no tfjs model is built. Every slot
+ * must be found; the error names the weight, the file and both shapes.
+ */
+export function readLayersWeightsInto(dir: string, state: ModelState): void {
+  const artifacts = readLayersModelArtifacts(dir);
+  const data = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData!));
+  const modelJson = path.join(dir, 'model.json');
+  const byName = new Map<string, { offset: number; shape: number[] }>();
+  let offset = 0;
+  for (const spec of artifacts.weightSpecs ?? []) {
+    if (spec.dtype !== 'float32' || spec.quantization) {
+      throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${spec.name} is ${spec.quantization ? 'quantized' : spec.dtype}; only float32 weights can be read`);
+    }
+    byName.set(spec.name, { offset, shape: spec.shape });
+    offset += spec.shape.reduce((a, b) => a * b, 1) * 4;
+  }
+  if (offset !== data.byteLength) {
+    throw new CheckpointError('CHECKPOINT_INVALID', `${dir}: model.json declares ${offset} bytes of weights, the weight files hold ${data.byteLength}`);
+  }
+  for (const slot of state.slots) {
+    const spec = byName.get(slot.name);
+    if (!spec) throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson} has no weight ${slot.name} (shape [${slot.shape}]) of the configured model`);
+    if (spec.shape.join('x') !== slot.shape.join('x')) {
+      throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${slot.name} has shape [${spec.shape}], the configured model's has [${slot.shape}]`);
+    }
+    slot.values.set(new Float32Array(data.buffer.slice(data.byteOffset + spec.offset, data.byteOffset + spec.offset + slot.size * 4)));
+  }
 }

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { ModelError } from './errors.js';
-import type { TensorSpec } from './wire.js';
+import type { TensorSpec } from './wire/index.js';
 
 export type WeightRole = 'trainable' | 'state' | 'frozen';
 

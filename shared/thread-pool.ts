@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { BackendError } from './errors.js';
-import { packageRoot } from './wire.js';
+import { packageRoot } from './package-root.js';
 
 /** The file URL of compiled task module `taskFile` (e.g. './data-task.js'), relative to `callerUrl`. */
 export function taskModuleUrl(callerUrl: string, taskFile: string): string {

@@ -8,7 +8,7 @@ import { SampleStore } from '../shared/data/sample-store.js';
 import type { DatasetIndex } from '../shared/dataset/index.js';
 import { decodeImage } from '../shared/image/decode.js';
 import { writeModelInputs } from '../shared/image/model-input.js';
-import type { Command, Sample } from '../shared/wire.js';
+import type { Command, Sample } from '../shared/wire/index.js';
 import { BatchAssembler } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from '../worker/command-queue.js';
 import { DataPool } from '../shared/data/data-pool.js';

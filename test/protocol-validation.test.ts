@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from '../shared/config.js';
 import { encodeFp16 } from '../shared/fp16.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
-import { PROTOCOL_VERSION, bytesOf, type Command, type GradientHeader, type JoinReply, type StateManifest } from '../shared/wire.js';
+import { PROTOCOL_VERSION, bytesOf, type Command, type GradientHeader, type JoinReply, type StateManifest } from '../shared/wire/index.js';
 import { CoordinatorClient } from '../worker/coordinator-client.js';
 import { COORDINATOR, Program, cleanUp, tempDir } from './helpers/processes.js';
 
@@ -53,7 +53,7 @@ async function joinAndGetStep(
 }
 
 function grpcCode(error: unknown): string {
-  const code = (error as { grpcCode?: number }).grpcCode;
+  const code = (error as { grpcStatus?: number }).grpcStatus;
   return code === undefined ? 'none' : grpc.status[code]!;
 }
 

@@ -1,13 +1,14 @@
 // The coordinator's commands, queued as they arrive and handed out in order. Each step's command
-// is sent one step ahead (coordinator/training-run.ts) so that its data can be prepared while the
+// is sent one step ahead (coordinator/trainer.ts) so that its data can be prepared while the
 // current step computes: `prepare` is called the moment a command arrives, and the preparation
 // runs in the data threads while the worker executes the commands before it.
 
-import type { Command } from '../shared/wire.js';
+import { requireOneof, type Command } from '../shared/wire/index.js';
+import type { Command__Output } from '../shared/wire/generated/emotrain/v1/Command.js';
 
 /** What the command stream offers: grpc-js's ClientReadableStream, or a stand-in in tests. */
 export interface CommandSource {
-  on(event: 'data', listener: (command: Command) => void): unknown;
+  on(event: 'data', listener: (command: Command__Output) => void): unknown;
   on(event: 'end', listener: () => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
@@ -25,7 +26,15 @@ export class CommandQueue<Prepared> implements AsyncIterable<QueuedCommand<Prepa
   private failure: Error | undefined;
 
   constructor(source: CommandSource, prepare: (command: Command) => Promise<Prepared> | undefined) {
-    source.on('data', (command) => {
+    source.on('data', (received) => {
+      let command: Command;
+      try {
+        command = requireOneof(received, 'a command from the coordinator');
+      } catch (error) {
+        this.failure ??= error as Error;
+        this.wake();
+        return;
+      }
       let prepared: Promise<Prepared> | undefined;
       try {
         prepared = prepare(command);

@@ -9,20 +9,25 @@ import {
   authMetadata,
   chunkPayload,
   loadTrainerService,
+  requireOneof,
+  RpcError,
+  rpcError,
   writeMessage,
-  type Command,
   type ExchangeDownload,
-  type ExchangeUpload,
   type GradientHeader,
   type JoinReply,
   type JoinRequest,
   type ReducedHeader,
   type ReportRequest,
-  type StateChunk,
   type StateManifest,
   type TensorChunk,
+  type TrainerClient,
   type WorkerRef,
-} from '../shared/wire.js';
+} from '../shared/wire/index.js';
+import type { Command__Output } from '../shared/wire/generated/emotrain/v1/Command.js';
+import type { ExchangeDownload__Output } from '../shared/wire/generated/emotrain/v1/ExchangeDownload.js';
+import type { ExchangeUpload } from '../shared/wire/generated/emotrain/v1/ExchangeUpload.js';
+import type { ReducedHeader__Output } from '../shared/wire/generated/emotrain/v1/ReducedHeader.js';
 
 export interface TlsFiles {
   ca?: Buffer | undefined;
@@ -35,19 +40,8 @@ export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCreden
   return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
-type DynamicClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
-
-/** A gRPC failure as an Error whose message says which call failed and why. */
-function callError(what: string, error: grpc.ServiceError | Error): Error {
-  const details = 'details' in error && error.details ? error.details : error.message;
-  const status = 'code' in error && typeof error.code === 'number' ? ` [${grpc.status[error.code]}]` : '';
-  const wrapped = new ProtocolError('PROTOCOL_INVALID', `${what} failed${status}: ${details}`, { cause: error });
-  (wrapped as { grpcCode?: number }).grpcCode = 'code' in error ? (error.code as number) : undefined;
-  return wrapped;
-}
-
 export class CoordinatorClient {
-  private readonly client: DynamicClient;
+  private readonly client: TrainerClient;
   private readonly metadata: () => grpc.Metadata;
 
   constructor(
@@ -55,8 +49,8 @@ export class CoordinatorClient {
     token: string,
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
-    const Trainer = loadTrainerService();
-    this.client = new Trainer(address, credentials, CHANNEL_OPTIONS) as DynamicClient;
+    const Trainer = loadTrainerService().client;
+    this.client = new Trainer(address, credentials, CHANNEL_OPTIONS);
     this.metadata = () => authMetadata(token);
   }
 
@@ -68,26 +62,26 @@ export class CoordinatorClient {
   waitForReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.client.waitForReady(Date.now() + timeoutMs, (error) =>
-        error ? reject(new ProtocolError('PROTOCOL_INVALID', `cannot reach the coordinator at ${this.address} within ${timeoutMs} ms: ${error.message}`)) : resolve(),
+        error ? reject(new RpcError('RPC_UNAVAILABLE', `cannot reach the coordinator at ${this.address} within ${timeoutMs} ms: ${error.message}`, grpc.status.UNAVAILABLE)) : resolve(),
       );
     });
   }
 
   join(request: JoinRequest): Promise<JoinReply> {
     return new Promise((resolve, reject) => {
-      this.client['join']!(request, this.metadata(), (error: grpc.ServiceError | null, reply: JoinReply) =>
-        error ? reject(callError(`joining the coordinator at ${this.address}`, error)) : resolve(reply),
+      this.client.join(request, this.metadata(), (error, reply) =>
+        error || !reply ? reject(rpcError(`joining the coordinator at ${this.address}`, error ?? new Error('no reply'))) : resolve(reply),
       );
     });
   }
 
   /** The command stream; iterate it with for-await. Ends when the coordinator ends it. */
-  commands(ref: WorkerRef): grpc.ClientReadableStream<Command> {
-    return this.client['commands']!(ref, this.metadata()) as grpc.ClientReadableStream<Command>;
+  commands(ref: WorkerRef): grpc.ClientReadableStream<Command__Output> {
+    return this.client.commands(ref, this.metadata());
   }
 
-  heartbeat(): grpc.ClientWritableStream<unknown> {
-    return this.client['heartbeat']!(this.metadata(), () => undefined) as grpc.ClientWritableStream<unknown>;
+  heartbeat(): ReturnType<TrainerClient['heartbeat']> {
+    return this.client.heartbeat(this.metadata(), () => undefined);
   }
 
   /**
@@ -95,9 +89,11 @@ export class CoordinatorClient {
    * (after checking it), so sizes are validated before any byte is written.
    */
   fetchState(ref: WorkerRef, plan: (manifest: StateManifest) => Uint8Array[]): Promise<StateManifest> {
-    const stream = this.client['fetchState']!(ref, this.metadata()) as grpc.ClientReadableStream<StateChunk>;
-    return receiveHeaderAndPayload<StateChunk, StateManifest>(stream, 'fetching the model state', (message) =>
-      message.kind === 'manifest' ? { header: message.manifest } : { chunk: message.data }, plan);
+    const stream = this.client.fetchState(ref, this.metadata());
+    return receiveHeaderAndPayload(stream, 'fetching the model state', (received) => {
+      const message = requireOneof(received, 'a state message');
+      return message.kind === 'manifest' ? { header: message.manifest } : { chunk: message.data };
+    }, plan);
   }
 
   /**
@@ -105,15 +101,18 @@ export class CoordinatorClient {
    * payload. `targets` gives, from the reduced header, where its payload goes.
    */
   async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: (reduced: ReducedHeader) => Uint8Array[]): Promise<ReducedHeader> {
-    const call = this.client['exchange']!(this.metadata()) as grpc.ClientDuplexStream<ExchangeUpload, ExchangeDownload>;
+    const call = this.client.exchange(this.metadata());
     const what = `the gradient exchange of step ${header.step}`;
-    const result = receiveHeaderAndPayload<ExchangeDownload, ReducedHeader>(call, what, (message: ExchangeDownload) => (message.kind === 'header' ? { header: message.header } : { chunk: message.chunk }), (reduced) => {
+    const result = receiveHeaderAndPayload<ExchangeDownload__Output, ReducedHeader>(call, what, (received) => {
+      const message = requireOneof(received, 'an exchange reply') as ExchangeDownload;
+      return message.kind === 'header' ? { header: checkReducedHeader(message.header, what) } : { chunk: message.chunk };
+    }, (reduced) => {
       if (reduced.step !== header.step) throw new ProtocolError('PROTOCOL_WRONG_STEP', `${what}: the coordinator answered for step ${reduced.step}`);
       return targets(reduced);
     });
     try {
-      await writeMessage(call, { kind: 'header', header } as ExchangeUpload);
-      for (const chunk of chunkPayload(payload)) await writeMessage(call, { kind: 'chunk', chunk } as ExchangeUpload);
+      await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
+      for (const chunk of chunkPayload(payload)) await writeMessage<ExchangeUpload>(call, { kind: 'chunk', chunk });
       call.end();
     } catch {
       // The call already failed; `result` carries the status that says why.
@@ -123,11 +122,17 @@ export class CoordinatorClient {
 
   report(request: ReportRequest): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.client['report']!(request, this.metadata(), (error: grpc.ServiceError | null) =>
-        error ? reject(callError(`reporting ${request.kind}`, error)) : resolve(),
-      );
+      this.client.report(request, this.metadata(), (error) => (error ? reject(rpcError(`reporting ${request.kind}`, error)) : resolve()));
     });
   }
+}
+
+/** A reduced header with a dtype this replica can use. */
+function checkReducedHeader(header: ReducedHeader__Output, what: string): ReducedHeader {
+  if (header.dtype !== 'TENSOR_DTYPE_FLOAT16' && header.dtype !== 'TENSOR_DTYPE_FLOAT32') {
+    throw new ProtocolError('PROTOCOL_INVALID', `${what}: the reduced gradients have dtype ${header.dtype}`);
+  }
+  return header as ReducedHeader;
 }
 
 /**
@@ -167,7 +172,7 @@ function receiveHeaderAndPayload<M, H>(
         fail(error as Error);
       }
     });
-    stream.on('error', (error: grpc.ServiceError) => fail(callError(what, error)));
+    stream.on('error', (error: grpc.ServiceError) => fail(rpcError(what, error)));
     stream.on('end', () => {
       if (failed) return;
       try {

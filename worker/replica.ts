@@ -4,7 +4,7 @@
 // as every other replica.
 
 import * as tf from '@tensorflow/tfjs';
-import { applyAdam, createAdamSlots, type AdamSlots } from '../shared/adam.js';
+import { AdamOptimizer } from '../shared/adam.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
@@ -15,7 +15,8 @@ import { ModelState } from '../shared/model-state.js';
 import { regularizationLoss, setDropoutSeed } from '../shared/models/index.js';
 import { deriveSeed } from '../shared/random.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
-import { bytesOf, type ReducedHeader, type StateManifest, type TensorDtype } from '../shared/wire.js';
+import { StateLayout } from '../shared/state-layout.js';
+import { bytesOf, type ReducedHeader, type StateManifest, type TensorDtype } from '../shared/wire/index.js';
 import type { Batch } from '../shared/data/batch-assembler.js';
 
 export interface StepStats {
@@ -29,8 +30,8 @@ export interface StepStats {
 export class Replica {
   readonly model: tf.LayersModel;
   readonly state: ModelState;
-  slots: AdamSlots;
-  iteration = 0;
+  readonly optimizer: AdamOptimizer;
+  private readonly layout: StateLayout;
   /** The loss scale of the next step: from the state on joining, then from each reduced result. */
   lossScale = 1;
   readonly dtype: TensorDtype;
@@ -44,7 +45,8 @@ export class Replica {
     const { model, state } = buildReplicaModel(config);
     this.model = model;
     this.state = state;
-    this.slots = createAdamSlots(state.trainable.length);
+    this.optimizer = new AdamOptimizer(state.trainable.length);
+    this.layout = new StateLayout(state, this.optimizer);
     this.dtype = config.precision === 'fp16' ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32';
     this.tfVariables = state.slots.filter((s) => s.role === 'trainable').map((s) => s.variable.read() as tf.Variable);
     this.gradients = new Float32Array(state.trainable.length);
@@ -53,16 +55,14 @@ export class Replica {
     this.reduced = config.precision === 'fp16' ? new Float32Array(state.trainable.length) : this.gradients;
   }
 
-  /** Where FetchState's payload goes: every weight, then Adam's m and v. */
+  /** Where FetchState's payload goes (the state layout), after checking its manifest. */
   stateTargets(manifest: StateManifest, peer: string): Uint8Array[] {
-    this.state.requireSameLayout(manifest.weights, peer);
-    if (!manifest.hasOptimizerSlots) throw new ProtocolError('PROTOCOL_INVALID', `${peer} sent the model state without the optimiser state`);
-    return [...this.state.weightBytes(), bytesOf(this.slots.m), bytesOf(this.slots.v)];
+    return this.layout.targetsFor(manifest, peer);
   }
 
   /** After FetchState: the received values become the model's. */
   adoptFetchedState(manifest: StateManifest): void {
-    this.iteration = manifest.optimizerIteration;
+    this.optimizer.iteration = manifest.optimizerIteration;
     this.lossScale = manifest.lossScale;
     this.state.writeToModel();
   }
@@ -143,12 +143,11 @@ export class Replica {
   applyReduced(header: ReducedHeader): void {
     this.lossScale = header.nextLossScale;
     if (header.applied) {
-      if (header.optimizerIteration !== this.iteration + 1) {
-        throw new ProtocolError('PROTOCOL_WRONG_STEP', `reduced step ${header.step} is Adam iteration ${header.optimizerIteration}, this replica is at ${this.iteration}`);
+      if (header.optimizerIteration !== this.optimizer.iteration + 1) {
+        throw new ProtocolError('PROTOCOL_WRONG_STEP', `reduced step ${header.step} is Adam iteration ${header.optimizerIteration}, this replica is at ${this.optimizer.iteration}`);
       }
       if (this.download16) decodeFp16(this.download16, this.reduced);
-      this.iteration = header.optimizerIteration;
-      applyAdam(this.state.trainable, this.slots, this.reduced, 1 / header.lossScale, header.learningRate, this.iteration);
+      this.optimizer.step(this.state.trainable, this.reduced, header.lossScale, header.learningRate);
       this.state.writeToModel(['trainable', 'state']);
     } else {
       this.state.writeToModel(['state']);

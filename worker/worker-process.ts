@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { BackendChoice } from '../shared/config.js';
 import { validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
-import { PROTOCOL_VERSION, type WorkerRef } from '../shared/wire.js';
+import { PROTOCOL_VERSION, type WorkerRef } from '../shared/wire/index.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';

@@ -10,7 +10,7 @@ import { NUM_CLASSES } from '../classes.js';
 import type { WorkerConfig } from '../config.js';
 import { ProtocolError } from '../errors.js';
 import { inputLength, type InputSpec } from '../image/model-input.js';
-import type { Sample } from '../wire.js';
+import type { Sample } from '../wire/index.js';
 import type { DataPool } from './data-pool.js';
 import { SampleBytes } from './sample-bytes.js';
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { DatasetError, ProtocolError } from '../errors.js';
-import type { Sample } from '../wire.js';
+import type { Sample } from '../wire/index.js';
 import { SharedByteArena } from './shared-bytes.js';
 
 export class SampleBytes {

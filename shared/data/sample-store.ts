@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { DatasetIndex, SampleRecord } from '../dataset/index.js';
 import { DatasetError } from '../errors.js';
 import { encodePng } from '../image/png.js';
-import type { Sample } from '../wire.js';
+import type { Sample } from '../wire/index.js';
 
 const EMPTY = Buffer.alloc(0);
 

@@ -4,7 +4,7 @@
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CheckpointError } from '../shared/errors.js';
+import { CheckpointError } from './errors.js';
 
 export const METRICS_COLUMNS = [
   'epoch',
@@ -20,7 +20,8 @@ export const METRICS_COLUMNS = [
 
 export type EpochMetrics = Record<(typeof METRICS_COLUMNS)[number], number>;
 
-export type RunEvent = { event: string } & Record<string, unknown>;
+/** One line of events.jsonl: an event name and its fields (the time is added on writing). */
+export type RecordedEvent = { event: string };
 
 export class RunDirectory {
   readonly path: string;
@@ -56,7 +57,7 @@ export class RunDirectory {
     }
   }
 
-  event(event: RunEvent): void {
+  event(event: RecordedEvent): void {
     const line = JSON.stringify({ time: new Date().toISOString(), ...event });
     appendFileSync(path.join(this.path, 'events.jsonl'), `${line}\n`);
   }

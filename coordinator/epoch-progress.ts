@@ -1,0 +1,81 @@
+// One epoch's running totals as its steps complete, and the progress event of each step: what
+// the console bar, Prometheus and (later) NATS show while an epoch runs.
+
+import type { RunEventOf } from './run-events.js';
+import type { StepOutcome } from './step-engine.js';
+
+export class EpochProgress {
+  trainSeconds = 0;
+  lossWeighted = 0;
+  correct = 0;
+  seen = 0;
+  skipped = 0;
+  stepsDone = 0;
+  readonly samplesPerRank: number[] = [];
+
+  constructor(
+    readonly epoch: number,
+    readonly epochs: number,
+    readonly steps: number,
+  ) {}
+
+  get loss(): number {
+    return this.lossWeighted / this.seen;
+  }
+
+  get accuracy(): number {
+    return this.correct / this.seen;
+  }
+
+  get imagesPerSecond(): number {
+    return this.seen / this.trainSeconds;
+  }
+
+  /** Adds a completed step (`seconds`: its wall time) and returns its progress event. */
+  add(outcome: StepOutcome, seconds: number): RunEventOf<'step_completed'> {
+    const { plan } = outcome;
+    const batch = plan.batch.length;
+    this.stepsDone++;
+    this.trainSeconds += seconds;
+    plan.shards.forEach((shard, rank) => (this.samplesPerRank[rank] = (this.samplesPerRank[rank] ?? 0) + shard.sampleIds.length));
+    this.lossWeighted += outcome.loss * batch;
+    this.correct += outcome.correct;
+    this.seen += batch;
+    if (!outcome.verdict.applied) this.skipped++;
+    const secondsPerStep = this.trainSeconds / this.stepsDone;
+    const epochEta = (this.steps - this.stepsDone) * secondsPerStep;
+    return {
+      event: 'step_completed',
+      step: plan.step,
+      epoch: this.epoch + 1,
+      epochs: this.epochs,
+      step_in_epoch: this.stepsDone,
+      steps_in_epoch: this.steps,
+      applied: outcome.verdict.applied,
+      batch,
+      seconds,
+      workers: plan.members.map((member, i) => {
+        const t = outcome.timings.get(member.rank);
+        return {
+          rank: member.rank,
+          host: member.host,
+          gpu: member.gpu,
+          samples: plan.shards[i]!.sampleIds.length,
+          timings: t
+            ? { data_seconds: t.dataSeconds, compute_seconds: t.computeSeconds, exchange_seconds: t.exchangeSeconds, apply_seconds: t.applySeconds, total_seconds: t.totalSeconds }
+            : null,
+        };
+      }),
+      bytes_up: outcome.bytesUp,
+      bytes_down: outcome.bytesDown,
+      loss_scale: outcome.header.lossScale,
+      next_loss_scale: outcome.header.nextLossScale,
+      learning_rate: outcome.header.learningRate,
+      epoch_loss: this.loss,
+      epoch_accuracy: this.accuracy,
+      images_per_second: this.imagesPerSecond,
+      epoch_eta_seconds: epochEta,
+      eta_seconds: epochEta + (this.epochs - this.epoch - 1) * secondsPerStep * this.steps,
+    };
+  }
+}

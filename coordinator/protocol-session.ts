@@ -1,0 +1,92 @@
+// The run as workers see it over gRPC: the TrainerHost behind the service. Every call is checked
+// here against the run's state — which run, which member, which step — before it can touch
+// anything; uploads go to the step engine, reports to the replies the run waits for.
+
+import type { WorkerConfig } from '../shared/config.js';
+import { ProtocolError } from '../shared/errors.js';
+import type { StatePosition } from '../shared/state-layout.js';
+import type { JoinReply, JoinRequest, ReportRequest, StateManifest, WorkerRef } from '../shared/wire/index.js';
+import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
+import type { ShadowState } from './engine-ports.js';
+import { checkJoin } from './message-checks.js';
+import type { PendingReplies } from './pending-replies.js';
+import type { StepEngine, UploadSession } from './step-engine.js';
+import { describeMember, type CommandSink, type Member, type World } from './world.js';
+
+export interface TrainerHost {
+  join(request: JoinRequest, peer: string): JoinReply;
+  openCommands(ref: WorkerRef, sink: CommandSink): void;
+  commandsClosed(ref: WorkerRef, reason: string): void;
+  heartbeat(ref: WorkerRef): void;
+  state(ref: WorkerRef): { manifest: StateManifest; payload: readonly Uint8Array[] };
+  beginUpload(header: GradientHeader__Output, peer: string): UploadSession;
+  report(request: ReportRequest): void;
+}
+
+export interface ProtocolSessionOptions {
+  runId: string;
+  /** Sent to every worker that joins, so every replica builds the same model. */
+  workerConfig: WorkerConfig;
+  world: World;
+  engine: StepEngine;
+  replies: PendingReplies;
+  shadow: ShadowState;
+  /** Where training stands, for a worker fetching the state. */
+  position: () => StatePosition;
+}
+
+export class ProtocolSession implements TrainerHost {
+  constructor(private readonly options: ProtocolSessionOptions) {}
+
+  private memberOf(ref: WorkerRef, what: string): Member {
+    if (ref.runId !== this.options.runId) {
+      throw new ProtocolError('PROTOCOL_WRONG_RUN', `${what} names run ${JSON.stringify(ref.runId)}, this coordinator runs ${this.options.runId}`);
+    }
+    const member = this.options.world.byWorkerId(ref.workerId);
+    if (!member) throw new ProtocolError('PROTOCOL_INVALID', `${what} comes from unknown worker id ${JSON.stringify(ref.workerId)} (join first)`);
+    return member;
+  }
+
+  join(request: JoinRequest, peer: string): JoinReply {
+    checkJoin(request, peer);
+    const member = this.options.world.join(request, peer);
+    return { runId: this.options.runId, workerId: member.workerId, rank: member.rank, configJson: JSON.stringify(this.options.workerConfig) };
+  }
+
+  openCommands(ref: WorkerRef, sink: CommandSink): void {
+    const member = this.memberOf(ref, 'command stream request');
+    if (member.commands) throw new ProtocolError('PROTOCOL_INVALID', `${describeMember(member)} already has a command stream`);
+    this.options.world.attachCommands(member, sink);
+  }
+
+  commandsClosed(ref: WorkerRef, reason: string): void {
+    const member = this.options.world.byWorkerId(ref.workerId);
+    if (member) this.options.world.lose(member, reason);
+  }
+
+  heartbeat(ref: WorkerRef): void {
+    this.options.world.heartbeat(this.memberOf(ref, 'heartbeat'));
+  }
+
+  state(ref: WorkerRef): { manifest: StateManifest; payload: readonly Uint8Array[] } {
+    this.memberOf(ref, 'state request');
+    return this.options.shadow.statePayload(this.options.position());
+  }
+
+  beginUpload(header: GradientHeader__Output, peer: string): UploadSession {
+    const member = this.memberOf(header, `gradient upload from ${peer} for step ${header.step}`);
+    return this.options.engine.beginUpload(member, header);
+  }
+
+  report(request: ReportRequest): void {
+    const member = this.memberOf(request, `${request.kind} report`);
+    const who = describeMember(member);
+    if (request.kind === 'evaluation') {
+      const id = request.evaluation.evaluationId;
+      this.options.replies.deliver('evaluation', id, member.rank, request.evaluation, `${who} reported evaluation ${id}`);
+    } else {
+      const step = request.checksum.step;
+      this.options.replies.deliver('checksum', step, member.rank, request.checksum, `${who} reported a checksum for step ${step}`);
+    }
+  }
+}

@@ -1,0 +1,117 @@
+// Everything before a coordinator serves anyone: the listen address and token, the TLS files, the
+// dataset (indexed, validated and split before any worker exists), a new run directory or the one
+// being resumed (whose config is merged with what may change and validated again), and the
+// coordinator's shadow model — loaded from checkpoints/last when resuming.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { selectBackend } from '../shared/backend/select-backend.js';
+import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
+import { summarizeSkipped } from '../shared/dataset/index.js';
+import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
+import { ConfigError } from '../shared/errors.js';
+import { RunDirectory } from '../shared/run-directory.js';
+import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
+import { ShadowModel } from './shadow-model.js';
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+export function parseListenAddress(listen: string): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen);
+  if (!match) throw new ConfigError('CONFIG_INVALID', `--listen ${JSON.stringify(listen)} is not host:port (e.g. 127.0.0.1:50051 or 0.0.0.0:50051)`);
+  const port = Number(match[2]);
+  if (port > 65535) throw new ConfigError('CONFIG_INVALID', `--listen port ${port} is out of range`);
+  return { host: match[1]!, port };
+}
+
+/** The token workers must present: given, or — on loopback only — a random one for the local workers. */
+export function resolveToken(listen: string, given: string | undefined): string {
+  if (given !== undefined && given !== '') return given;
+  const { host } = parseListenAddress(listen);
+  if (!LOOPBACK_HOSTS.has(host)) {
+    throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (SPEC §8)`);
+  }
+  return randomBytes(24).toString('base64url');
+}
+
+export function readOptionalFile(flag: string, file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (cause) {
+    throw new ConfigError('CONFIG_INVALID', `${flag} ${file}: cannot read it (${(cause as Error).message})`, { cause });
+  }
+}
+
+export interface SetupOptions {
+  config: RunConfig;
+  /** --epochs when it was given (on the command line or in --config): a resumed run may be extended. */
+  explicitEpochs?: number;
+  resumeDir?: string;
+  syntheticSeed: number;
+  log: (line: string) => void;
+}
+
+export interface PreparedRun {
+  config: RunConfig;
+  dataset: PreparedDataset;
+  runDir: RunDirectory;
+  shadow: ShadowModel;
+  /** Set when continuing from checkpoints/last. */
+  resume: TrainingState | undefined;
+}
+
+export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
+  const { log } = options;
+  let config = options.config;
+  let syntheticSeed = options.syntheticSeed;
+  let runDir: RunDirectory | undefined;
+  if (options.resumeDir) {
+    runDir = new RunDirectory(path.resolve(options.resumeDir));
+    const saved = runDir.readConfig<RunConfig & { syntheticSeed?: number }>();
+    // The run's own settings win; only how long to train and where to listen may change.
+    config = validateRunConfig({
+      ...saved,
+      epochs: options.explicitEpochs ?? saved.epochs,
+      listen: config.listen,
+      gpus: config.gpus,
+      remoteWorkers: config.remoteWorkers,
+      backend: config.backend,
+    });
+    syntheticSeed = saved.syntheticSeed ?? syntheticSeed;
+  }
+
+  const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed, log });
+  if (dataset.generated) log(`generated the synthetic dataset in ${dataset.index.root}`);
+  log(`dataset ${dataset.index.root}: ${describeSplit(dataset)}`);
+  const { skipped } = dataset.index;
+  if (skipped.length > 0) {
+    log(`skipped ${skipped.length} files (${summarizeSkipped(skipped)}); each is listed with its reason in events.jsonl; first: ${skipped[0]!.path}: ${skipped[0]!.reason}`);
+  }
+
+  if (!runDir) {
+    runDir = RunDirectory.create(config.runsDir, config.runId);
+    // syntheticSeed is a coordinator option rather than part of RunConfig; evaluate needs it to
+    // rebuild the exact dataset the run used.
+    runDir.writeConfig({
+      ...config,
+      syntheticSeed,
+      datasetRoot: dataset.index.root,
+      datasetLayout: dataset.index.layout,
+      split: { train: dataset.split.train.length, val: dataset.split.val.length, test: dataset.split.test.length, rule: dataset.split.rule },
+    });
+  }
+
+  // The coordinator computes nothing heavy: the cpu backend holds the shadow model for saving.
+  await selectBackend('cpu');
+  const shadow = new ShadowModel(workerConfigOf(config));
+  let resume: TrainingState | undefined;
+  if (options.resumeDir) {
+    const last = new CheckpointStore(runDir.checkpointsDir).loadLast(shadow.layout);
+    resume = last.state;
+    runDir.rewriteMetrics(runDir.readMetrics().filter((row) => row.epoch <= last.state.epochsCompleted));
+    log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
+  }
+  return { config, dataset, runDir, shadow, resume };
+}

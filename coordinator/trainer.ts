@@ -1,0 +1,354 @@
+// The run's loop (SPEC §1, §3): epochs of synchronous steps over the world's members, then the
+// sharded validation, the replica check and the callbacks (LR schedule, early stopping, best and
+// last checkpoints), whose decisions it carries out. It tells what happens on RunEvents and takes
+// its collaborators as interfaces (engine-ports.ts), so it runs in-process against fakes in tests.
+
+import { EMOTION_CLASSES } from '../shared/classes.js';
+import type { RunConfig } from '../shared/config.js';
+import { Deferred } from '../shared/deferred.js';
+import { WorldError, describeError } from '../shared/errors.js';
+import { deriveSeed } from '../shared/random.js';
+import type { StatePosition } from '../shared/state-layout.js';
+import type { Decision, EpochLogs, TrainingCallback } from './callbacks/callback.js';
+import type { EarlyStopping } from './callbacks/early-stopping.js';
+import type { ModelCheckpoint } from './callbacks/model-checkpoint.js';
+import type { ReduceLROnPlateau } from './callbacks/reduce-lr-on-plateau.js';
+import type { CheckpointMeta, TrainingState } from './checkpoint-store.js';
+import type { Clock } from './clock.js';
+import type { CheckpointWriter, SampleSource, ShadowState } from './engine-ports.js';
+import type { PendingReplies } from './pending-replies.js';
+import type { EpochMetrics } from '../shared/run-directory.js';
+import type { RunEvents } from './run-events.js';
+import { evaluateOnMembers, verifyReplicas, type EvaluationSummary, type MemberRequests } from './sharded-requests.js';
+import { EpochProgress } from './epoch-progress.js';
+import { EpochPlan, shardBatch } from './sharding.js';
+import type { StepEngine, StepOutcome, StepPlan } from './step-engine.js';
+import { describeMember, type World } from './world.js';
+
+export interface SplitIds {
+  train: number[];
+  val: number[];
+  test: number[];
+}
+
+export interface RunOutcome {
+  status: 'finished' | 'stopped';
+  epochsCompleted: number;
+  bestValAccuracy: number;
+  earlyStopped: boolean;
+}
+
+export interface TrainerOptions {
+  config: Pick<RunConfig, 'runId' | 'epochs' | 'stepsPerEpoch' | 'globalBatch' | 'seed' | 'model' | 'imageSize' | 'preprocessing'>;
+  split: SplitIds;
+  world: World;
+  engine: StepEngine;
+  shadow: ShadowState;
+  samples: SampleSource;
+  replies: PendingReplies;
+  checkpoints: CheckpointWriter;
+  events: RunEvents;
+  clock: Clock;
+  plateau: ReduceLROnPlateau;
+  checkpoint: ModelCheckpoint;
+  earlyStopping?: EarlyStopping;
+  /** Where a resumed run continues from. */
+  start?: { step: number; epochsCompleted: number };
+  /** The loss scaler's state, for checkpoints/last. */
+  lossScalerState: () => TrainingState['lossScaler'];
+}
+
+export class Trainer {
+  private readonly options: TrainerOptions;
+  private readonly callbacks: TrainingCallback[];
+  private readonly failure = new Deferred<never>();
+  private readonly worldFormed = new Deferred<void>();
+  private readonly requests: MemberRequests;
+  private step: number;
+  private epochsCompleted: number;
+  private learningRate: number;
+  private evaluationCounter = 0;
+  private stopReason: string | undefined;
+  private earlyStopped = false;
+
+  constructor(options: TrainerOptions) {
+    this.options = options;
+    this.step = options.start?.step ?? 0;
+    this.epochsCompleted = options.start?.epochsCompleted ?? 0;
+    this.learningRate = options.plateau.learningRate;
+    // Keras calls callbacks in list order; ModelCheckpoint goes last so checkpoints/last holds the
+    // state every other callback has reached.
+    this.callbacks = [options.plateau, ...(options.earlyStopping ? [options.earlyStopping] : []), options.checkpoint];
+    this.requests = { world: options.world, samples: options.samples, replies: options.replies, guard: (p) => this.guard(p) };
+    const { world, events } = options;
+    world.on('joined', (member) => {
+      events.emit({
+        event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend,
+        local_data: member.localData, workers: world.memberCount, world: world.size,
+      });
+      if (world.full) this.worldFormed.resolve();
+    });
+    world.on('lost', (member, reason) => {
+      options.samples.forgetWorker(member.workerId);
+      // `expected`: it left because the run was stopping, not because something went wrong
+      const expected = this.stopReason !== undefined;
+      events.emit({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason, expected, workers: world.memberCount });
+      if (!expected) this.fail(new WorldError('WORKER_LOST', `${describeMember(member)} was lost at step ${this.step}: ${reason}`));
+    });
+  }
+
+  get currentStep(): number {
+    return this.step;
+  }
+
+  get epochsDone(): number {
+    return this.epochsCompleted;
+  }
+
+  /** Where training stands, for a worker fetching the state. */
+  position(): StatePosition {
+    return { step: this.step, learningRate: this.learningRate, lossScale: this.options.engine.lossScale };
+  }
+
+  /** Ends the run with an error: every wait in progress rejects with it. */
+  fail(error: Error): void {
+    if (this.failure.settled) return;
+    this.failure.reject(error);
+    this.options.engine.abort(error);
+    this.options.replies.rejectAll(error);
+  }
+
+  /** Asks the run to stop at the next step boundary (Ctrl-C, a stop request); checkpoints stay as of the last epoch. */
+  requestStop(reason: string): void {
+    if (this.stopReason !== undefined) return;
+    this.stopReason = reason;
+    if (!this.worldFormed.settled) this.worldFormed.resolve();
+  }
+
+  private guard<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.failure.promise]);
+  }
+
+  /** Resolves once every member has joined and opened its command stream. */
+  async waitForWorld(timeoutMs: number): Promise<void> {
+    const { world } = this.options;
+    if (world.full) this.worldFormed.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new WorldError('WORKER_LOST', `only ${world.memberCount} of ${world.size} workers joined within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    });
+    try {
+      await this.guard(Promise.race([this.worldFormed.promise, timeout]));
+    } finally {
+      clearTimeout(timer);
+    }
+    // A member is usable once its command stream is open; it opens it right after joining.
+    while (this.stopReason === undefined && world.list().some((m) => !m.commands)) {
+      await this.guard(new Promise((resolve) => setTimeout(resolve, 20)));
+    }
+  }
+
+  async train(): Promise<RunOutcome> {
+    const { config, events, clock } = this.options;
+    for (let epoch = this.epochsCompleted; epoch < config.epochs && !this.earlyStopped; epoch++) {
+      if (this.stopReason !== undefined) break;
+      const epochStart = clock.now();
+      const learningRate = this.learningRate;
+      const progress = await this.trainEpoch(epoch, learningRate);
+      if (this.stopReason !== undefined) break;
+
+      const validation = await evaluateOnMembers(this.requests, ++this.evaluationCounter, 'val', this.options.split.val, false);
+      events.emit({ event: 'validation_completed', epoch: epoch + 1, split: 'val', count: validation.count, loss: validation.loss, accuracy: validation.accuracy, confusion: validation.confusion });
+      const checksum = this.options.shadow.checksum();
+      const checked = await verifyReplicas(this.requests, this.step, checksum);
+      events.emit({ event: 'replicas_verified', step: this.step, sha256: checksum, workers: checked.length });
+      this.epochsCompleted = epoch + 1;
+      const row: EpochMetrics = {
+        epoch: epoch + 1,
+        loss: progress.loss,
+        accuracy: progress.accuracy,
+        val_loss: validation.loss,
+        val_accuracy: validation.accuracy,
+        lr: learningRate,
+        loss_scale: this.options.engine.lossScale,
+        images_per_second: progress.imagesPerSecond,
+        skipped_steps: progress.skipped,
+      };
+      events.emit({
+        event: 'epoch_end', ...row, epochs: config.epochs, steps: progress.steps, step: this.step,
+        seconds: (clock.now() - epochStart) / 1000, samples_per_worker: progress.samplesPerRank,
+      });
+      const logs: EpochLogs = { epoch: row.epoch, loss: row.loss, accuracy: row.accuracy, val_loss: row.val_loss, val_accuracy: row.val_accuracy, lr: row.lr };
+      for (const callback of this.callbacks) {
+        for (const decision of callback.onEpochEnd?.(logs) ?? []) await this.carryOut(decision, validation);
+      }
+    }
+    if (this.stopReason === undefined) {
+      for (const callback of this.callbacks) {
+        for (const decision of callback.onTrainEnd?.() ?? []) await this.carryOut(decision, undefined);
+      }
+    }
+    return {
+      status: this.stopReason === undefined ? 'finished' : 'stopped',
+      epochsCompleted: this.epochsCompleted,
+      bestValAccuracy: this.options.checkpoint.bestValAccuracy,
+      earlyStopped: this.earlyStopped,
+    };
+  }
+
+  /** Runs the steps of one epoch; each step's command goes out one step ahead. */
+  private async trainEpoch(epoch: number, learningRate: number): Promise<EpochProgress> {
+    const { config, engine, events, clock } = this.options;
+    const plan = new EpochPlan(this.options.split.train, config.globalBatch, config.seed, epoch);
+    const steps = config.stepsPerEpoch > 0 ? Math.min(config.stepsPerEpoch, plan.steps) : plan.steps;
+    const progress = new EpochProgress(epoch, config.epochs, steps);
+    // Workers prepare the next step's data while they compute the current one. A stop request
+    // is honoured where no command is outstanding.
+    const firstStep = this.step;
+    let current: StepPlan | undefined = this.planStep(plan, 0, epoch, firstStep);
+    // Open before sending: the first step's uploads must find their round.
+    await engine.open(current);
+    await this.sendStep(current);
+    for (let s = 0; current !== undefined; s++) {
+      const stepStart = clock.now();
+      const next: StepPlan | undefined = s + 1 < steps && this.stopReason === undefined ? this.planStep(plan, s + 1, epoch, firstStep + s + 1) : undefined;
+      if (next) await this.sendStep(next);
+      const outcome = await engine.finish(current, learningRate, next);
+      this.step = current.step + 1;
+      this.reportVerdict(outcome, epoch);
+      events.emit(progress.add(outcome, (clock.now() - stepStart) / 1000));
+      current = next;
+    }
+    return progress;
+  }
+
+  private reportVerdict(outcome: StepOutcome, epoch: number): void {
+    const { verdict } = outcome;
+    const step = outcome.header.step;
+    if (!verdict.applied) {
+      this.options.events.emit({
+        event: 'step_skipped', step, epoch: epoch + 1, reason: verdict.reason, loss_scale_before: verdict.scaleBefore,
+        loss_scale_after: verdict.scaleAfter, skipped_total: this.options.engine.skippedSteps,
+      });
+    } else if (verdict.grew) {
+      this.options.events.emit({ event: 'loss_scale_increased', step, from: verdict.scaleBefore, to: verdict.scaleAfter });
+    }
+  }
+
+  private planStep(plan: EpochPlan, stepInEpoch: number, epoch: number, step: number): StepPlan {
+    const { world } = this.options;
+    const members = world.list();
+    if (members.length !== world.size) {
+      throw new WorldError('WORKER_LOST', `step ${step} needs ${world.size} workers, ${members.length} are connected`);
+    }
+    const batch = plan.batch(stepInEpoch);
+    return { step, epoch, batch, members, shards: shardBatch(batch, members.length) };
+  }
+
+  /** Sends every member its shard of the step (image bytes only where it lacks them). */
+  private async sendStep(plan: StepPlan): Promise<void> {
+    for (let i = 0; i < plan.members.length; i++) {
+      const member = plan.members[i]!;
+      const samples = await this.options.samples.samplesFor(member, plan.shards[i]!.sampleIds);
+      this.options.world.send(member.rank, {
+        kind: 'trainStep',
+        trainStep: {
+          step: plan.step,
+          epoch: plan.epoch,
+          worldSize: plan.members.length,
+          globalBatch: plan.batch.length,
+          samples,
+          stepSeed: deriveSeed(this.options.config.seed, 0xd50, plan.step, member.rank),
+        },
+      });
+    }
+  }
+
+  private async carryOut(decision: Decision, validation: EvaluationSummary | undefined): Promise<void> {
+    const { events, shadow, checkpoints } = this.options;
+    const epoch = this.epochsCompleted;
+    switch (decision.kind) {
+      case 'set_learning_rate':
+        this.learningRate = decision.learningRate;
+        events.emit({ event: 'lr_reduced', epoch, from: decision.previous, to: decision.learningRate, monitor: decision.monitor });
+        return;
+      case 'save_checkpoint':
+        if (decision.checkpoint === 'best') {
+          await checkpoints.saveBest(this.checkpointMeta(validation));
+          events.emit({ event: 'checkpoint_saved', kind: 'best', epoch, step: this.step, val_accuracy: decision.value, previous_best: decision.previousBest });
+        } else {
+          await checkpoints.saveLast(this.checkpointMeta(validation), this.trainingState());
+          events.emit({ event: 'checkpoint_saved', kind: 'last', epoch, step: this.step });
+        }
+        return;
+      case 'remember_weights':
+        shadow.rememberWeights();
+        return;
+      case 'restore_weights':
+        if (!shadow.restoreRememberedWeights()) {
+          events.emit({ event: 'warning', code: 'RESTORE_UNAVAILABLE', message: `no weights were remembered to restore from epoch ${decision.epoch}` });
+          return;
+        }
+        events.emit({ event: 'weights_restored', epoch, from_epoch: decision.epoch, monitor: decision.monitor, best: decision.best });
+        // The run's final state is now the restored weights (with the optimiser as it is, as Keras
+        // leaves it after fit): that is what checkpoints/last must hold.
+        await checkpoints.saveLast(this.checkpointMeta(validation), this.trainingState());
+        events.emit({ event: 'checkpoint_saved', kind: 'last', epoch, step: this.step, restored_from_epoch: decision.epoch });
+        return;
+      case 'stop_training':
+        this.earlyStopped = true;
+        events.emit({ event: 'early_stopped', epoch, monitor: decision.monitor, best: decision.best, best_epoch: decision.bestEpoch, patience: decision.patience });
+        return;
+      case 'warn':
+        events.emit({ event: 'warning', code: decision.code, message: decision.message });
+        return;
+    }
+  }
+
+  private checkpointMeta(validation: EvaluationSummary | undefined): CheckpointMeta {
+    const { config, clock } = this.options;
+    return {
+      runId: config.runId,
+      epoch: this.epochsCompleted,
+      step: this.step,
+      valAccuracy: validation?.accuracy ?? NaN,
+      valLoss: validation?.loss ?? NaN,
+      model: config.model,
+      imageSize: config.imageSize,
+      preprocessing: config.preprocessing,
+      classes: EMOTION_CLASSES,
+      savedAt: new Date(clock.now()).toISOString(),
+    };
+  }
+
+  private trainingState(): TrainingState {
+    const { shadow } = this.options;
+    return {
+      version: 1,
+      epochsCompleted: this.epochsCompleted,
+      step: this.step,
+      optimizerIteration: shadow.iteration,
+      plateau: this.options.plateau.snapshot(),
+      lossScaler: this.options.lossScalerState(),
+      bestValAccuracy: this.options.checkpoint.bestValAccuracy,
+      trainableElements: shadow.trainableElements,
+      stateElements: shadow.stateElements,
+      ...(this.options.earlyStopping ? { earlyStopping: this.options.earlyStopping.snapshot() } : {}),
+    };
+  }
+
+  /** Tells every member to stop and closes the command streams. */
+  stopWorkers(reason: string): void {
+    this.stopReason ??= reason;
+    const { world } = this.options;
+    for (const member of world.list()) {
+      if (!member.commands) continue; // never got as far as listening; the launcher reaps it
+      try {
+        world.send(member.rank, { kind: 'stop', stop: { reason } });
+      } catch (error) {
+        this.options.events.emit({ event: 'warning', code: 'STOP_NOT_SENT', message: `could not send stop to ${describeMember(member)}: ${describeError(error)}` });
+      }
+    }
+    world.close();
+  }
+}

@@ -1,0 +1,52 @@
+// Loading the Trainer service of proto/emotrain.proto at run time, typed by the generated
+// definitions (shared/wire/generated, from scripts/wire-types.mjs with the same options), and the
+// limits both ends of a channel share.
+
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import os from 'node:os';
+import path from 'node:path';
+import { ProtocolError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
+import type { ProtoGrpcType } from './generated/emotrain.js';
+import type { TrainerClient, TrainerDefinition } from './generated/emotrain/v1/Trainer.js';
+
+export type { TrainerClient, TrainerHandlers } from './generated/emotrain/v1/Trainer.js';
+
+export const PROTOCOL_VERSION = 1;
+/** Bulk payloads travel in chunks of this many bytes (SPEC §2: "bytes fields of a few MiB"). */
+export const CHUNK_BYTES = 2 * 1024 * 1024;
+/** Large enough for a chunk plus a step command with its sample images. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+};
+
+if (os.endianness() !== 'LE') {
+  // Payloads are the raw bytes of typed arrays; every platform Node and tfjs support is little-endian.
+  throw new ProtocolError('PROTOCOL_INVALID', 'emotrain needs a little-endian host: tensor payloads are raw little-endian bytes');
+}
+
+/** What `new` on the loaded service gives: a client whose methods are typed by the proto. */
+export type TrainerClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => TrainerClient;
+
+let trainer: { client: TrainerClientConstructor; service: TrainerDefinition } | undefined;
+
+/** The Trainer service, loaded once per process. */
+export function loadTrainerService(): { client: TrainerClientConstructor; service: TrainerDefinition } {
+  if (!trainer) {
+    const definition = protoLoader.loadSync(path.join(packageRoot(), 'proto', 'emotrain.proto'), {
+      keepCase: false,
+      longs: Number,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
+    const loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+    const Trainer = loaded.emotrain.v1.Trainer;
+    trainer = { client: Trainer as unknown as TrainerClientConstructor, service: Trainer.service };
+  }
+  return trainer;
+}

@@ -1,0 +1,354 @@
+// The coordinator's engine in one process, no tfjs, no sockets: the real World, StepEngine,
+// ProtocolSession, Trainer, callbacks and RunEvents, with fakes for what they take as interfaces
+// (engine-ports.ts) — a flat-array shadow model, a checkpoint writer that keeps what it was given,
+// a sample source — and fake workers that speak to the protocol session as gRPC would.
+//
+// The fake model: weights w (n values) and "BatchNorm" state s (m values). Sample `id` is the
+// vector x(id); its loss is ½|w - x(id)|², so a shard's mean-loss gradient is w - mean(x). A fake
+// worker uploads S times that (S: the loss scale) and its shard's mean of x as the state, exactly
+// as a real replica uploads its loss-scaled gradients and BatchNorm statistics.
+
+import { createHash } from 'node:crypto';
+import { AdamOptimizer } from '../../shared/adam.js';
+import { encodeFp16, decodeFp16 } from '../../shared/fp16.js';
+import { LossScaler } from '../../shared/loss-scaler.js';
+import type { StatePosition } from '../../shared/state-layout.js';
+import { bytesOf, chunkPayload, PROTOCOL_VERSION, type Command, type Sample, type StateManifest } from '../../shared/wire/index.js';
+import type { CheckpointMeta, TrainingState } from '../../coordinator/checkpoint-store.js';
+import { EarlyStopping, type EarlyStoppingOptions } from '../../coordinator/callbacks/early-stopping.js';
+import { ModelCheckpoint } from '../../coordinator/callbacks/model-checkpoint.js';
+import { ReduceLROnPlateau } from '../../coordinator/callbacks/reduce-lr-on-plateau.js';
+import type { Clock } from '../../coordinator/clock.js';
+import type { CheckpointWriter, SampleSource, ShadowState } from '../../coordinator/engine-ports.js';
+import { PendingReplies } from '../../coordinator/pending-replies.js';
+import { ProtocolSession } from '../../coordinator/protocol-session.js';
+import { RunEvents, type RunEvent } from '../../coordinator/run-events.js';
+import { StepEngine } from '../../coordinator/step-engine.js';
+import { Trainer } from '../../coordinator/trainer.js';
+import { World } from '../../coordinator/world.js';
+import type { PlateauConfig, Precision } from '../../shared/config.js';
+import { NUM_CLASSES } from '../../shared/classes.js';
+
+export const WEIGHTS = 24;
+export const STATE = 4;
+
+/** The sample vector of sample `id`: values in [-0.75, 0.75], exactly representable. */
+export function sampleVector(id: number): Float32Array {
+  const x = new Float32Array(WEIGHTS);
+  for (let i = 0; i < WEIGHTS; i++) x[i] = (((id * 31 + i * 17) % 13) - 6) / 8;
+  return x;
+}
+
+function sha256(...arrays: Float32Array[]): string {
+  const hash = createHash('sha256');
+  for (const a of arrays) hash.update(bytesOf(a));
+  return hash.digest('hex');
+}
+
+/** A clock that moves 10 ms every time it is read, so every duration is positive and repeatable. */
+export class SteppingClock implements Clock {
+  private t = 1_700_000_000_000;
+  now(): number {
+    this.t += 10;
+    return this.t;
+  }
+}
+
+export class FlatShadow implements ShadowState {
+  readonly weights = new Float32Array(WEIGHTS);
+  readonly state = new Float32Array(STATE);
+  readonly optimizer = new AdamOptimizer(WEIGHTS);
+  private remembered: { weights: Float32Array; state: Float32Array } | undefined;
+  readonly trainableElements = WEIGHTS;
+  readonly stateElements = STATE;
+
+  get iteration(): number {
+    return this.optimizer.iteration;
+  }
+
+  applyUpdate(gradients: Float32Array, lossScale: number, learningRate: number): void {
+    this.optimizer.step(this.weights, gradients, lossScale, learningRate);
+  }
+
+  setTrainingState(values: Float32Array): void {
+    this.state.set(values);
+  }
+
+  checksum(): string {
+    return sha256(this.weights, this.state);
+  }
+
+  statePayload(position: StatePosition): { manifest: StateManifest; payload: readonly Uint8Array[] } {
+    return {
+      manifest: {
+        weights: [{ name: 'w', shape: [WEIGHTS] }, { name: 's', shape: [STATE] }],
+        optimizerIteration: this.iteration,
+        hasOptimizerSlots: true,
+        step: position.step,
+        learningRate: position.learningRate,
+        totalElements: 3 * WEIGHTS + STATE,
+        lossScale: position.lossScale,
+      },
+      payload: [bytesOf(this.weights), bytesOf(this.state), bytesOf(this.optimizer.slots.m), bytesOf(this.optimizer.slots.v)],
+    };
+  }
+
+  rememberWeights(): void {
+    this.remembered = { weights: this.weights.slice(), state: this.state.slice() };
+  }
+
+  restoreRememberedWeights(): boolean {
+    if (!this.remembered) return false;
+    this.weights.set(this.remembered.weights);
+    this.state.set(this.remembered.state);
+    return true;
+  }
+}
+
+export interface SavedCheckpoint {
+  kind: 'best' | 'last';
+  meta: CheckpointMeta;
+  state?: TrainingState;
+  weights: Float32Array;
+}
+
+export class KeptCheckpoints implements CheckpointWriter {
+  readonly saved: SavedCheckpoint[] = [];
+  constructor(private readonly shadow: FlatShadow) {}
+  async saveBest(meta: CheckpointMeta): Promise<void> {
+    this.saved.push({ kind: 'best', meta, weights: this.shadow.weights.slice() });
+  }
+  async saveLast(meta: CheckpointMeta, state: TrainingState): Promise<void> {
+    this.saved.push({ kind: 'last', meta, state, weights: this.shadow.weights.slice() });
+  }
+}
+
+class LabelledSamples implements SampleSource {
+  async samplesFor(_recipient: unknown, ids: readonly number[]): Promise<Sample[]> {
+    return ids.map((id) => ({ id, label: id % NUM_CLASSES, image: Buffer.alloc(0), path: '', sha256: '' }));
+  }
+  forgetWorker(): void {}
+}
+
+/** What a fake worker reports for the evaluation of epoch `epoch` (1-based): its per-sample loss and whether a sample is right. */
+export interface ValidationScript {
+  loss(epoch: number): number;
+  accuracy(epoch: number): number;
+}
+
+export interface FakeWorkerOptions {
+  /** Uploads Infinity in its gradients at these steps. */
+  overflowAt?: number[];
+  /** Disappears (its command stream closes) when it receives the command of this step. */
+  dieAtStep?: number;
+  /** Calls this after applying each step's result. */
+  afterStep?: (step: number) => void;
+}
+
+export class FakeWorker {
+  readonly weights = new Float32Array(WEIGHTS);
+  readonly state = new Float32Array(STATE);
+  readonly optimizer = new AdamOptimizer(WEIGHTS);
+  private lossScale = 1;
+  private ref = { runId: '', workerId: '' };
+  rank = -1;
+  private readonly queue: Command[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+  done: Promise<void> | undefined;
+  failure: unknown;
+  stepsApplied = 0;
+
+  constructor(
+    private readonly session: ProtocolSession,
+    private readonly precision: Precision,
+    private readonly validation: ValidationScript,
+    private readonly options: FakeWorkerOptions = {},
+  ) {}
+
+  /** Joins, fetches the state, opens its command stream and starts obeying it. */
+  start(requestedRank: number): void {
+    const reply = this.session.join({ protocolVersion: PROTOCOL_VERSION, host: 'fake', gpu: -1, pid: 1000 + requestedRank, backend: 'fake', requestedRank, localData: false }, 'in-process');
+    this.ref = { runId: reply.runId, workerId: reply.workerId };
+    this.rank = reply.rank;
+    const { manifest, payload } = this.session.state(this.ref);
+    const [w, s, m, v] = payload;
+    new Uint8Array(this.weights.buffer).set(w!);
+    new Uint8Array(this.state.buffer).set(s!);
+    new Uint8Array(this.optimizer.slots.m.buffer).set(m!);
+    new Uint8Array(this.optimizer.slots.v.buffer).set(v!);
+    this.optimizer.iteration = manifest.optimizerIteration;
+    this.lossScale = manifest.lossScale;
+    this.session.openCommands(this.ref, {
+      write: (command) => {
+        this.queue.push(command);
+        this.wake?.();
+        return true;
+      },
+      end: () => {
+        this.closed = true;
+        this.wake?.();
+      },
+    });
+    // A worker whose step was abandoned (the run failed) ends with the reason, as a real one would.
+    this.done = this.obey().catch((error: unknown) => {
+      this.failure = error;
+    });
+  }
+
+  checksum(): string {
+    return sha256(this.weights, this.state);
+  }
+
+  private async next(): Promise<Command | undefined> {
+    while (this.queue.length === 0 && !this.closed) await new Promise<void>((resolve) => (this.wake = resolve));
+    return this.queue.shift();
+  }
+
+  private async obey(): Promise<void> {
+    for (let command = await this.next(); command; command = await this.next()) {
+      if (command.kind === 'trainStep') {
+        const { step, samples } = command.trainStep;
+        if (step === this.options.dieAtStep) {
+          this.closed = true;
+          this.session.commandsClosed(this.ref, 'its command stream was cancelled (killed in the test)');
+          return;
+        }
+        await this.trainStep(step, samples.map((s) => s.id));
+      } else if (command.kind === 'evaluate') {
+        const { evaluationId, samples } = command.evaluate;
+        const n = samples.length;
+        const right = Math.round(this.validation.accuracy(evaluationId) * n);
+        const confusion = new Array<number>(NUM_CLASSES * NUM_CLASSES).fill(0);
+        samples.forEach((s, i) => (confusion[s.label * NUM_CLASSES + (i < right ? s.label : (s.label + 1) % NUM_CLASSES)]! += 1));
+        this.session.report({
+          ...this.ref,
+          kind: 'evaluation',
+          evaluation: { evaluationId, count: n, correct: right, confusion, sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array<number>(n).fill(this.validation.loss(evaluationId)) },
+        });
+      } else if (command.kind === 'checksum') {
+        this.session.report({ ...this.ref, kind: 'checksum', checksum: { step: command.checksum.step, sha256: this.checksum() } });
+      } else {
+        return;
+      }
+    }
+  }
+
+  private async trainStep(step: number, ids: number[]): Promise<void> {
+    const n = ids.length;
+    const gradient = new Float32Array(WEIGHTS);
+    const state = new Float32Array(STATE);
+    for (const id of ids) {
+      const x = sampleVector(id);
+      for (let i = 0; i < WEIGHTS; i++) gradient[i]! += (this.weights[i]! - x[i]!) / n;
+      for (let i = 0; i < STATE; i++) state[i]! += x[i]! / n;
+    }
+    for (let i = 0; i < WEIGHTS; i++) gradient[i]! *= this.lossScale;
+    if (this.options.overflowAt?.includes(step)) gradient[3] = Infinity;
+    const fp16 = this.precision === 'fp16';
+    const wire16 = new Uint16Array(WEIGHTS);
+    if (fp16) encodeFp16(gradient, wire16);
+    const upload = this.session.beginUpload(
+      {
+        ...this.ref, step, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
+        gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0,
+        timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
+      },
+      'in-process',
+    );
+    for (const chunk of chunkPayload([fp16 ? bytesOf(wire16) : bytesOf(gradient), bytesOf(state)], 40)) upload.receiver.write(chunk);
+    upload.receiver.finish();
+    const { header, payload } = await upload.complete();
+    const reduced = new Float32Array(WEIGHTS);
+    const gradientBytes = payload[0]!;
+    if (fp16) decodeFp16(new Uint16Array(gradientBytes.buffer.slice(gradientBytes.byteOffset, gradientBytes.byteOffset + gradientBytes.byteLength)), reduced);
+    else new Uint8Array(reduced.buffer).set(gradientBytes);
+    new Uint8Array(this.state.buffer).set(payload[1]!);
+    upload.downloaded();
+    if (header.applied) {
+      this.optimizer.step(this.weights, reduced, header.lossScale, header.learningRate);
+      this.stepsApplied++;
+    }
+    this.lossScale = header.nextLossScale;
+    this.options.afterStep?.(step);
+  }
+}
+
+export interface InProcessRunOptions {
+  workers: number;
+  epochs: number;
+  trainSize?: number;
+  valSize?: number;
+  globalBatch?: number;
+  precision?: Precision;
+  validation?: ValidationScript;
+  plateau?: Partial<PlateauConfig>;
+  earlyStopping?: Partial<EarlyStoppingOptions>;
+  workerOptions?: (rank: number) => FakeWorkerOptions;
+  initialLossScale?: number;
+}
+
+export interface InProcessRun {
+  trainer: Trainer;
+  session: ProtocolSession;
+  shadow: FlatShadow;
+  checkpoints: KeptCheckpoints;
+  events: RunEvent[];
+  workers: FakeWorker[];
+  world: World;
+}
+
+/** Sets up a run with `workers` fake workers, all joined and listening; call `trainer.train()`. */
+export function inProcessRun(options: InProcessRunOptions): InProcessRun {
+  const precision = options.precision ?? 'fp16';
+  const trainSize = options.trainSize ?? 300;
+  const valSize = options.valSize ?? 40;
+  const clock = new SteppingClock();
+  const world = new World(options.workers, clock);
+  const shadow = new FlatShadow();
+  shadow.weights.fill(0.5);
+  const scaler = new LossScaler(precision === 'fp32' ? { initialScale: 1, growthInterval: Number.MAX_SAFE_INTEGER, maxScale: 1 } : { initialScale: options.initialLossScale ?? 1024 });
+  const engine = new StepEngine(shadow, scaler, precision);
+  const replies = new PendingReplies();
+  const events = new RunEvents((name, error) => {
+    throw new Error(`subscriber ${name} failed: ${String(error)}`);
+  });
+  const recorded: RunEvent[] = [];
+  events.subscribe('test', (event) => recorded.push(event));
+  const checkpoints = new KeptCheckpoints(shadow);
+  const plateau = new ReduceLROnPlateau(1e-2, { mode: 'min', factor: 0.5, patience: 2, minDelta: 1e-4, cooldown: 0, minLr: 0, ...options.plateau });
+  const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+  const trainer = new Trainer({
+    config: { runId: 'in-process', epochs: options.epochs, stepsPerEpoch: 0, globalBatch: options.globalBatch ?? 128, seed: 7, model: 'small-cnn', imageSize: 16, preprocessing: 'unit' },
+    split: { train: ids(0, trainSize), val: ids(trainSize, valSize), test: [] },
+    world,
+    engine,
+    shadow,
+    samples: new LabelledSamples(),
+    replies,
+    checkpoints,
+    events,
+    clock,
+    plateau,
+    checkpoint: new ModelCheckpoint(),
+    ...(options.earlyStopping ? { earlyStopping: new EarlyStopping(options.earlyStopping) } : {}),
+    lossScalerState: () => scaler.snapshot(),
+  });
+  const session = new ProtocolSession({
+    runId: 'in-process',
+    workerConfig: { model: 'small-cnn', imageSize: 16, freeze: 'none', dropout: 0, l2: 0, seed: 7, precision, microBatch: 0, augment: false, preprocessing: 'unit' },
+    world,
+    engine,
+    replies,
+    shadow,
+    position: () => trainer.position(),
+  });
+  const validation = options.validation ?? { loss: (epoch) => 1 / epoch, accuracy: (epoch) => Math.min(0.9, 0.3 + 0.1 * epoch) };
+  const workers = Array.from({ length: options.workers }, (_, rank) => new FakeWorker(session, precision, validation, options.workerOptions?.(rank) ?? {}));
+  workers.forEach((worker, rank) => worker.start(rank));
+  return { trainer, session, shadow, checkpoints, events: recorded, workers, world };
+}
+
+export function eventsOf<K extends RunEvent['event']>(events: readonly RunEvent[], kind: K): Array<Extract<RunEvent, { event: K }>> {
+  return events.filter((e): e is Extract<RunEvent, { event: K }> => e.event === kind);
+}

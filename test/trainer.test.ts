@@ -1,0 +1,160 @@
+// The run engine in-process (issue 8): the real trainer, step engine, protocol session and
+// callbacks against fake workers and a flat-array model — no processes, no tfjs, milliseconds each.
+
+import { describe, expect, it } from 'vitest';
+import { ProtocolError } from '../shared/errors.js';
+import { eventsOf, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
+
+async function finish(run: ReturnType<typeof inProcessRun>) {
+  await run.trainer.waitForWorld(1000);
+  const outcome = await run.trainer.train();
+  run.trainer.stopWorkers('the test is over');
+  await Promise.all(run.workers.map((w) => w.done));
+  return outcome;
+}
+
+describe('the run engine, in process', () => {
+  it('runs synchronous steps with two members and keeps every replica identical to the shadow', async () => {
+    const run = inProcessRun({ workers: 2, epochs: 2 });
+    const outcome = await finish(run);
+    expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 2, earlyStopped: false });
+    // 300 training samples in global batches of 128: 3 steps an epoch, the last one partial
+    const steps = eventsOf(run.events, 'step_completed');
+    expect(steps.map((s) => s.step)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(steps.map((s) => s.batch)).toEqual([128, 128, 44, 128, 128, 44]);
+    expect(steps[0]!.workers.map((w) => w.samples)).toEqual([64, 64]);
+    expect(steps[2]!.workers.map((w) => w.samples)).toEqual([22, 22]);
+    expect(run.shadow.iteration).toBe(6);
+    for (const worker of run.workers) {
+      expect(worker.checksum()).toBe(run.shadow.checksum());
+      expect(worker.optimizer.iteration).toBe(6);
+    }
+    expect(eventsOf(run.events, 'replicas_verified').map((e) => e.step)).toEqual([3, 6]);
+    const ends = eventsOf(run.events, 'epoch_end');
+    expect(ends.map((e) => e.samples_per_worker)).toEqual([[150, 150], [150, 150]]);
+    // the weights moved towards the samples' mean: training happened
+    expect(Math.abs(run.shadow.weights[0]! - 0.5)).toBeGreaterThan(0.01);
+  });
+
+  it('gives the same update with one member as with two (the gradient of the global batch mean)', async () => {
+    const one = inProcessRun({ workers: 1, epochs: 1, precision: 'fp32' });
+    const two = inProcessRun({ workers: 2, epochs: 1, precision: 'fp32' });
+    const three = inProcessRun({ workers: 3, epochs: 1, precision: 'fp32' });
+    await Promise.all([finish(one), finish(two), finish(three)]);
+    for (let i = 0; i < WEIGHTS; i++) {
+      expect(two.shadow.weights[i]).toBeCloseTo(one.shadow.weights[i]!, 6);
+      expect(three.shadow.weights[i]).toBeCloseTo(one.shadow.weights[i]!, 6);
+    }
+    // shards of 128 over 3 differ by at most one
+    expect(eventsOf(three.events, 'step_completed')[0]!.workers.map((w) => w.samples)).toEqual([43, 43, 42]);
+  });
+
+  it('skips the step on every replica and halves the scale when a member sends an overflow', async () => {
+    const run = inProcessRun({ workers: 2, epochs: 1, initialLossScale: 1024, workerOptions: (rank) => (rank === 1 ? { overflowAt: [1] } : {}) });
+    const outcome = await finish(run);
+    expect(outcome.status).toBe('finished');
+    const skipped = eventsOf(run.events, 'step_skipped');
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]).toMatchObject({ step: 1, loss_scale_before: 1024, loss_scale_after: 512, skipped_total: 1 });
+    expect(skipped[0]!.reason).toMatch(/worker 1 sent 1 non-finite/);
+    expect(eventsOf(run.events, 'step_completed').map((s) => s.applied)).toEqual([true, false, true]);
+    expect(eventsOf(run.events, 'epoch_end')[0]).toMatchObject({ skipped_steps: 1, loss_scale: 512 });
+    expect(run.shadow.iteration).toBe(2);
+    for (const worker of run.workers) {
+      expect(worker.stepsApplied).toBe(2);
+      expect(worker.checksum()).toBe(run.shadow.checksum());
+    }
+  });
+
+  it('reduces the learning rate when val_loss reaches a plateau (patience 2, factor 0.5)', async () => {
+    const run = inProcessRun({ workers: 2, epochs: 5, validation: { loss: () => 1, accuracy: () => 0.5 } });
+    await finish(run);
+    // epoch 1 improves on Infinity; epochs 2 and 3 do not: the LR halves after epoch 3
+    expect(eventsOf(run.events, 'lr_reduced').map((e) => [e.epoch, e.from, e.to])).toEqual([
+      [3, Math.fround(1e-2), Math.fround(5e-3)],
+      [5, Math.fround(5e-3), Math.fround(2.5e-3)],
+    ]);
+    expect(eventsOf(run.events, 'epoch_end').map((e) => e.lr)).toEqual([1e-2, 1e-2, 1e-2, 5e-3, 5e-3].map(Math.fround));
+    // the steps of epoch 4 were applied with the reduced rate
+    expect(eventsOf(run.events, 'step_completed').filter((s) => s.epoch === 4).every((s) => s.learning_rate === Math.fround(5e-3))).toBe(true);
+    const last = run.checkpoints.saved.filter((c) => c.kind === 'last').at(-1)!;
+    expect(last.state!.plateau.learningRate).toBe(Math.fround(2.5e-3));
+  });
+
+  it('keeps the best checkpoint by val_accuracy (strictly better) and the last one after every epoch', async () => {
+    const accuracies = [0.5, 0.7, 0.6, 0.7, 0.8];
+    const run = inProcessRun({ workers: 2, epochs: 5, validation: { loss: (e) => 1 / e, accuracy: (e) => accuracies[e - 1]! } });
+    const outcome = await finish(run);
+    const best = run.checkpoints.saved.filter((c) => c.kind === 'best');
+    expect(best.map((c) => c.meta.epoch)).toEqual([1, 2, 5]);
+    expect(best.map((c) => c.meta.valAccuracy)).toEqual([0.5, 0.7, 0.8]);
+    expect(run.checkpoints.saved.filter((c) => c.kind === 'last').map((c) => c.state!.epochsCompleted)).toEqual([1, 2, 3, 4, 5]);
+    expect(eventsOf(run.events, 'checkpoint_saved').filter((e) => e.kind === 'best').map((e) => e.previous_best)).toEqual([null, 0.5, 0.7]);
+    expect(outcome.bestValAccuracy).toBe(0.8);
+    // the state a resumed run starts from
+    expect(run.checkpoints.saved.at(-1)!.state).toMatchObject({ step: 15, optimizerIteration: 15, bestValAccuracy: 0.8, trainableElements: WEIGHTS });
+  });
+
+  it('stops early with Keras semantics and ends with the best epoch weights (restore_best_weights)', async () => {
+    const losses = [1, 0.5, 0.6, 0.7, 0.8, 0.9];
+    const run = inProcessRun({
+      workers: 2,
+      epochs: 6,
+      validation: { loss: (e) => losses[e - 1]!, accuracy: () => 0.5 },
+      earlyStopping: { monitor: 'val_loss', patience: 2, restoreBestWeights: true },
+    });
+    const outcome = await finish(run);
+    // best at epoch 2; epochs 3 and 4 do not improve: stop after epoch 4
+    expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 4, earlyStopped: true });
+    expect(eventsOf(run.events, 'early_stopped')).toEqual([{ event: 'early_stopped', epoch: 4, monitor: 'val_loss', best: 0.5, best_epoch: 2, patience: 2 }]);
+    expect(eventsOf(run.events, 'weights_restored')[0]).toMatchObject({ from_epoch: 2 });
+    const lasts = run.checkpoints.saved.filter((c) => c.kind === 'last');
+    const afterEpoch2 = lasts.find((c) => c.meta.epoch === 2 && c.state!.epochsCompleted === 2)!;
+    const final = lasts.at(-1)!;
+    expect(Array.from(final.weights)).toEqual(Array.from(afterEpoch2.weights));
+    expect(Array.from(run.shadow.weights)).toEqual(Array.from(afterEpoch2.weights));
+    expect(final.state!.earlyStopping).toMatchObject({ stoppedEpoch: 3, bestEpoch: 1, best: 0.5 });
+    expect(eventsOf(run.events, 'checkpoint_saved').at(-1)).toMatchObject({ kind: 'last', restored_from_epoch: 2 });
+  });
+
+  it('stops at a step boundary when asked, leaving the checkpoints of the last whole epoch', async () => {
+    let run: ReturnType<typeof inProcessRun> | undefined;
+    run = inProcessRun({ workers: 2, epochs: 3, workerOptions: (rank) => (rank === 0 ? { afterStep: (step) => step === 4 && run!.trainer.requestStop('test') } : {}) });
+    const outcome = await finish(run);
+    expect(outcome).toMatchObject({ status: 'stopped', epochsCompleted: 1 });
+    // the command of step 5 may have gone out before the request; no step after it
+    expect(eventsOf(run.events, 'step_completed').at(-1)!.step).toBeLessThanOrEqual(5);
+    expect(eventsOf(run.events, 'epoch_end')).toHaveLength(1);
+    expect(run.checkpoints.saved.filter((c) => c.kind === 'last').map((c) => c.state!.epochsCompleted)).toEqual([1]);
+  });
+
+  it('fails the run within the step when a member is lost mid-step, naming it', async () => {
+    const run = inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}) });
+    await run.trainer.waitForWorld(1000);
+    await expect(run.trainer.train()).rejects.toThrow(/worker 1 \(fake, cpu, pid 1001\) was lost at step 2: its command stream was cancelled/);
+    expect(eventsOf(run.events, 'worker_left')).toEqual([expect.objectContaining({ rank: 1, expected: false, workers: 1 })]);
+    expect(eventsOf(run.events, 'epoch_end')).toHaveLength(0);
+    run.trainer.stopWorkers('the test is over');
+    // the surviving member's upload of step 2 was abandoned, never applied
+    await run.workers[0]!.done;
+    expect(String(run.workers[0]!.failure)).toMatch(/was lost at step 2/);
+    expect(run.workers[0]!.stepsApplied).toBe(2);
+    expect(run.shadow.iteration).toBe(2);
+  });
+
+  it('refuses an upload for a step that is not open, from a worker that did not join, or for another run', async () => {
+    const run = inProcessRun({ workers: 1, epochs: 1 });
+    await run.trainer.waitForWorld(1000);
+    const member = run.world.list()[0]!;
+    const header = {
+      runId: 'in-process', workerId: member.workerId, step: 7, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16' as const, gradientElements: WEIGHTS,
+      stateElements: 4, shardSize: 128, lossSum: 1, correct: 0, regularizationLoss: 0, timings: null,
+    };
+    expect(() => run.session.beginUpload(header, 'test')).toThrow(ProtocolError);
+    expect(() => run.session.beginUpload(header, 'test')).toThrow(/uploaded gradients for step 7, but the current step is not open for uploads/);
+    expect(() => run.session.beginUpload({ ...header, workerId: 'stranger' }, 'test')).toThrow(/unknown worker id "stranger"/);
+    expect(() => run.session.beginUpload({ ...header, runId: 'other' }, 'test')).toThrow(/names run "other"/);
+    await finish(run);
+    expect(run.shadow.iteration).toBe(3);
+  });
+});
