@@ -11,8 +11,8 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-run.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
-import { runMain } from '../shared/cli.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
+import { augmentationFrom, runMain, withAugmentationFlags } from '../shared/cli.js';
+import { BACKEND_CHOICES, validateAugmentation, type BackendChoice } from '../shared/config.js';
 import { prepareDataset } from '../shared/dataset/prepare.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
 import { previewTiles } from '../shared/dataset/preview.js';
@@ -67,7 +67,7 @@ runMain('emotrain', async () => {
           'preview <path>',
           'a grid of augmented training samples with their labels, as a run feeds them to the model',
           (y) =>
-            syntheticOptions(y)
+            withAugmentationFlags(syntheticOptions(y))
               .positional('path', { type: 'string', demandOption: true, describe: "dataset directory (any supported layout), or 'synthetic'" })
               .option('out', { type: 'string', demandOption: true, describe: 'PNG file to write' })
               .option('count', { type: 'number', default: 16, describe: 'samples to show' })
@@ -80,7 +80,8 @@ runMain('emotrain', async () => {
             const imageSize = requireInteger('image-size', args['image-size'], 16, 1024);
             const epoch = requireInteger('epoch', args.epoch, 0, 100_000);
             const { index, split } = await openForRun(args.path, args, progress);
-            const tiles = await previewTiles(index, split.train, { count, seed, imageSize, epoch });
+            const augmentation = validateAugmentation(augmentationFrom(args));
+            const tiles = await previewTiles(index, split.train, { count, seed, imageSize, epoch, augmentation });
             const png = await renderImageGrid(tiles, {
               columns: Math.ceil(Math.sqrt(tiles.length)),
               tileSize: imageSize,

@@ -7,7 +7,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { runMain, tokenFrom } from '../shared/cli.js';
+import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags } from '../shared/cli.js';
 import {
   BACKEND_CHOICES,
   EARLY_STOPPING_MONITORS,
@@ -22,7 +22,7 @@ import {
 } from '../shared/config.js';
 import { runCoordinator } from './coordinator.js';
 
-const argv = yargs(hideBin(process.argv))
+const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
   .scriptName('coordinator')
   .usage('$0 [options]\n\nTrain a 7-class facial-expression classifier with synchronous data parallelism over local GPUs and remote workers.')
   .option('gpus', { type: 'number', default: 2, group: 'World:', describe: 'local workers to start, one per GPU (CPU workers when no GPU backend is installed)' })
@@ -100,6 +100,7 @@ runMain('coordinator', async () => {
     precision: argv.precision,
     microBatch: argv['micro-batch'],
     augment: argv.augment,
+    augmentation: augmentationFrom(argv),
     preprocessing: defaults.preprocessing,
     epochs: argv.epochs ?? 50,
     stepsPerEpoch: argv['steps-per-epoch'],

@@ -178,6 +178,13 @@ export class Trainer {
         event: 'epoch_end', ...row, epochs: config.epochs, steps: progress.steps, step: this.step,
         seconds: (clock.now() - epochStart) / 1000, samples_per_worker: progress.samplesPerRank,
       });
+      if (progress.skipped * 2 > progress.steps) {
+        events.emit({
+          event: 'warning',
+          code: 'STEPS_MOSTLY_SKIPPED',
+          message: `epoch ${epoch + 1}: ${progress.skipped} of ${progress.steps} steps were skipped (non-finite or fp16-overflowing gradients); the loss scale is now ${this.options.engine.lossScale}`,
+        });
+      }
       const logs: EpochLogs = { epoch: row.epoch, loss: row.loss, accuracy: row.accuracy, val_loss: row.val_loss, val_accuracy: row.val_accuracy, lr: row.lr };
       for (const callback of this.callbacks) {
         for (const decision of callback.onEpochEnd?.(logs) ?? []) await this.carryOut(decision, validation);
@@ -187,6 +194,13 @@ export class Trainer {
       for (const callback of this.callbacks) {
         for (const decision of callback.onTrainEnd?.() ?? []) await this.carryOut(decision, undefined);
       }
+    }
+    if (this.step > 0 && this.options.shadow.iteration === 0) {
+      events.emit({
+        event: 'warning',
+        code: 'NO_UPDATE_APPLIED',
+        message: `no update was applied: all ${this.step} steps were skipped (non-finite or fp16-overflowing gradients, loss scale now ${this.options.engine.lossScale}); the weights are the initial ones — try --precision fp32 or a lower --initial-loss-scale`,
+      });
     }
     return {
       status: this.stopReason === undefined ? 'finished' : 'stopped',

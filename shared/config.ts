@@ -3,6 +3,7 @@
 // (`WorkerConfig`) in the Join reply, so every replica builds the same model the same way.
 
 import { ConfigError } from './errors.js';
+import { STUDY_AUGMENTATION, type AugmentationSettings } from './image/augmentation.js';
 import { MODEL_NAMES, type ModelName } from './models/model-spec.js';
 
 export { MODEL_NAMES, type ModelName };
@@ -24,6 +25,8 @@ export interface WorkerConfig {
   /** Samples per forward/backward pass inside a worker; 0 = the whole shard at once. */
   microBatch: number;
   augment: boolean;
+  /** The augmentation knobs (Keras factors); absent in runs made before they existed: the study's. */
+  augmentation?: AugmentationSettings;
   preprocessing: Preprocessing;
 }
 
@@ -78,7 +81,7 @@ export const MODEL_DEFAULTS: Record<ModelName, { imageSize: number; freeze: stri
 
 export function workerConfigOf(config: RunConfig): WorkerConfig {
   const { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing } = config;
-  return { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing };
+  return { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, augmentation: config.augmentation ?? { ...STUDY_AUGMENTATION }, preprocessing };
 }
 
 function requireInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
@@ -92,6 +95,16 @@ function requireNumber(name: string, value: number, min: number, max: number, ex
     const low = exclusiveMin ? `(${min}` : `[${min}`;
     throw new ConfigError('CONFIG_INVALID', `--${name} must be a number in ${low}, ${max}], got ${value}`);
   }
+}
+
+/** The augmentation knobs: each a Keras factor in its range. */
+export function validateAugmentation(a: AugmentationSettings): AugmentationSettings {
+  if (a === null || typeof a !== 'object') throw new ConfigError('CONFIG_INVALID', `augmentation must be an object with flip, rotation, zoom and translate, got ${JSON.stringify(a)}`);
+  requireNumber('flip', a.flip, 0, 1);
+  requireNumber('rotation', a.rotation, 0, 0.5);
+  requireNumber('zoom', a.zoom, 0, 0.95);
+  requireNumber('translate', a.translate, 0, 1);
+  return a;
 }
 
 /** Checks a worker configuration received over the network as strictly as one given on the command line. */
@@ -110,6 +123,7 @@ export function validateWorkerConfig(config: WorkerConfig): WorkerConfig {
   if (config.preprocessing !== 'unit' && config.preprocessing !== 'caffe') {
     throw new ConfigError('CONFIG_INVALID', `preprocessing must be unit or caffe, got ${JSON.stringify(config.preprocessing)}`);
   }
+  if (config.augmentation !== undefined) validateAugmentation(config.augmentation);
   if (typeof config.freeze !== 'string' || config.freeze.length === 0) {
     throw new ConfigError('CONFIG_INVALID', `--freeze must be none, a layer count or a stage such as conv4, got ${JSON.stringify(config.freeze)}`);
   }

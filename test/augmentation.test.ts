@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { drawAugmentation, NO_AUGMENTATION, type Augmentation } from '../shared/image/augmentation.js';
+import { drawAugmentation, NO_AUGMENTATION, STUDY_AUGMENTATION, type Augmentation } from '../shared/image/augmentation.js';
 import type { RgbImage } from '../shared/image/decode.js';
 import { writeModelInputs } from '../shared/image/model-input.js';
 import { reflectIndex, sourceMap, warpInto } from '../shared/image/warp.js';
@@ -141,6 +141,41 @@ describe('augmentation geometry (Keras RandomFlip, RandomRotation, RandomZoom, f
     expect(Math.max(...zooms)).toBeLessThanOrEqual(1.2);
     expect(Math.min(...zooms)).toBeLessThan(0.81);
     expect(Math.max(...zooms)).toBeGreaterThan(1.19);
+  });
+
+  it('shifts as RandomTranslation does (content moves by the fraction of the side), after the zoom', () => {
+    const side = 20;
+    const image = randomImage(side, side, 7);
+    const [dx, dy] = [0.1 * side, -0.15 * side];
+    // keras get_translation_matrix: output (x, y) samples input (x - dx, y - dy)
+    expect(maxDifference(warp(image, side, { ...NO_AUGMENTATION, shiftX: 0.1, shiftY: -0.15 }), kerasTransform(image, [1, 0, -dx, 0, 1, -dy, 0, 0]))).toBeLessThan(0.01);
+    // zoom then translation: Z(T(p)) = z·(p - d) + zoom offset
+    const z = 0.85;
+    const [a, , zx, , , zy] = kerasZoom(z, side, side);
+    expect(a).toBeCloseTo(z, 12);
+    const composed = [z, 0, zx! - z * dx, 0, z, zy! - z * dy, 0, 0];
+    expect(maxDifference(warp(image, side, { ...NO_AUGMENTATION, zoom: z, shiftX: 0.1, shiftY: -0.15 }), kerasTransform(image, composed))).toBeLessThan(0.01);
+  });
+
+  it('draws with the knobs (--flip, --rotation, --zoom, --translate): a factor of 0 turns its draw off and leaves the others as they were', () => {
+    const ids = Array.from({ length: 2000 }, (_, id) => id);
+    const study = ids.map((id) => drawAugmentation(42, 1, id));
+    expect(ids.map((id) => drawAugmentation(42, 1, id, STUDY_AUGMENTATION))).toEqual(study);
+    expect(study.every((d) => d.shiftX === undefined)).toBe(true);
+    const mild = ids.map((id) => drawAugmentation(42, 1, id, { flip: 0.5, rotation: 0.03, zoom: 0.1, translate: 0.1 }));
+    expect(mild.map((d) => d.flip)).toEqual(study.map((d) => d.flip));
+    const degrees = mild.map((d) => Math.abs(d.angle * 180) / Math.PI);
+    expect(Math.max(...degrees)).toBeLessThanOrEqual(0.03 * 360);
+    expect(Math.max(...degrees)).toBeGreaterThan(0.029 * 360);
+    expect(Math.max(...mild.map((d) => Math.abs(d.zoom - 1)))).toBeLessThanOrEqual(0.1);
+    const shifts = mild.flatMap((d) => [d.shiftX!, d.shiftY!]);
+    expect(Math.max(...shifts.map(Math.abs))).toBeLessThanOrEqual(0.1);
+    expect(Math.max(...shifts)).toBeGreaterThan(0.099);
+    expect(Math.min(...shifts)).toBeLessThan(-0.099);
+    const none = ids.map((id) => drawAugmentation(42, 1, id, { flip: 0, rotation: 0, zoom: 0, translate: 0 }));
+    expect(none.every((d) => !d.flip && d.angle === 0 && d.zoom === 1)).toBe(true);
+    const always = ids.map((id) => drawAugmentation(42, 1, id, { ...STUDY_AUGMENTATION, flip: 1 }));
+    expect(always.every((d) => d.flip)).toBe(true);
   });
 
   it('gives the same pixels for the same (seed, epoch, sample id) and others for another epoch, seed or sample', () => {

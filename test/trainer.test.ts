@@ -66,6 +66,20 @@ describe('the run engine, in process', () => {
     }
   });
 
+  it('says so when no update was ever applied, and flags an epoch with more than half its steps skipped', async () => {
+    const run = inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 0 ? { overflowAt: [0, 1, 2, 3, 4, 5] } : {}) });
+    await finish(run);
+    expect(run.shadow.iteration).toBe(0);
+    const warnings = eventsOf(run.events, 'warning');
+    expect(warnings.map((w) => w.code)).toEqual(['STEPS_MOSTLY_SKIPPED', 'STEPS_MOSTLY_SKIPPED', 'NO_UPDATE_APPLIED']);
+    expect(warnings[0]!.message).toMatch(/epoch 1: 3 of 3 steps were skipped/);
+    expect(warnings[2]!.message).toMatch(/no update was applied: all 6 steps were skipped .* loss scale now 16\b/);
+    // half is not more than half: one skip in two steps is not flagged
+    const half = inProcessRun({ workers: 1, epochs: 1, trainSize: 256, workerOptions: () => ({ overflowAt: [0] }) });
+    await finish(half);
+    expect(eventsOf(half.events, 'warning')).toEqual([]);
+  });
+
   it('reduces the learning rate when val_loss reaches a plateau (patience 2, factor 0.5)', async () => {
     const run = inProcessRun({ workers: 2, epochs: 5, validation: { loss: () => 1, accuracy: () => 0.5 } });
     await finish(run);

@@ -32,7 +32,7 @@ export class BatchAssembler {
     private readonly pool: DataPool,
     dataDir?: string,
   ) {
-    this.spec = { imageSize: config.imageSize, preprocessing: config.preprocessing, seed: config.seed, augment: config.augment };
+    this.spec = { imageSize: config.imageSize, preprocessing: config.preprocessing, seed: config.seed, augment: config.augment, ...(config.augmentation ? { augmentation: config.augmentation } : {}) };
     this.bytes = new SampleBytes(dataDir);
   }
 

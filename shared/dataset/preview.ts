@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EMOTION_CLASSES } from '../classes.js';
-import { drawAugmentation } from '../image/augmentation.js';
+import { drawAugmentation, STUDY_AUGMENTATION, type AugmentationSettings } from '../image/augmentation.js';
 import { inputLength, writeModelInputs } from '../image/model-input.js';
 import { encodePng } from '../image/png.js';
 import { deriveSeed, SeededRandom } from '../random.js';
@@ -18,6 +18,8 @@ export interface PreviewOptions {
   seed: number;
   imageSize: number;
   epoch: number;
+  /** The knobs (default: the study's). */
+  augmentation?: AugmentationSettings;
 }
 
 /** `count` training samples, picked by the seed, augmented as in `epoch`, as picture tiles. */
@@ -28,11 +30,13 @@ export async function previewTiles(index: DatasetIndex, trainIds: readonly numbe
   for (const id of ids) {
     const sample = index.samples[id]!;
     const bytes = sample.pixels ? encodePng(sample.pixels) : await fs.readFile(path.join(index.root, sample.path));
-    const spec = { imageSize: options.imageSize, preprocessing: 'unit' as const, seed: options.seed, augment: true };
+    const augmentation = options.augmentation ?? STUDY_AUGMENTATION;
+    const spec = { imageSize: options.imageSize, preprocessing: 'unit' as const, seed: options.seed, augment: true, augmentation };
     writeModelInputs([{ id, bytes, where: sample.path }], options.epoch, spec, floats);
     const rgb = Uint8Array.from(floats, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
-    const a = drawAugmentation(options.seed, options.epoch, id);
-    const caption = `${a.flip ? 'flipped, ' : ''}${((a.angle * 180) / Math.PI).toFixed(0)}°, zoom ${a.zoom.toFixed(2)}`;
+    const a = drawAugmentation(options.seed, options.epoch, id, augmentation);
+    const shift = a.shiftX !== undefined ? `, shift ${(a.shiftX * 100).toFixed(0)}%,${(a.shiftY! * 100).toFixed(0)}%` : '';
+    const caption = `${a.flip ? 'flipped, ' : ''}${((a.angle * 180) / Math.PI).toFixed(0)}°, zoom ${a.zoom.toFixed(2)}${shift}`;
     tiles.push({ png: encodePng({ width: options.imageSize, height: options.imageSize, data: rgb }), label: EMOTION_CLASSES[sample.label]!, caption });
   }
   return tiles;

@@ -3,7 +3,7 @@
 // pool, `emotrain dataset preview`, the data benchmark — so they cannot drift apart.
 
 import type { Preprocessing } from '../config.js';
-import { drawAugmentation, NO_AUGMENTATION } from './augmentation.js';
+import { drawAugmentation, NO_AUGMENTATION, STUDY_AUGMENTATION, type AugmentationSettings } from './augmentation.js';
 import { decodeImage } from './decode.js';
 import { sourceMap, warpInto } from './warp.js';
 
@@ -14,6 +14,8 @@ export interface InputSpec {
   seed: number;
   /** Train-time augmentation on (it applies only where an epoch is given). */
   augment: boolean;
+  /** Its knobs (default: the study's). */
+  augmentation?: AugmentationSettings;
 }
 
 export interface EncodedSample {
@@ -36,7 +38,7 @@ export function writeModelInputs(samples: readonly EncodedSample[], epoch: numbe
   const length = inputLength(spec.imageSize);
   samples.forEach((sample, i) => {
     const image = decodeImage(sample.bytes, sample.where);
-    const augmentation = epoch !== undefined && spec.augment ? drawAugmentation(spec.seed, epoch, sample.id) : NO_AUGMENTATION;
+    const augmentation = epoch !== undefined && spec.augment ? drawAugmentation(spec.seed, epoch, sample.id, spec.augmentation ?? STUDY_AUGMENTATION) : NO_AUGMENTATION;
     warpInto(image, spec.imageSize, sourceMap(augmentation, image.width, image.height, spec.imageSize), spec.preprocessing, output, i * length);
   });
 }

@@ -2,8 +2,8 @@
 // preprocessing fused into a single inverse-mapped bilinear warp, with no intermediate image.
 //
 // The pipeline it reproduces is the study's: resize to the model's size (tf.image.resize,
-// bilinear, half-pixel centres), then RandomFlip → RandomRotation → RandomZoom at that size, then
-// preprocessing. Each step is an affine map from an output pixel to where it samples its input
+// bilinear, half-pixel centres), then RandomFlip → RandomRotation → RandomZoom (→ RandomTranslation)
+// at that size, then preprocessing. Each step is an affine map from an output pixel to where it samples its input
 // (Keras' transform matrices: rotation and zoom about the centre ((size-1)/2, (size-1)/2)), so the
 // composition is one affine map from an output pixel to a source coordinate; the warp samples the
 // source there once, bilinearly, with fill_mode "reflect" ([d c b a | a b c d | d c b a], as
@@ -44,13 +44,16 @@ export function sourceMap(augmentation: Augmentation, sourceWidth: number, sourc
   const xy = kx * mirror * z * -sin;
   const yx = ky * z * sin;
   const yy = ky * z * cos;
+  // RandomTranslation comes last: an output pixel p samples the zoomed image at p - t.
+  const tx = (augmentation.shiftX ?? 0) * size;
+  const ty = (augmentation.shiftY ?? 0) * size;
   return {
     xx,
     xy,
-    x0: kx * (centre + 0.5) - 0.5 - (xx + xy) * centre,
+    x0: kx * (centre + 0.5) - 0.5 - (xx + xy) * centre - (xx * tx + xy * ty),
     yx,
     yy,
-    y0: ky * (centre + 0.5) - 0.5 - (yx + yy) * centre,
+    y0: ky * (centre + 0.5) - 0.5 - (yx + yy) * centre - (yx * tx + yy * ty),
   };
 }
 
