@@ -81,12 +81,29 @@ export class ProtocolSession implements TrainerHost {
   report(request: ReportRequest): void {
     const member = this.memberOf(request, `${request.kind} report`);
     const who = describeMember(member);
-    if (request.kind === 'evaluation') {
-      const id = request.evaluation.evaluationId;
-      this.options.replies.deliver('evaluation', id, member.rank, request.evaluation, `${who} reported evaluation ${id}`);
-    } else {
-      const step = request.checksum.step;
-      this.options.replies.deliver('checksum', step, member.rank, request.checksum, `${who} reported a checksum for step ${step}`);
+    switch (request.kind) {
+      case 'evaluation': {
+        const id = request.evaluation.evaluationId;
+        this.options.replies.deliver('evaluation', id, member.rank, request.evaluation, `${who} reported evaluation ${id}`);
+        return;
+      }
+      case 'checksum': {
+        const step = request.checksum.step;
+        this.options.replies.deliver('checksum', step, member.rank, request.checksum, `${who} reported a checksum for step ${step}`);
+        return;
+      }
+      case 'failure': {
+        const { code, message } = request.failure;
+        this.options.world.lose(member, `it failed: ${bounded(message, MAX_FAILURE_CHARS)}${code && code !== 'UNKNOWN' ? ` [${bounded(code, 64)}]` : ''}`);
+        return;
+      }
     }
   }
+}
+
+/** A worker's own account of its failure is shown as it is, up to this many characters. */
+const MAX_FAILURE_CHARS = 2000;
+
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }

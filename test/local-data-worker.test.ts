@@ -53,5 +53,9 @@ describe('a worker with its own copy of the dataset (--data-dir)', () => {
     expect(worker.output).toMatch(/has sha256 [0-9a-f]{64}, the coordinator's copy has [0-9a-f]{64}/);
     expect((await coordinator.exit(30_000)).code).not.toBe(0);
     expect(readEvents(path.join(runs, 'altered')).at(-1)?.event).toBe('run_failed');
+    // the worker's own account of why it left is what the coordinator says and records
+    expect(coordinator.output).toMatch(/run failed: worker \d \(.*\) was lost at step \d+: it failed: .*has sha256 [0-9a-f]{64}, the coordinator's copy has/);
+    const left = readEvents(path.join(runs, 'altered')).find((e) => e.event === 'worker_left')!;
+    expect(String(left['reason'])).toMatch(/^it failed: .*has sha256/);
   });
 });

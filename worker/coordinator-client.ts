@@ -2,7 +2,7 @@
 // and each RPC wrapped as a promise or an async stream with its framing checked.
 
 import * as grpc from '@grpc/grpc-js';
-import { ProtocolError } from '../shared/errors.js';
+import { EmotrainError, ProtocolError, describeError } from '../shared/errors.js';
 import {
   CHANNEL_OPTIONS,
   PayloadReceiver,
@@ -118,6 +118,16 @@ export class CoordinatorClient {
       // The call already failed; `result` carries the status that says why.
     }
     return result;
+  }
+
+  /** Tells the coordinator why this worker is about to leave (within `deadlineMs`). */
+  reportFailure(ref: WorkerRef, error: unknown, deadlineMs: number): Promise<void> {
+    const code = error instanceof EmotrainError ? error.code : 'UNKNOWN';
+    return new Promise((resolve, reject) => {
+      this.client.report({ ...ref, kind: 'failure', failure: { code, message: describeError(error) } }, this.metadata(), { deadline: Date.now() + deadlineMs }, (failure) =>
+        failure ? reject(rpcError('reporting this worker\'s failure', failure)) : resolve(),
+      );
+    });
   }
 
   report(request: ReportRequest): Promise<void> {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { BackendChoice } from '../shared/config.js';
 import { validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
-import { PROTOCOL_VERSION, type WorkerRef } from '../shared/wire/index.js';
+import { PROTOCOL_VERSION, RpcError, type WorkerRef } from '../shared/wire/index.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';
@@ -38,12 +38,16 @@ export interface WorkerOutcome {
   steps: number;
 }
 
+/** How long a failing worker tries to tell the coordinator why before it leaves anyway. */
+const FAILURE_REPORT_DEADLINE_MS = 2000;
+
 export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> {
   const backend = await selectBackend(options.backend);
   const client = new CoordinatorClient(options.coordinator, options.token, clientCredentials(options.tls));
   let heartbeat: HeartbeatThread | undefined;
   let pool: DataPool | undefined;
   let commandStream: ReturnType<CoordinatorClient['commands']> | undefined;
+  let ref: WorkerRef | undefined;
   try {
     await client.waitForReady(options.connectTimeoutMs);
     const joined = await client.join({
@@ -56,24 +60,25 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       requestedRank: options.requestedRank,
       localData: options.dataDir !== undefined,
     });
-    const ref: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
+    const member: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
+    ref = member;
     // Ping from the moment we are a member: building a big model and fetching its state takes
     // longer than the coordinator waits for a sign of life.
     heartbeat = new HeartbeatThread({
       address: options.coordinator,
       token: options.token,
-      runId: ref.runId,
-      workerId: ref.workerId,
+      runId: member.runId,
+      workerId: member.workerId,
       intervalMs: options.heartbeatIntervalMs,
       ...(options.tls ? { tls: options.tls } : {}),
     });
     const config: WorkerConfig = validateWorkerConfig(JSON.parse(joined.configJson) as WorkerConfig);
     const replica = new Replica(config);
-    const manifest = await client.fetchState(ref, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
+    const manifest = await client.fetchState(member, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
     replica.adoptFetchedState(manifest);
     pool = new DataPool(options.dataThreads);
     const assembler = new BatchAssembler(config, pool, options.dataDir);
-    commandStream = client.commands(ref);
+    commandStream = client.commands(member);
     const commands = new CommandQueue<Batch>(commandStream, (command) => {
       if (command.kind === 'trainStep') return assembler.assemble(command.trainStep.samples, command.trainStep.epoch);
       if (command.kind === 'evaluate') return assembler.assemble(command.evaluate.samples, undefined);
@@ -97,7 +102,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           const t2 = performance.now();
           const reduced = await client.exchange(
             {
-              ...ref,
+              ...member,
               step: order.step,
               lossScale,
               dtype: replica.dtype,
@@ -133,7 +138,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           const result = replica.evaluate(batch);
           assembler.release(batch);
           await client.report({
-            ...ref,
+            ...member,
             kind: 'evaluation',
             evaluation: {
               evaluationId: order.evaluationId,
@@ -149,7 +154,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           break;
         }
         case 'checksum':
-          await client.report({ ...ref, kind: 'checksum', checksum: { step: command.checksum.step, sha256: replica.checksum() } });
+          await client.report({ ...member, kind: 'checksum', checksum: { step: command.checksum.step, sha256: replica.checksum() } });
           break;
         case 'stop':
           return { rank: joined.rank, stopReason: command.stop.reason, steps };
@@ -158,6 +163,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       }
     }
     throw new ProtocolError('PROTOCOL_INVALID', `the coordinator at ${options.coordinator} ended the command stream without a stop`);
+  } catch (error) {
+    // Our last word, so the coordinator (and its user) read the cause first, not "the stream ended".
+    // Our own failures only: a call the coordinator failed (the run stopped, another worker was
+    // lost) it knows about already. Best effort: when the coordinator is unreachable too, the
+    // error still reaches our own stderr.
+    if (ref && !(error instanceof RpcError)) await client.reportFailure(ref, error, FAILURE_REPORT_DEADLINE_MS).catch(() => undefined);
+    throw error;
   } finally {
     // Ends the membership at once when this worker fails: the coordinator sees the stream go.
     commandStream?.cancel();

@@ -28,6 +28,7 @@ import type { TensorChunk as _emotrain_v1_TensorChunk, TensorChunk__Output as _e
 import type { TensorSpec as _emotrain_v1_TensorSpec, TensorSpec__Output as _emotrain_v1_TensorSpec__Output } from './emotrain/v1/TensorSpec.js';
 import type { TrainStep as _emotrain_v1_TrainStep, TrainStep__Output as _emotrain_v1_TrainStep__Output } from './emotrain/v1/TrainStep.js';
 import type { TrainerClient as _emotrain_v1_TrainerClient, TrainerDefinition as _emotrain_v1_TrainerDefinition } from './emotrain/v1/Trainer.js';
+import type { WorkerFailure as _emotrain_v1_WorkerFailure, WorkerFailure__Output as _emotrain_v1_WorkerFailure__Output } from './emotrain/v1/WorkerFailure.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -63,6 +64,7 @@ export interface ProtoGrpcType {
       TensorSpec: MessageTypeDefinition<_emotrain_v1_TensorSpec, _emotrain_v1_TensorSpec__Output>
       TrainStep: MessageTypeDefinition<_emotrain_v1_TrainStep, _emotrain_v1_TrainStep__Output>
       Trainer: SubtypeConstructor<typeof grpc.Client, _emotrain_v1_TrainerClient> & { service: _emotrain_v1_TrainerDefinition }
+      WorkerFailure: MessageTypeDefinition<_emotrain_v1_WorkerFailure, _emotrain_v1_WorkerFailure__Output>
     }
   }
 }

@@ -3,13 +3,15 @@
 
 import type { EvaluationResult as _emotrain_v1_EvaluationResult, EvaluationResult__Output as _emotrain_v1_EvaluationResult__Output } from '../../emotrain/v1/EvaluationResult.js';
 import type { ChecksumResult as _emotrain_v1_ChecksumResult, ChecksumResult__Output as _emotrain_v1_ChecksumResult__Output } from '../../emotrain/v1/ChecksumResult.js';
+import type { WorkerFailure as _emotrain_v1_WorkerFailure, WorkerFailure__Output as _emotrain_v1_WorkerFailure__Output } from '../../emotrain/v1/WorkerFailure.js';
 
 export interface ReportRequest {
   'runId'?: (string);
   'workerId'?: (string);
   'evaluation'?: (_emotrain_v1_EvaluationResult | null);
   'checksum'?: (_emotrain_v1_ChecksumResult | null);
-  'kind'?: "evaluation"|"checksum";
+  'failure'?: (_emotrain_v1_WorkerFailure | null);
+  'kind'?: "evaluation"|"checksum"|"failure";
 }
 
 export interface ReportRequest__Output {
@@ -17,5 +19,6 @@ export interface ReportRequest__Output {
   'workerId': (string);
   'evaluation'?: (_emotrain_v1_EvaluationResult__Output | null);
   'checksum'?: (_emotrain_v1_ChecksumResult__Output | null);
-  'kind'?: "evaluation"|"checksum";
+  'failure'?: (_emotrain_v1_WorkerFailure__Output | null);
+  'kind'?: "evaluation"|"checksum"|"failure";
 }

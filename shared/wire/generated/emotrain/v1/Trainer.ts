@@ -87,14 +87,14 @@ export interface TrainerClient extends grpc.Client {
   join(argument: _emotrain_v1_JoinRequest, callback: grpc.requestCallback<_emotrain_v1_JoinReply__Output>): grpc.ClientUnaryCall;
   
   /**
-   * Results of an evaluation shard, and replica checksums.
+   * Results of an evaluation shard, replica checksums, and a worker's last word when it fails.
    */
   Report(argument: _emotrain_v1_ReportRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_emotrain_v1_ReportReply__Output>): grpc.ClientUnaryCall;
   Report(argument: _emotrain_v1_ReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_emotrain_v1_ReportReply__Output>): grpc.ClientUnaryCall;
   Report(argument: _emotrain_v1_ReportRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_emotrain_v1_ReportReply__Output>): grpc.ClientUnaryCall;
   Report(argument: _emotrain_v1_ReportRequest, callback: grpc.requestCallback<_emotrain_v1_ReportReply__Output>): grpc.ClientUnaryCall;
   /**
-   * Results of an evaluation shard, and replica checksums.
+   * Results of an evaluation shard, replica checksums, and a worker's last word when it fails.
    */
   report(argument: _emotrain_v1_ReportRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_emotrain_v1_ReportReply__Output>): grpc.ClientUnaryCall;
   report(argument: _emotrain_v1_ReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_emotrain_v1_ReportReply__Output>): grpc.ClientUnaryCall;
@@ -133,7 +133,7 @@ export interface TrainerHandlers extends grpc.UntypedServiceImplementation {
   Join: grpc.handleUnaryCall<_emotrain_v1_JoinRequest__Output, _emotrain_v1_JoinReply>;
   
   /**
-   * Results of an evaluation shard, and replica checksums.
+   * Results of an evaluation shard, replica checksums, and a worker's last word when it fails.
    */
   Report: grpc.handleUnaryCall<_emotrain_v1_ReportRequest__Output, _emotrain_v1_ReportReply>;
   
