@@ -8,7 +8,7 @@
 
 import os from 'node:os';
 import jpeg from 'jpeg-js';
-import { encodeJpeg } from '../shared/dataset/jpeg-encoder.js';
+import { encodeJpeg } from '../shared/image/jpeg-encode.js';
 import { drawSyntheticFace } from '../shared/dataset/synthetic-faces.js';
 import { drawAugmentation } from '../shared/image/augmentation.js';
 import { decodeImage } from '../shared/image/decode.js';

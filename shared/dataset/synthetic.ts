@@ -14,7 +14,7 @@ import { EMOTION_CLASSES, NUM_CLASSES, type EmotionClass } from '../classes.js';
 import { replaceDirectory } from '../atomic-dir.js';
 import { ConfigError, DatasetError } from '../errors.js';
 import { deriveSeed, SeededRandom } from '../random.js';
-import { encodeJpeg } from './jpeg-encoder.js';
+import { encodeJpeg } from '../image/jpeg-encode.js';
 import { alignedImagePath, classToRafLabel, RAF_ALIGNED_DIR, RAF_PARTITION_FILE } from './raf-db-official.js';
 import { drawSyntheticFace, SYNTHETIC_FACE_VERSION } from './synthetic-faces.js';
 
