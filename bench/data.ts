@@ -8,8 +8,8 @@
 
 import os from 'node:os';
 import jpeg from 'jpeg-js';
-import { encodeJpeg } from '../shared/dataset/jpeg-encoder.js';
-import { drawSyntheticFace } from '../shared/dataset/synthetic-faces.js';
+import { encodeJpeg } from '../shared/image/jpeg-encode.js';
+import { drawSyntheticFace } from '../shared/synthetic-face/index.js';
 import { drawAugmentation } from '../shared/image/augmentation.js';
 import { decodeImage } from '../shared/image/decode.js';
 import { inputLength, writeModelInputs, type EncodedSample, type InputSpec } from '../shared/image/model-input.js';

@@ -1,11 +1,12 @@
 // Milliseconds per call of the wasm training kernels and the formulations they were chosen from
-// (worker/wasm-training-kernels.ts). Not a test: run after a build, on an otherwise idle machine.
+// (shared/backend/wasm-kernels/). Not a test: run after a build, on an otherwise idle machine.
 //   npm run build && node dist/bench/kernels.js [--cpu]
 // --cpu also times the cpu backend's depthwise kernels (the old fallback) on a small layer.
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { chooseFilterGradFormulation, kernelFormulations, registerWasmTrainingKernels } from '../shared/backend/wasm-training-kernels.js';
+import { chooseFilterGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
+import { registerWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
 
 type Shape4 = [number, number, number, number];
 const REPEATS = 3;

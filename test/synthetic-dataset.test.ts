@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import { classCounts, openDataset } from '../shared/dataset/index.js';
-import { encodeJpeg } from '../shared/dataset/jpeg-encoder.js';
-import { drawSyntheticFace } from '../shared/dataset/synthetic-faces.js';
+import { encodeJpeg } from '../shared/image/jpeg-encode.js';
+import { drawSyntheticFace } from '../shared/synthetic-face/index.js';
 import {
   RAF_DB_BASIC_CLASS_COUNTS,
   isSyntheticDatasetCurrent,

@@ -3,12 +3,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../shared/errors.js';
 import { SeededRandom } from '../shared/random.js';
-import {
-  chooseFilterGradFormulation,
-  kernelFormulations,
-  registerWasmTrainingKernels,
-  unregisterWasmTrainingKernels,
-} from '../shared/backend/wasm-training-kernels.js';
+import { chooseFilterGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];

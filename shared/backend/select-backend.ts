@@ -2,14 +2,14 @@
 // (libtensorflow on the CPU) are optional: their install scripts download libtensorflow, so they
 // are optionalDependencies that a GPU host installs and this machine cannot. They are looked up at
 // run time. The wasm backend always installs from npm and is the CPU fallback; it needs our
-// training kernels (wasm-training-kernels.ts). 'auto' takes the fastest one present.
+// training kernels (wasm-kernels/). 'auto' takes the fastest one present.
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import type { BackendChoice } from '../config.js';
 import { BackendError } from '../errors.js';
-import { registerWasmTrainingKernels } from './wasm-training-kernels.js';
+import { registerWasmTrainingKernels } from './wasm-kernels/index.js';
 
 export type ResolvedBackend = Exclude<BackendChoice, 'auto'>;
 

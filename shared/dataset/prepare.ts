@@ -8,7 +8,7 @@ import path from 'node:path';
 import { cacheDir } from './cache-dir.js';
 import { classCounts, openDataset, type DatasetIndex } from './index.js';
 import { splitDataset, type SplitPlan } from './split.js';
-import { SYNTHETIC_FACE_VERSION } from './synthetic-faces.js';
+import { SYNTHETIC_FACE_VERSION } from '../synthetic-face/index.js';
 import { SYNTHETIC_LAYOUT_VERSION, isSyntheticDatasetCurrent, writeSyntheticDataset } from './synthetic.js';
 
 export { cacheDir };

@@ -14,9 +14,9 @@ import { EMOTION_CLASSES, NUM_CLASSES, type EmotionClass } from '../classes.js';
 import { replaceDirectory } from '../atomic-dir.js';
 import { ConfigError, DatasetError } from '../errors.js';
 import { deriveSeed, SeededRandom } from '../random.js';
-import { encodeJpeg } from './jpeg-encoder.js';
+import { encodeJpeg } from '../image/jpeg-encode.js';
 import { alignedImagePath, classToRafLabel, RAF_ALIGNED_DIR, RAF_PARTITION_FILE } from './raf-db-official.js';
-import { drawSyntheticFace, SYNTHETIC_FACE_VERSION } from './synthetic-faces.js';
+import { drawSyntheticFace, SYNTHETIC_FACE_VERSION } from '../synthetic-face/index.js';
 
 export const SYNTHETIC_GENERATOR = 'emotrain-synthetic-faces';
 /** Bumped whenever file names, labels, split or encoding change for the same options. */

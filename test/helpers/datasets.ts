@@ -3,9 +3,9 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { encodeJpeg } from '../../shared/dataset/jpeg-encoder.js';
+import { encodeJpeg } from '../../shared/image/jpeg-encode.js';
 import { classToRafLabel } from '../../shared/dataset/raf-db-official.js';
-import { drawSyntheticFace } from '../../shared/dataset/synthetic-faces.js';
+import { drawSyntheticFace } from '../../shared/synthetic-face/index.js';
 import { encodePng } from '../../shared/image/png.js';
 
 export const FACE_SIDE = 24;
