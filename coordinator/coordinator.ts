@@ -30,7 +30,7 @@ import { Trainer } from './trainer.js';
 import { LocalWorkers } from './worker-launcher.js';
 import { World, describeMember } from './world.js';
 
-export interface CoordinatorOptions extends Omit<SetupOptions, 'log'> {
+export interface CoordinatorOptions extends Omit<SetupOptions, 'log' | 'localBackend'> {
   token?: string;
   tls: { cert?: string; key?: string; ca?: string };
   joinTimeoutMs: number;
@@ -52,7 +52,8 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const tlsCa = readOptionalFile('--tls-ca', options.tls.ca);
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
 
-  const { config, dataset, runDir, shadow, resume } = await prepareRun({ ...options, log: (line) => reporter.info(line) });
+  const localBackend: ResolvedBackend = options.config.backend === 'auto' ? resolveAuto() : options.config.backend;
+  const { config, dataset, runDir, shadow, resume } = await prepareRun({ ...options, localBackend, log: (line) => reporter.info(line) });
   const events = new RunEvents((name, error) => reporter.info(`${name} could not take an event: ${describeError(error)}`));
   events.subscribe('events.jsonl', runRecordWriter(runDir));
   events.subscribe('console', reporter.onEvent);
@@ -113,7 +114,6 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   reporter.info(`run ${config.runId}: ${runDir.path}`);
   reporter.info(`listening on ${host}:${port}`);
 
-  const localBackend: ResolvedBackend = config.backend === 'auto' ? resolveAuto() : config.backend;
   if (config.gpus > 0 && localBackend !== 'tfjs-node-gpu') {
     const why = config.backend === 'auto' ? 'no GPU backend is installed (@tensorflow/tfjs-node-gpu)' : `--backend ${config.backend} was asked for`;
     reporter.info(`${why}: the ${config.gpus} local workers run on the CPU with the ${localBackend} backend`);

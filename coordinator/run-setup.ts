@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { selectBackend } from '../shared/backend/select-backend.js';
+import { memoryBudgetBytes, modelFootprint, planMicroBatch } from '../shared/backend/memory-fit.js';
+import { selectBackend, type ResolvedBackend } from '../shared/backend/select-backend.js';
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
@@ -46,6 +47,8 @@ export function readOptionalFile(flag: string, file: string | undefined): Buffer
 
 export interface SetupOptions {
   config: RunConfig;
+  /** The backend the local workers will use (their memory limit decides the micro-batch). */
+  localBackend: ResolvedBackend;
   /** --epochs when it was given (on the command line or in --config): a resumed run may be extended. */
   explicitEpochs?: number;
   resumeDir?: string;
@@ -90,6 +93,11 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     log(`skipped ${skipped.length} files (${summarizeSkipped(skipped)}); each is listed with its reason in events.jsonl; first: ${skipped[0]!.path}: ${skipped[0]!.reason}`);
   }
 
+  // The coordinator computes nothing heavy: the cpu backend holds the shadow model for saving.
+  await selectBackend('cpu');
+  const shadow = new ShadowModel(workerConfigOf(config));
+  config = fitLocalMemory(config, options.localBackend, shadow, log);
+
   if (!runDir) {
     runDir = RunDirectory.create(config.runsDir, config.runId);
     // syntheticSeed is a coordinator option rather than part of RunConfig; evaluate needs it to
@@ -103,9 +111,6 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     });
   }
 
-  // The coordinator computes nothing heavy: the cpu backend holds the shadow model for saving.
-  await selectBackend('cpu');
-  const shadow = new ShadowModel(workerConfigOf(config));
   let resume: TrainingState | undefined;
   if (options.resumeDir) {
     const last = new CheckpointStore(runDir.checkpointsDir).loadLast(shadow.layout);
@@ -114,4 +119,21 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
   }
   return { config, dataset, runDir, shadow, resume };
+}
+
+/**
+ * On a backend whose memory is limited (wasm: a 4 GiB heap), the step of the largest shard must
+ * fit: the configured --micro-batch is checked, and with none configured the largest that fits is
+ * chosen (and recorded in config.json) — before any worker starts, instead of a worker aborting.
+ */
+function fitLocalMemory(config: RunConfig, backend: ResolvedBackend, shadow: ShadowModel, log: (line: string) => void): RunConfig {
+  const budget = memoryBudgetBytes(backend);
+  if (config.gpus === 0 || budget === undefined) return config;
+  const shard = Math.ceil(config.globalBatch / (config.gpus + config.remoteWorkers));
+  const what = `${config.model} at ${config.imageSize}x${config.imageSize} on the ${backend} backend`;
+  const plan = planMicroBatch(modelFootprint(shadow.model), config.microBatch, shard, budget, what);
+  if ('error' in plan) throw new ConfigError('CONFIG_INVALID', plan.error);
+  if (!plan.chosen) return config;
+  log(`the ${backend} backend's heap is limited to 4 GiB: ${what} trains its shards of ${shard} in micro-batches of ${plan.microBatch} (--micro-batch chooses)`);
+  return { ...config, microBatch: plan.microBatch };
 }

@@ -53,9 +53,13 @@ function isDirectory(dir: string): boolean {
   }
 }
 
-// A worker started by a local coordinator leaves Ctrl-C to it: the coordinator finishes the step,
-// sends the stop, and reaps us. A worker started by hand leaves on Ctrl-C.
-if (process.env['EMOTRAIN_MANAGED'] === '1') process.on('SIGINT', () => undefined);
+// A worker started by a local coordinator leaves Ctrl-C (and a SIGTERM sent to the whole process
+// group, as `timeout` or a batch scheduler does) to it: the coordinator finishes the step, sends
+// the stop, and reaps us. A worker started by hand leaves on either.
+if (process.env['EMOTRAIN_MANAGED'] === '1') {
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => undefined);
+}
 
 runMain('worker', async () => {
   const token = tokenFrom(argv.token);

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { AdamOptimizer } from '../shared/adam.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import type { WorkerConfig } from '../shared/config.js';
-import { ProtocolError } from '../shared/errors.js';
+import { BackendError, ProtocolError } from '../shared/errors.js';
+import { modelFootprint, planMicroBatch } from '../shared/backend/memory-fit.js';
 import { evaluateImages, evaluationChunkSize, type SampleEvaluation } from '../shared/evaluation.js';
 import { decodeFp16, encodeFp16 } from '../shared/fp16.js';
 import { categoricalCrossEntropy } from '../shared/losses.js';
@@ -41,7 +42,14 @@ export class Replica {
   private readonly download16: Uint16Array | undefined;
   private readonly reduced: Float32Array;
 
-  constructor(private readonly config: WorkerConfig) {
+  /** Shard sizes already checked against the backend's memory. */
+  private readonly fits = new Set<number>();
+
+  /** `memoryBudgetBytes`: the backend's memory limit, when it has one (wasm). */
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly memory?: { budgetBytes: number; backend: string },
+  ) {
     const { model, state } = buildReplicaModel(config);
     this.model = model;
     this.state = state;
@@ -73,6 +81,7 @@ export class Replica {
    * whose gradients sum to S times the gradient of the shard's mean loss.
    */
   computeGradients(batch: Batch, stepSeed: number): StepStats {
+    this.requireFits(batch.count);
     const lossScale = this.lossScale;
     const n = batch.count;
     const size = this.config.imageSize;
@@ -121,6 +130,18 @@ export class Replica {
     if (this.upload16) nonFinite = encodeFp16(this.gradients, this.upload16);
     else for (let i = 0; i < this.gradients.length; i++) if (!Number.isFinite(this.gradients[i]!)) nonFinite++;
     return { lossSum, correct, regularizationLoss: regularization, nonFinite };
+  }
+
+  /** Refuses, with the micro-batch that would fit, a shard whose step would exhaust the backend's memory. */
+  private requireFits(shard: number): void {
+    if (!this.memory || this.fits.has(shard)) return;
+    const what = `${this.config.model} at ${this.config.imageSize}x${this.config.imageSize} on this worker's ${this.memory.backend} backend`;
+    const plan = planMicroBatch(modelFootprint(this.model), this.config.microBatch, shard, this.memory.budgetBytes, what);
+    if ('error' in plan || plan.chosen) {
+      const advice = 'error' in plan ? plan.error : `${what} cannot train shards of ${shard} at once: start the run with --micro-batch ${plan.microBatch} or less`;
+      throw new BackendError('BACKEND_OUT_OF_MEMORY', advice);
+    }
+    this.fits.add(shard);
   }
 
   /** Upload payload: gradients in the wire dtype, then the BatchNorm statistics. */

@@ -8,6 +8,7 @@ import type { BackendChoice } from '../shared/config.js';
 import { validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
 import { PROTOCOL_VERSION, RpcError, type WorkerRef } from '../shared/wire/index.js';
+import { memoryBudgetBytes } from '../shared/backend/memory-fit.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';
@@ -73,7 +74,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       ...(options.tls ? { tls: options.tls } : {}),
     });
     const config: WorkerConfig = validateWorkerConfig(JSON.parse(joined.configJson) as WorkerConfig);
-    const replica = new Replica(config);
+    const budgetBytes = memoryBudgetBytes(backend.name);
+    const replica = new Replica(config, budgetBytes === undefined ? undefined : { budgetBytes, backend: backend.name });
     const manifest = await client.fetchState(member, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
     replica.adoptFetchedState(manifest);
     pool = new DataPool(options.dataThreads);
