@@ -41,9 +41,14 @@ async function query(expr: string): Promise<Array<{ metric: Record<string, strin
   return body.data.result;
 }
 
-/** A dashboard expression as Grafana would send it for this run and all workers. */
+/**
+ * A dashboard expression as Grafana would send it for this run and all workers, over a rate window
+ * that spans the whole run: on a loaded machine the last step can be more than 20 s before the
+ * query (validation and checkpoints come after it), and a rate() window without observations is
+ * 0/0 = NaN — which says nothing about the dashboard.
+ */
 function resolveTemplate(expr: string): string {
-  return expr.replaceAll('$__rate_interval', '20s').replaceAll('$run', runId).replaceAll('$worker', '.*');
+  return expr.replaceAll('$__rate_interval', '10m').replaceAll('$run', runId).replaceAll('$worker', '.*');
 }
 
 beforeAll(async () => {
@@ -52,18 +57,13 @@ beforeAll(async () => {
   const runs = tempDir('observability');
   runId = 'observed';
   runDir = path.join(runs, runId);
-  coordinator = new Program(COORDINATOR, [
-    '--gpus', '2', '--epochs', String(EPOCHS), '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn',
-    '--image-size', '32', '--runs', runs, '--run-id', runId, '--progress', 'lines', '--metrics-port', '0', '--metrics-linger', '120',
-  ]);
-  const match = await coordinator.waitFor(/metrics on (http:\/\/127\.0\.0\.1:(\d+))\/metrics/, 60_000);
-  metricsUrl = `${match[1]}/metrics`;
-
-  // the scrape config of deploy/prometheus.yml, pointed at this coordinator and scraping every second
+  // Prometheus first, scraping the port the coordinator will serve on: a tiny run trains in a few
+  // seconds, and rate() needs scrapes while it does.
+  const metricsPort = await freePort();
   const deployed = readFileSync(path.join(ROOT, 'deploy', 'prometheus.yml'), 'utf8');
   expect(deployed).toContain("targets: ['host.docker.internal:9400']");
   expect(deployed).toMatch(/scrape_interval: \d+s/);
-  const config = deployed.replace("targets: ['host.docker.internal:9400']", `targets: ['127.0.0.1:${match[2]}']`).replace(/scrape_interval: \d+s/, 'scrape_interval: 1s');
+  const config = deployed.replace("targets: ['host.docker.internal:9400']", `targets: ['127.0.0.1:${metricsPort}']`).replace(/scrape_interval: \d+s/, 'scrape_interval: 1s');
   const dir = tempDir('prometheus');
   writeFileSync(path.join(dir, 'prometheus.yml'), config);
   const port = await freePort();
@@ -75,6 +75,13 @@ beforeAll(async () => {
     if (i > 200) throw new Error('Prometheus did not become ready');
     await sleep(100);
   }
+  coordinator = new Program(COORDINATOR, [
+    '--gpus', '2', '--epochs', String(EPOCHS), '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn',
+    '--image-size', '32', '--runs', runs, '--run-id', runId, '--progress', 'lines', '--metrics-port', String(metricsPort), '--metrics-linger', '120',
+  ]);
+  const match = await coordinator.waitFor(/metrics on (http:\/\/127\.0\.0\.1:(\d+))\/metrics/, 60_000);
+  metricsUrl = `${match[1]}/metrics`;
+  expect(match[2]).toBe(String(metricsPort));
   // train to the end; the coordinator then keeps serving its final metrics
   await coordinator.waitFor(/serving the final metrics/, 240_000);
   // wait until Prometheus has scraped the final epoch
