@@ -57,8 +57,8 @@ beforeAll(async () => {
   const runs = tempDir('observability');
   runId = 'observed';
   runDir = path.join(runs, runId);
-  // Prometheus first, scraping the port the coordinator will serve on: a tiny run trains in a few
-  // seconds, and rate() needs scrapes while it does.
+  // Prometheus first, scraping the port the coordinator will serve on, and images of 64 px so the
+  // run trains for several seconds: rate() needs two or more scrapes while it does.
   const metricsPort = await freePort();
   const deployed = readFileSync(path.join(ROOT, 'deploy', 'prometheus.yml'), 'utf8');
   expect(deployed).toContain("targets: ['host.docker.internal:9400']");
@@ -77,7 +77,7 @@ beforeAll(async () => {
   }
   coordinator = new Program(COORDINATOR, [
     '--gpus', '2', '--epochs', String(EPOCHS), '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn',
-    '--image-size', '32', '--runs', runs, '--run-id', runId, '--progress', 'lines', '--metrics-port', String(metricsPort), '--metrics-linger', '120',
+    '--image-size', '64', '--runs', runs, '--run-id', runId, '--progress', 'lines', '--metrics-port', String(metricsPort), '--metrics-linger', '120',
   ]);
   const match = await coordinator.waitFor(/metrics on (http:\/\/127\.0\.0\.1:(\d+))\/metrics/, 60_000);
   metricsUrl = `${match[1]}/metrics`;
@@ -92,6 +92,9 @@ beforeAll(async () => {
     await sleep(200);
   }
   await sleep(2500); // a few more scrapes so every rate() window holds the end of the run
+  // rate() over the run needs the counters seen moving; say so plainly if the run outran the scrapes
+  const seen = await query(`changes(emotrain_steps_total{run="${runId}"}[10m])`);
+  if (!(Number(seen[0]?.value[1]) >= 2)) throw new Error(`Prometheus saw the step counter change only ${seen[0]?.value[1] ?? 0} times while the run trained`);
 }, 300_000);
 
 afterAll(() => {
