@@ -32,7 +32,7 @@ export async function layersModelFiles(model: tf.LayersModel): Promise<{ 'model.
   return { 'model.json': JSON.stringify(modelJson), 'weights.bin': new Uint8Array(weightData) };
 }
 
-/** The artifacts of a layers-format model directory, for tf.io.fromMemory. */
+/** The artifacts of a layers-format model directory, for tf.io.fromMemory. Errors name the file that is missing or malformed. */
 export function readLayersModelArtifacts(dir: string): tf.io.ModelArtifacts {
   const modelJsonPath = path.join(dir, 'model.json');
   let modelJson: tf.io.ModelJSON;
@@ -41,12 +41,20 @@ export function readLayersModelArtifacts(dir: string): tf.io.ModelArtifacts {
   } catch (cause) {
     throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${modelJsonPath}: ${(cause as Error).message}`, { cause });
   }
+  if (modelJson === null || typeof modelJson !== 'object' || !Array.isArray(modelJson.weightsManifest)) {
+    throw new CheckpointError('CHECKPOINT_INVALID', `${modelJsonPath} has no weightsManifest: it is not a TensorFlow.js model.json`);
+  }
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: ArrayBuffer[] = [];
-  for (const group of modelJson.weightsManifest ?? []) {
+  for (const group of modelJson.weightsManifest) {
     weightSpecs.push(...group.weights);
     for (const file of group.paths) {
-      const bytes = readFileSync(path.join(dir, file));
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(path.join(dir, file));
+      } catch (cause) {
+        throw new CheckpointError('CHECKPOINT_INVALID', `${modelJsonPath} lists weight file ${file}, which cannot be read: ${(cause as Error).message}`, { cause });
+      }
       buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
     }
   }
@@ -64,33 +72,65 @@ export async function loadLayersModelFromDir(dir: string): Promise<tf.LayersMode
   return tf.loadLayersModel(tf.io.fromMemory(readLayersModelArtifacts(dir)));
 }
 
+export interface NamedWeight {
+  /** As model.json names it: `conv1_conv/kernel`. */
+  name: string;
+  shape: number[];
+  values: Float32Array;
+  /** tfjs' weight group: `optimizer` for optimizer state saved with the model, else model weights. */
+  group: 'model' | 'optimizer';
+}
+
+// Bytes per stored value: the quantized type when there is one, else the dtype's.
+const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8 };
+
+/**
+ * The weights of a layers-format directory, dequantised to float32 by tfjs' own decoder, after
+ * checking that the weight files hold exactly the bytes model.json declares (a truncated or
+ * padded file would otherwise shift every weight after it).
+ */
+export function readLayersWeights(dir: string): NamedWeight[] {
+  const artifacts = readLayersModelArtifacts(dir);
+  const modelJson = path.join(dir, 'model.json');
+  const specs = artifacts.weightSpecs ?? [];
+  let declared = 0;
+  for (const spec of specs) {
+    const bytes = spec.quantization ? QUANTIZED_BYTES[spec.quantization.dtype] : DTYPE_BYTES[spec.dtype];
+    if (bytes === undefined) throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${spec.name} is stored as ${spec.quantization?.dtype ?? spec.dtype}, which has no numeric values to read`);
+    declared += spec.shape.reduce((a, b) => a * b, 1) * bytes;
+  }
+  const data = tf.io.CompositeArrayBuffer.join(artifacts.weightData!);
+  if (declared !== data.byteLength) {
+    throw new CheckpointError('CHECKPOINT_INVALID', `${dir}: model.json declares ${declared} bytes of weights, the weight files hold ${data.byteLength}`);
+  }
+  const tensors = tf.io.decodeWeights(data, specs);
+  try {
+    return specs.map((spec) => {
+      const tensor = tensors[spec.name]!;
+      if (tensor.dtype !== 'float32') throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${spec.name} is ${tensor.dtype}; only float weights can be read`);
+      // A copy: the cpu backend may hand out the tensor's own storage.
+      return { name: spec.name, shape: spec.shape, values: (tensor.dataSync() as Float32Array).slice(), group: spec.group ?? 'model' };
+    });
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
 /**
  * Reads the weights of a layers-format directory (model.json + its weight files) into `state`'s
- * slots, by weight name, checking dtype, shape and file sizes: no tfjs model is built. Every slot
- * must be found; the error names the weight, the file and both shapes.
+ * slots, by weight name, checking shapes and file sizes: no tfjs model is built. Every slot must
+ * be found; the error names the weight, the file and both shapes.
  */
 export function readLayersWeightsInto(dir: string, state: ModelState): void {
-  const artifacts = readLayersModelArtifacts(dir);
-  const data = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData!));
   const modelJson = path.join(dir, 'model.json');
-  const byName = new Map<string, { offset: number; shape: number[] }>();
-  let offset = 0;
-  for (const spec of artifacts.weightSpecs ?? []) {
-    if (spec.dtype !== 'float32' || spec.quantization) {
-      throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${spec.name} is ${spec.quantization ? 'quantized' : spec.dtype}; only float32 weights can be read`);
-    }
-    byName.set(spec.name, { offset, shape: spec.shape });
-    offset += spec.shape.reduce((a, b) => a * b, 1) * 4;
-  }
-  if (offset !== data.byteLength) {
-    throw new CheckpointError('CHECKPOINT_INVALID', `${dir}: model.json declares ${offset} bytes of weights, the weight files hold ${data.byteLength}`);
-  }
+  const byName = new Map(readLayersWeights(dir).map((weight) => [weight.name, weight]));
   for (const slot of state.slots) {
-    const spec = byName.get(slot.name);
-    if (!spec) throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson} has no weight ${slot.name} (shape [${slot.shape}]) of the configured model`);
-    if (spec.shape.join('x') !== slot.shape.join('x')) {
-      throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${slot.name} has shape [${spec.shape}], the configured model's has [${slot.shape}]`);
+    const weight = byName.get(slot.name);
+    if (!weight) throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson} has no weight ${slot.name} (shape [${slot.shape}]) of the configured model`);
+    if (weight.shape.join('x') !== slot.shape.join('x')) {
+      throw new CheckpointError('CHECKPOINT_INVALID', `${modelJson}: weight ${slot.name} has shape [${weight.shape}], the configured model's has [${slot.shape}]`);
     }
-    slot.values.set(new Float32Array(data.buffer.slice(data.byteOffset + spec.offset, data.byteOffset + spec.offset + slot.size * 4)));
+    slot.values.set(weight.values);
   }
 }
