@@ -32,7 +32,11 @@ export type ErrorCode =
   | 'RUN_NOT_FOUND'
   | 'RUN_INVALID'
   | 'REPORT_INPUT_INVALID'
-  | 'REPORT_RENDER_FAILED';
+  | 'REPORT_RENDER_FAILED'
+  | 'WEIGHTS_NOT_FOUND'
+  | 'WEIGHTS_UNRECOGNIZED'
+  | 'WEIGHTS_UNREADABLE'
+  | 'WEIGHTS_MISMATCH';
 
 export class EmotrainError extends Error {
   readonly code: ErrorCode;
@@ -56,6 +60,8 @@ export class WorldError extends EmotrainError {}
 export class TrainingError extends EmotrainError {}
 /** `emotrain evaluate`: a run directory it cannot use, or a report it cannot produce (issue 5). */
 export class ReportError extends EmotrainError {}
+/** --weights: a source that is missing, not weights, unreadable, or does not fit the model (issue 9, point 5). */
+export class WeightsError extends EmotrainError {}
 
 /** The message of any thrown value, for logs; keeps the cause chain short and readable. */
 export function describeError(error: unknown): string {
