@@ -8,6 +8,7 @@ import { resolveAuto, type ResolvedBackend } from '../shared/backend/select-back
 import { workerConfigOf } from '../shared/config.js';
 import { ConfigError, TrainingError, WorldError, describeError } from '../shared/errors.js';
 import { LossScaler } from '../shared/loss-scaler.js';
+import { weightsEventFields } from '../shared/weights/index.js';
 import { ModelCheckpoint } from './callbacks/model-checkpoint.js';
 import { EarlyStopping } from './callbacks/early-stopping.js';
 import { ReduceLROnPlateau } from './callbacks/reduce-lr-on-plateau.js';
@@ -53,12 +54,14 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
 
   const localBackend: ResolvedBackend = options.config.backend === 'auto' ? resolveAuto() : options.config.backend;
-  const { config, dataset, runDir, shadow, resume } = await prepareRun({ ...options, localBackend, log: (line) => reporter.info(line) });
+  const { config, dataset, runDir, shadow, resume, weights, warnings } = await prepareRun({ ...options, localBackend, log: (line) => reporter.info(line) });
   const events = new RunEvents((name, error) => reporter.info(`${name} could not take an event: ${describeError(error)}`));
   events.subscribe('events.jsonl', runRecordWriter(runDir));
   events.subscribe('console', reporter.onEvent);
   // Once per run: a resumed run's events.jsonl already lists them.
   if (!resume) for (const file of dataset.index.skipped) events.emit({ event: 'dataset_file_skipped', path: file.path, reason: file.reason, kind: file.kind });
+  if (weights) events.emit({ event: 'weights_loaded', ...weightsEventFields(weights.record, weights.plan) });
+  for (const warning of warnings) events.emit({ event: 'warning', ...warning });
 
   const metrics = options.metrics ? new RunMetrics(config.runId) : undefined;
   if (metrics) events.subscribe('prometheus', metrics.onEvent);

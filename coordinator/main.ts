@@ -44,6 +44,11 @@ const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
   .option('freeze', { type: 'string', group: 'Model:', describe: 'none | N (first N backbone layers) | convK (through stage K) (default: 40 for resnet50, none for small-cnn)' })
   .option('dropout', { type: 'number', default: 0.5, group: 'Model:', describe: 'dropout rate of the head (0: none)' })
   .option('l2', { type: 'number', default: 0.01, group: 'Model:', describe: 'L2 factor on the head Dense 128 kernel' })
+  .option('weights', {
+    type: 'string',
+    group: 'Model:',
+    describe: "initial weights, mapped by layer name: a Keras HDF5 file (e.g. Keras' resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5), a TensorFlow.js layers model directory, or an emotrain run or checkpoint directory (not with --resume)",
+  })
   .option('epochs', { type: 'number', group: 'Training:', describe: 'epochs to train (default: 50; on --resume, the run\'s own unless given)' })
   .option('steps-per-epoch', { type: 'number', default: 0, group: 'Training:', describe: 'limit each epoch to this many steps (0: the whole training set)' })
   .option('batch', { type: 'number', default: 128, group: 'Training:', describe: 'global batch, split across workers' })
@@ -139,6 +144,7 @@ runMain('coordinator', async () => {
     // Given on the command line or in --config (yargs fills both in; there is no default).
     ...(argv.epochs !== undefined ? { explicitEpochs: argv.epochs } : {}),
     ...(argv.resume ? { resumeDir: argv.resume } : {}),
+    ...(argv.weights !== undefined ? { weights: argv.weights } : {}),
     syntheticSeed: argv['synthetic-seed'],
     ...(tokenFrom(argv.token) ? { token: tokenFrom(argv.token)! } : {}),
     tls: {

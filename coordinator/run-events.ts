@@ -32,6 +32,18 @@ export type RunEvent =
   | ({ event: 'run_started' } & RunStartInfo)
   | ({ event: 'run_resumed' } & RunStartInfo)
   | { event: 'dataset_file_skipped'; path: string; reason: string; kind: string }
+  | {
+      event: 'weights_loaded';
+      path: string;
+      kind: string;
+      files: Array<{ path: string; bytes: number; sha256: string }>;
+      /** Every layer of the model is in exactly one of these lists. */
+      loaded: string[];
+      fresh: Array<{ layer: string; reason: string }>;
+      no_weights: string[];
+      /** Layers of the source this model does not have. */
+      unused: string[];
+    }
   | { event: 'worker_joined'; rank: number; host: string; gpu: number; pid: number; backend: string; local_data: boolean; workers: number; world: number }
   | { event: 'worker_left'; rank: number; host: string; gpu: number; pid: number; reason: string; expected: boolean; workers: number }
   | {

@@ -13,6 +13,7 @@ import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
 import { ConfigError } from '../shared/errors.js';
 import { RunDirectory } from '../shared/run-directory.js';
+import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
 import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
 import { ShadowModel } from './shadow-model.js';
 
@@ -52,6 +53,8 @@ export interface SetupOptions {
   /** --epochs when it was given (on the command line or in --config): a resumed run may be extended. */
   explicitEpochs?: number;
   resumeDir?: string;
+  /** --weights: where the initial weights come from (a new run only). */
+  weights?: string;
   syntheticSeed: number;
   log: (line: string) => void;
 }
@@ -63,6 +66,10 @@ export interface PreparedRun {
   shadow: ShadowModel;
   /** Set when continuing from checkpoints/last. */
   resume: TrainingState | undefined;
+  /** Set when the run starts from --weights. */
+  weights: PretrainedWeights | undefined;
+  /** Said once, at the start of a new run (run-events `warning`). */
+  warnings: Array<{ code: string; message: string }>;
 }
 
 export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
@@ -70,6 +77,15 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
   let config = options.config;
   let syntheticSeed = options.syntheticSeed;
   let runDir: RunDirectory | undefined;
+  if (options.resumeDir && options.weights !== undefined) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `--weights cannot be used with --resume: ${options.resumeDir} continues from its checkpoints/last, which already holds the run's weights. ` +
+        `To fine-tune from that run, start a new run with --weights ${options.resumeDir}`,
+    );
+  }
+  // A --weights path that is missing or not weights at all is said at once, before the dataset is read.
+  const weightsSource = options.weights !== undefined ? locateWeights(options.weights) : undefined;
   if (options.resumeDir) {
     runDir = new RunDirectory(path.resolve(options.resumeDir));
     const saved = runDir.readConfig<RunConfig & { syntheticSeed?: number }>();
@@ -98,6 +114,19 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
   const shadow = new ShadowModel(workerConfigOf(config));
   config = fitLocalMemory(config, options.localBackend, shadow, log);
 
+  // Before the run directory exists, so weights that do not fit leave nothing behind.
+  let weights: PretrainedWeights | undefined;
+  const warnings: PreparedRun['warnings'] = [];
+  if (!options.resumeDir) {
+    if (weightsSource) {
+      weights = await loadLocatedWeights(weightsSource, shadow, config.model);
+      for (const line of weights.lines) log(line);
+    }
+    config = { ...config, weights: weights?.record ?? null };
+    const frozenRandom = randomFrozenWarning({ freeze: config.freeze, model: config.model, weightsGiven: weights !== undefined }, frozenWeightsOf(shadow.model));
+    if (frozenRandom) warnings.push(frozenRandom);
+  }
+
   if (!runDir) {
     runDir = RunDirectory.create(config.runsDir, config.runId);
     // syntheticSeed is a coordinator option rather than part of RunConfig; evaluate needs it to
@@ -118,7 +147,7 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     runDir.rewriteMetrics(runDir.readMetrics().filter((row) => row.epoch <= last.state.epochsCompleted));
     log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
   }
-  return { config, dataset, runDir, shadow, resume };
+  return { config, dataset, runDir, shadow, resume, weights, warnings };
 }
 
 /**

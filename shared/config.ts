@@ -5,6 +5,7 @@
 import { ConfigError } from './errors.js';
 import { STUDY_AUGMENTATION, type AugmentationSettings } from './image/augmentation.js';
 import { MODEL_NAMES, type ModelName } from './models/model-spec.js';
+import type { WeightsRecord } from './weights/index.js';
 
 export { MODEL_NAMES, type ModelName };
 export type Precision = 'fp16' | 'fp32';
@@ -71,6 +72,8 @@ export interface RunConfig extends WorkerConfig {
   remoteWorkers: number;
   listen: string;
   runsDir: string;
+  /** What the initial weights were loaded from (--weights); null or absent: seed-initialised. */
+  weights?: WeightsRecord | null;
 }
 
 /** Defaults that depend on the model: the reference recipe for resnet50, a quick CPU one for small-cnn. */
