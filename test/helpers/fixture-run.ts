@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeDirectoryAtomically } from '../../shared/atomic-dir.js';
 import { EMOTION_CLASSES } from '../../shared/classes.js';
-import { workerConfigOf, type RunConfig } from '../../shared/config.js';
+import { workerConfigOf, type RunConfig, type WorkerConfig } from '../../shared/config.js';
 import { layersModelFiles } from '../../shared/model-io.js';
 import { buildModel } from '../../shared/models/index.js';
 import { modelSpecOf } from '../../shared/replica-model.js';
@@ -23,22 +23,27 @@ export interface FixtureOptions {
 
 export const FIXTURE_SYNTHETIC_COUNT = 700;
 
+/** The model of the fixture run: the small CNN at 32 px, seed 42 (also what the --weights tests load into). */
+export const FIXTURE_MODEL: WorkerConfig = {
+  model: 'small-cnn',
+  imageSize: 32,
+  freeze: 'none',
+  dropout: 0.5,
+  l2: 0.01,
+  seed: 42,
+  precision: 'fp16',
+  microBatch: 0,
+  augment: true,
+  preprocessing: 'unit',
+};
+
 export function fixtureConfig(runsDir: string, runId: string): RunConfig & { syntheticSeed: number } {
   return {
     runId,
     dataset: 'synthetic',
     syntheticCount: FIXTURE_SYNTHETIC_COUNT,
     syntheticSeed: 1,
-    model: 'small-cnn',
-    imageSize: 32,
-    freeze: 'none',
-    dropout: 0.5,
-    l2: 0.01,
-    seed: 42,
-    precision: 'fp16',
-    microBatch: 0,
-    augment: true,
-    preprocessing: 'unit',
+    ...FIXTURE_MODEL,
     epochs: 6,
     stepsPerEpoch: 0,
     globalBatch: 128,

@@ -14,6 +14,7 @@ import type { WorkerConfig } from '../../shared/config.js';
 import { layersModelFiles } from '../../shared/model-io.js';
 import { buildReplicaModel, type ReplicaModel } from '../../shared/replica-model.js';
 import { StateLayout } from '../../shared/state-layout.js';
+import { FIXTURE_MODEL } from './fixture-run.js';
 
 const WRITER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'keras-h5-writer.py');
 // Debian's interpreter, which python3-h5py installs into (a pyenv or venv python3 may lack h5py).
@@ -76,18 +77,8 @@ export function smallCnnKerasLayers(options: { head?: { predictionsUnits: number
   return layers;
 }
 
-export const SMALL_CNN: WorkerConfig = {
-  model: 'small-cnn',
-  imageSize: 32,
-  freeze: 'none',
-  dropout: 0.5,
-  l2: 0.01,
-  seed: 42,
-  precision: 'fp16',
-  microBatch: 0,
-  augment: true,
-  preprocessing: 'unit',
-};
+/** The small CNN every test here loads weights into (the fixture run's model). */
+export const SMALL_CNN: WorkerConfig = FIXTURE_MODEL;
 
 /** A model whose every weight is distinct from a seed-42 build: built from another seed, then shifted by a pattern. */
 export function distinctReplica(config: WorkerConfig): ReplicaModel {
