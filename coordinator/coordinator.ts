@@ -185,6 +185,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     return interrupted ? EXIT_INTERRUPTED : EXIT_FAILED;
   } finally {
     stopWatchdog();
+    await shadow.close();
     removeInterrupts();
     await server.close(1000);
     if (metricsServer) {

@@ -3,6 +3,7 @@
 // checkpoint writer, and the sample source. Membership is the World (pure, in memory); time is the
 // Clock; what happens is told on RunEvents.
 
+import type { WireGradients } from '../shared/adam.js';
 import type { StatePosition } from '../shared/state-layout.js';
 import type { Sample, StateManifest } from '../shared/wire/index.js';
 import type { CheckpointMeta, TrainingState } from './checkpoint-store.js';
@@ -13,13 +14,18 @@ export interface ShadowState {
   readonly stateElements: number;
   /** Applied Adam updates so far. */
   readonly iteration: number;
-  /** One Adam update from reduced, loss-scaled gradients (the same code every replica runs). */
-  applyUpdate(gradients: Float32Array, lossScale: number, learningRate: number): void;
+  /**
+   * Starts one Adam update from reduced, loss-scaled gradients (the same code every replica runs;
+   * `gradients` is read until `settled()` resolves). The iteration counts it at once.
+   */
+  applyUpdate(gradients: WireGradients, lossScale: number, learningRate: number): void;
+  /** Resolves when every update started so far is applied: call before reading the weights. */
+  settled(): Promise<void>;
   /** The shard-weighted mean of the workers' BatchNorm statistics. */
   setTrainingState(values: Float32Array): void;
-  /** sha256 over every weight, as replicas compute it. */
+  /** sha256 over every weight, as replicas compute it (after settled()). */
   checksum(): string;
-  /** What FetchState streams: manifest, then every weight, then Adam's m and v. */
+  /** What FetchState streams: manifest, then every weight, then Adam's m and v (after settled()). */
   statePayload(position: StatePosition): { manifest: StateManifest; payload: readonly Uint8Array[] };
   /** Keeps a copy of the current weights (EarlyStopping's restore_best_weights). */
   rememberWeights(): void;

@@ -10,7 +10,7 @@ import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v
 import type { ShadowState } from './engine-ports.js';
 import { checkJoin } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
-import type { StepEngine, UploadSession } from './step-engine.js';
+import type { DownloadSink, StepEngine, UploadSession } from './step-engine.js';
 import { describeMember, type CommandSink, type Member, type World } from './world.js';
 
 export interface TrainerHost {
@@ -18,8 +18,8 @@ export interface TrainerHost {
   openCommands(ref: WorkerRef, sink: CommandSink): void;
   commandsClosed(ref: WorkerRef, reason: string): void;
   heartbeat(ref: WorkerRef): void;
-  state(ref: WorkerRef): { manifest: StateManifest; payload: readonly Uint8Array[] };
-  beginUpload(header: GradientHeader__Output, peer: string): UploadSession;
+  state(ref: WorkerRef): Promise<{ manifest: StateManifest; payload: readonly Uint8Array[] }>;
+  beginUpload(header: GradientHeader__Output, peer: string, downloads: DownloadSink): UploadSession;
   report(request: ReportRequest): void;
 }
 
@@ -68,14 +68,15 @@ export class ProtocolSession implements TrainerHost {
     this.options.world.heartbeat(this.memberOf(ref, 'heartbeat'));
   }
 
-  state(ref: WorkerRef): { manifest: StateManifest; payload: readonly Uint8Array[] } {
+  async state(ref: WorkerRef): Promise<{ manifest: StateManifest; payload: readonly Uint8Array[] }> {
     this.memberOf(ref, 'state request');
+    await this.options.shadow.settled();
     return this.options.shadow.statePayload(this.options.position());
   }
 
-  beginUpload(header: GradientHeader__Output, peer: string): UploadSession {
+  beginUpload(header: GradientHeader__Output, peer: string, downloads: DownloadSink): UploadSession {
     const member = this.memberOf(header, `gradient upload from ${peer} for step ${header.step}`);
-    return this.options.engine.beginUpload(member, header);
+    return this.options.engine.beginUpload(member, header, downloads);
   }
 
   report(request: ReportRequest): void {

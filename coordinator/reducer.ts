@@ -1,92 +1,100 @@
-// The coordinator's reduction of one step (SPEC §3). Each worker's payload — its loss-scaled
-// gradients (fp16 or fp32) followed by its updated BatchNorm statistics (fp32) — is staged in a
-// buffer of its own, reused every step; only a complete, validated upload is ever added. Uploads are
-// added in rank order (as soon as every lower rank is in), so the float32 sums are the same in
-// every run whatever order the workers finish in. The weights are shard size / global batch:
+// The coordinator's reduction of one step (SPEC §3), as uploads stream in. Each member's payload —
+// its loss-scaled gradients (fp16 or fp32) followed by its BatchNorm statistics (fp32) — arrives
+// in chunks; every byte range that all members have sent is reduced at once and is then final:
+// it can stream back while later chunks still upload. Only the chunks that wait for slower members
+// are held (the session pauses a member that runs far ahead), so memory does not grow with the
+// gradient or the world.
+//
+// Members are added in rank order, each weighted by shard size / global batch:
 //   reduced = Σ_r (n_r / B) · g_r        (still scaled by the loss scale S)
-// The reduced gradients go back in the wire dtype; since Σ n_r / B = 1 and every |g_r| ≤ 65504,
-// the fp16 re-encoding cannot overflow. Every replica — the coordinator's shadow copy included —
-// applies the decoded wire values divided by S, so all of them apply exactly the same numbers.
+// in float32, so the sums are the same in every run whatever order chunks arrive in. The reduced
+// gradients go back in the wire dtype; since Σ n_r / B = 1 and every |g_r| ≤ 65504, the fp16
+// re-encoding cannot overflow. Every replica — the coordinator's shadow copy included — applies the
+// decoded wire values divided by S, so all of them apply exactly the same numbers.
 
-import { accumulateFp16, decodeFp16, encodeFp16 } from '../shared/fp16.js';
 import type { Precision } from '../shared/config.js';
-import { bytesOf, type TensorDtype } from '../shared/wire/index.js';
+import { ProtocolError } from '../shared/errors.js';
+import { Fp16Kernels } from '../shared/fp16/kernels.js';
+import { bytesOf, CHUNK_BYTES, type TensorDtype } from '../shared/wire/index.js';
 
 export interface RoundMember {
   rank: number;
   shardSize: number;
 }
 
-export interface ReductionResult {
-  step: number;
-  /** Ranks whose gradients held non-finite values (NaN, Inf, or fp16 overflow), with counts. */
-  nonFinite: Array<{ rank: number; count: number }>;
-  /** What travels back: reduced gradients in the wire dtype, then the averaged state (fp32). */
-  payload: Uint8Array[];
-  /** The reduced gradients as every replica will apply them (decoded wire values, still scaled). */
-  gradients: Float32Array;
-  state: Float32Array;
+/** A byte range of the reduced payload (gradients, then state) that is final. */
+export interface FinalRange {
+  offset: number;
+  length: number;
 }
 
-class Staging {
-  readonly gradientBytes: Uint8Array;
-  readonly stateBytes: Uint8Array;
-  readonly gradients16: Uint16Array | undefined;
-  readonly gradients32: Float32Array | undefined;
-  readonly state: Float32Array;
+interface Received {
+  offset: number;
+  data: Uint8Array;
+}
 
-  constructor(gradientElements: number, stateElements: number, dtype: TensorDtype) {
-    if (dtype === 'TENSOR_DTYPE_FLOAT16') {
-      this.gradients16 = new Uint16Array(gradientElements);
-      this.gradientBytes = bytesOf(this.gradients16);
-    } else {
-      this.gradients32 = new Float32Array(gradientElements);
-      this.gradientBytes = bytesOf(this.gradients32);
-    }
-    this.state = new Float32Array(stateElements);
-    this.stateBytes = bytesOf(this.state);
-  }
+interface Contribution {
+  rank: number;
+  shardSize: number;
+  weight: number;
+  /** Contiguous bytes received so far. */
+  received: number;
+  /** Received chunks not yet wholly reduced, in order. */
+  queue: Received[];
+  nonFinite: number;
 }
 
 export class GradientReducer {
   readonly dtype: TensorDtype;
-  private readonly staging = new Map<number, Staging>();
-  private readonly sum: Float32Array;
-  private readonly stateSum: Float32Array;
-  private readonly wire16: Uint16Array | undefined;
-  private readonly applied: Float32Array;
+  /** The reduced gradients of the current round, in the wire dtype (in shared memory: the coordinator's Adam thread reads them). */
+  readonly gradientWire: Uint16Array | Float32Array;
+  /** The reduced (shard-weighted mean) state of the current round. */
+  readonly state: Float32Array;
+  private readonly elementBytes: number;
+  private readonly gradientBytes: number;
+  /** The SIMD kernels and, in their memory, the float32 sums of the range being reduced. */
+  private readonly kernels: Fp16Kernels;
+  private readonly aligned: Float32Array;
+  private readonly rangeBytes: number;
 
   private step = -1;
-  private members: RoundMember[] = [];
-  private globalBatch = 0;
-  private complete = new Set<number>();
-  private nextRankIndex = 0;
-  private nonFinite: Array<{ rank: number; count: number }> = [];
+  private contributions: Contribution[] = [];
+  private byRank = new Map<number, Contribution>();
+  private reducedBytes = 0;
 
   constructor(
     readonly gradientElements: number,
     readonly stateElements: number,
     precision: Precision,
+    /** Upload chunks are about this size; it bounds the work and memory of one reduction pass. */
+    readonly chunkBytes = CHUNK_BYTES,
   ) {
+    if (chunkBytes % 4 !== 0 || chunkBytes <= 0) throw new RangeError(`chunk size must be a positive multiple of 4 bytes, got ${chunkBytes}`);
     this.dtype = precision === 'fp16' ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32';
-    this.sum = new Float32Array(gradientElements);
-    this.stateSum = new Float32Array(stateElements);
-    this.wire16 = precision === 'fp16' ? new Uint16Array(gradientElements) : undefined;
-    this.applied = precision === 'fp16' ? new Float32Array(gradientElements) : this.sum;
+    this.elementBytes = precision === 'fp16' ? 2 : 4;
+    this.gradientBytes = gradientElements * this.elementBytes;
+    const wire = new SharedArrayBuffer(this.gradientBytes);
+    this.gradientWire = precision === 'fp16' ? new Uint16Array(wire) : new Float32Array(wire);
+    this.state = new Float32Array(stateElements);
+    this.rangeBytes = chunkBytes;
+    this.kernels = new Fp16Kernels(chunkBytes / 2);
+    this.aligned = new Float32Array(chunkBytes / 4);
   }
 
-  /** Starts the round of `step` with these members (ranks ascending) and global batch size. */
+  get expectedBytes(): number {
+    return this.gradientBytes + this.state.byteLength;
+  }
+
+  /** Starts (or restarts) the round of `step` with these members and global batch size. */
   begin(step: number, members: readonly RoundMember[], globalBatch: number): void {
     const total = members.reduce((s, m) => s + m.shardSize, 0);
     if (total !== globalBatch) throw new RangeError(`shards of step ${step} sum to ${total}, not the global batch ${globalBatch}`);
     this.step = step;
-    this.members = [...members].sort((a, b) => a.rank - b.rank);
-    this.globalBatch = globalBatch;
-    this.complete = new Set();
-    this.nextRankIndex = 0;
-    this.nonFinite = [];
-    this.sum.fill(0);
-    this.stateSum.fill(0);
+    this.contributions = [...members]
+      .sort((a, b) => a.rank - b.rank)
+      .map((m) => ({ rank: m.rank, shardSize: m.shardSize, weight: m.shardSize / globalBatch, received: 0, queue: [], nonFinite: 0 }));
+    this.byRank = new Map(this.contributions.map((c) => [c.rank, c]));
+    this.reducedBytes = 0;
   }
 
   get currentStep(): number {
@@ -94,78 +102,157 @@ export class GradientReducer {
   }
 
   isMember(rank: number): boolean {
-    return this.members.some((m) => m.rank === rank);
+    return this.byRank.has(rank);
   }
 
   shardSizeOf(rank: number): number | undefined {
-    return this.members.find((m) => m.rank === rank)?.shardSize;
+    return this.byRank.get(rank)?.shardSize;
   }
 
+  /** Forgets what `rank` sent in this round (its upload broke off before anything of it was reduced). */
+  discard(rank: number): void {
+    const c = this.byRank.get(rank);
+    if (!c) return;
+    if (this.reducedBytes > 0) throw new RangeError(`rank ${rank}'s upload of step ${this.step} is partly reduced already`);
+    c.received = 0;
+    c.queue = [];
+    c.nonFinite = 0;
+  }
+
+  /** Whether anything of this round has been reduced (after which an upload cannot be taken back). */
+  get started(): boolean {
+    return this.reducedBytes > 0;
+  }
+
+  /** Whether `rank` has sent its whole payload. */
   hasCompleted(rank: number): boolean {
-    return this.complete.has(rank);
+    return this.byRank.get(rank)?.received === this.expectedBytes;
   }
 
-  /** The byte segments a rank's upload is received into (gradients, then state). */
-  stagingFor(rank: number): Uint8Array[] {
-    let staging = this.staging.get(rank);
-    if (!staging) {
-      staging = new Staging(this.gradientElements, this.stateElements, this.dtype);
-      this.staging.set(rank, staging);
-    }
-    return [staging.gradientBytes, staging.stateBytes];
+  receivedBytes(rank: number): number {
+    return this.byRank.get(rank)?.received ?? 0;
   }
 
-  /** A rank's upload arrived whole and valid: add it (and any later ranks waiting on it). */
-  markComplete(rank: number): void {
-    if (!this.isMember(rank)) throw new RangeError(`rank ${rank} is not part of step ${this.step}`);
-    this.complete.add(rank);
-    while (this.nextRankIndex < this.members.length && this.complete.has(this.members[this.nextRankIndex]!.rank)) {
-      this.add(this.members[this.nextRankIndex]!);
-      this.nextRankIndex++;
-    }
+  /** Chunks' worth of bytes `rank` sent that wait for slower members. */
+  backlog(rank: number): number {
+    return ((this.byRank.get(rank)?.received ?? 0) - this.reducedBytes) / this.chunkBytes;
   }
 
+  /** Every byte is reduced. */
   get ready(): boolean {
-    return this.nextRankIndex === this.members.length && this.members.length > 0;
+    return this.contributions.length > 0 && this.reducedBytes === this.expectedBytes;
   }
 
-  private add(member: RoundMember): void {
-    const staging = this.staging.get(member.rank)!;
-    const weight = member.shardSize / this.globalBatch;
-    if (staging.gradients16) {
-      const count = accumulateFp16(staging.gradients16, weight, this.sum);
-      if (count > 0) this.nonFinite.push({ rank: member.rank, count });
-    } else {
-      const g = staging.gradients32!;
-      let count = 0;
-      for (let i = 0; i < g.length; i++) {
-        const value = g[i]!;
-        if (!Number.isFinite(value)) count++;
-        this.sum[i]! += weight * value;
+  /** Members whose gradients held non-finite values (NaN, Inf, or fp16 overflow), with counts. */
+  get nonFinite(): Array<{ rank: number; count: number }> {
+    return this.contributions.filter((c) => c.nonFinite > 0).map((c) => ({ rank: c.rank, count: c.nonFinite }));
+  }
+
+  /**
+   * Takes `rank`'s next chunk (`what` names the upload in errors): it must follow the last one,
+   * hold whole values, stay within one segment and within the declared size. Reduces every range
+   * all members have now sent and returns those ranges, now final.
+   */
+  accept(rank: number, offset: number, data: Uint8Array, what: string): FinalRange[] {
+    const c = this.byRank.get(rank);
+    if (!c) throw new RangeError(`rank ${rank} is not part of step ${this.step}`);
+    const end = offset + data.byteLength;
+    if (offset !== c.received) throw new ProtocolError('PROTOCOL_INVALID', `${what}: chunk at byte ${offset}, expected byte ${c.received} (chunks must arrive in order)`);
+    if (end > this.expectedBytes) throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: ${end} bytes received, more than the ${this.expectedBytes} declared`);
+    if (data.byteLength > this.chunkBytes) throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: a chunk of ${data.byteLength} bytes; chunks are at most ${this.chunkBytes}`);
+    const g = this.gradientBytes;
+    if (offset < g && end > g) throw new ProtocolError('PROTOCOL_INVALID', `${what}: a chunk spans the gradients and the state at byte ${g}`);
+    const unit = offset < g ? this.elementBytes : 4;
+    if ((offset - (offset < g ? 0 : g)) % unit !== 0 || data.byteLength % unit !== 0) {
+      throw new ProtocolError('PROTOCOL_INVALID', `${what}: a chunk of ${data.byteLength} bytes at byte ${offset} splits a ${unit}-byte value`);
+    }
+    if (offset >= g) this.checkFiniteState(data, (offset - g) / 4, what);
+    if (data.byteLength === 0) return [];
+    c.queue.push({ offset, data });
+    c.received = end;
+    return this.reduceAvailable();
+  }
+
+  private checkFiniteState(data: Uint8Array, firstValue: number, what: string): void {
+    const n = data.byteLength / 4;
+    const values = this.floatsOf(data, 0, n);
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(values[i]!)) throw new ProtocolError('PROTOCOL_NON_FINITE', `${what}: a non-finite BatchNorm statistic (value ${firstValue + i})`);
+    }
+  }
+
+  /** `count` float32s of `data` from byte `byteStart` (copied when they are not 4-aligned). */
+  private floatsOf(data: Uint8Array, byteStart: number, count: number): Float32Array {
+    const at = data.byteOffset + byteStart;
+    if (at % 4 === 0) return new Float32Array(data.buffer, at, count);
+    bytesOf(this.aligned).set(data.subarray(byteStart, byteStart + count * 4));
+    return this.aligned;
+  }
+
+  private reduceAvailable(): FinalRange[] {
+    const target = Math.min(...this.contributions.map((c) => c.received));
+    const final: FinalRange[] = [];
+    while (this.reducedBytes < target) {
+      const start = this.reducedBytes;
+      const segmentEnd = start < this.gradientBytes ? this.gradientBytes : this.expectedBytes;
+      const end = Math.min(target, segmentEnd, start + this.rangeBytes);
+      this.reduceRange(start, end);
+      this.reducedBytes = end;
+      final.push({ offset: start, length: end - start });
+    }
+    for (const c of this.contributions) {
+      while (c.queue.length > 0 && c.queue[0]!.offset + c.queue[0]!.data.byteLength <= this.reducedBytes) c.queue.shift();
+    }
+    return final;
+  }
+
+  /** Reduces payload bytes [start, end) (within one segment) across all members, in rank order. */
+  private reduceRange(start: number, end: number): void {
+    const inGradients = start < this.gradientBytes;
+    const unit = inGradients ? this.elementBytes : 4;
+    const halves = inGradients && this.elementBytes === 2;
+    const sum = this.kernels.sum;
+    this.contributions.forEach((c, position) => {
+      // Walk this member's queued chunks over [start, end).
+      for (const piece of c.queue) {
+        const pieceEnd = piece.offset + piece.data.byteLength;
+        if (pieceEnd <= start) continue;
+        if (piece.offset >= end) break;
+        const from = Math.max(start, piece.offset);
+        const to = Math.min(end, pieceEnd);
+        const count = (to - from) / unit;
+        const into = (from - start) / unit;
+        const byteStart = from - piece.offset;
+        if (halves) c.nonFinite += this.kernels.accumulate(piece.data, byteStart, count, c.weight, into, position === 0);
+        else {
+          const n = addFloats(sum, into, this.floatsOf(piece.data, byteStart, count), count, c.weight, position === 0);
+          if (inGradients) c.nonFinite += n;
+        }
       }
-      if (count > 0) this.nonFinite.push({ rank: member.rank, count });
+    });
+    const count = (end - start) / unit;
+    if (!inGradients) {
+      this.state.set(sum.subarray(0, count), (start - this.gradientBytes) / 4);
+    } else if (this.gradientWire instanceof Uint16Array) {
+      this.kernels.encode(this.gradientWire, start / 2, count);
+    } else {
+      this.gradientWire.set(sum.subarray(0, count), start / 4);
     }
-    const state = staging.state;
-    for (let i = 0; i < state.length; i++) this.stateSum[i]! += weight * state[i]!;
   }
 
-  /** The reduced result; call once `ready`. */
-  finish(): ReductionResult {
-    if (!this.ready) throw new RangeError(`step ${this.step} is not fully reduced yet`);
-    let gradientBytes: Uint8Array;
-    if (this.wire16) {
-      encodeFp16(this.sum, this.wire16);
-      decodeFp16(this.wire16, this.applied);
-      gradientBytes = bytesOf(this.wire16);
-    } else {
-      gradientBytes = bytesOf(this.sum);
-    }
-    return {
-      step: this.step,
-      nonFinite: [...this.nonFinite],
-      payload: [gradientBytes, bytesOf(this.stateSum)],
-      gradients: this.applied,
-      state: this.stateSum,
-    };
+  /** The reduced payload (views of this round's buffers, valid until the reducer's next round). */
+  payload(): Uint8Array[] {
+    return [bytesOf(this.gradientWire), bytesOf(this.state)];
   }
+}
+
+/** sum[into + i] (+)= weight · values[i]; returns the count of non-finite values. */
+function addFloats(sum: Float32Array, into: number, values: Float32Array, count: number, weight: number, first: boolean): number {
+  let nonFinite = 0;
+  for (let i = 0; i < count; i++) {
+    const x = values[i]!;
+    if (!Number.isFinite(x)) nonFinite++;
+    sum[into + i] = first ? 0 + weight * x : sum[into + i]! + weight * x;
+  }
+  return nonFinite;
 }

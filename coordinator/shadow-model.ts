@@ -4,7 +4,8 @@
 // replica's checksum is compared against.
 
 import type * as tf from '@tensorflow/tfjs';
-import { AdamOptimizer } from '../shared/adam.js';
+import { AdamOptimizer, type WireGradients } from '../shared/adam.js';
+import { AdamThread } from '../shared/adam-thread.js';
 import type { WorkerConfig } from '../shared/config.js';
 import type { ModelState } from '../shared/model-state.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
@@ -17,6 +18,9 @@ export class ShadowModel implements ShadowState {
   readonly state: ModelState;
   readonly optimizer: AdamOptimizer;
   readonly layout: StateLayout;
+  private readonly adam: AdamThread;
+  /** The updates started so far, applied in order by the Adam thread. */
+  private updates: Promise<void> = Promise.resolve();
   private remembered: Float32Array[] | undefined;
 
   constructor(config: WorkerConfig) {
@@ -25,6 +29,7 @@ export class ShadowModel implements ShadowState {
     this.state = replica.state;
     this.optimizer = new AdamOptimizer(this.state.trainable.length);
     this.layout = new StateLayout(this.state, this.optimizer);
+    this.adam = new AdamThread(this.state.trainable, this.optimizer.slots);
   }
 
   get trainableElements(): number {
@@ -39,8 +44,18 @@ export class ShadowModel implements ShadowState {
     return this.optimizer.iteration;
   }
 
-  applyUpdate(gradients: Float32Array, lossScale: number, learningRate: number): void {
-    this.optimizer.step(this.state.trainable, gradients, lossScale, learningRate);
+  applyUpdate(gradients: WireGradients, lossScale: number, learningRate: number): void {
+    const iteration = ++this.optimizer.iteration;
+    this.updates = this.updates.then(() => this.adam.apply(gradients, lossScale, learningRate, iteration));
+  }
+
+  settled(): Promise<void> {
+    return this.updates;
+  }
+
+  async close(): Promise<void> {
+    await this.updates.catch(() => undefined);
+    await this.adam.close();
   }
 
   setTrainingState(values: Float32Array): void {

@@ -1,22 +1,24 @@
-// One synchronous step at a time (SPEC §3): a round per step collects every member's upload into
-// its reducer, decides with the loss scaler (apply, or skip everywhere and halve the scale), updates
-// the shadow copy, and releases the reduced result to the uploads waiting for it.
+// One synchronous step at a time (SPEC §3), streamed: a round per step feeds every member's upload
+// chunks into its reducer as they arrive; each chunk that every member has sent is reduced and
+// streamed back to every member at once, while later chunks still upload. When the last chunk is
+// in, the loss scaler decides (apply, or skip everywhere and halve the scale), the verdict goes to
+// every member after its chunks, and the shadow copy applies the update off the event loop.
 //
 // Two reducers serve alternate steps: the next step's round opens (its command went out a step
 // early) while the current one may still be streaming its result back. `finish(current, next)`
-// does the whole hand-over in order: reduce `current` → decide → open `next` → release `current`.
-// Opening `next` before releasing `current` means no worker can upload for a step that is not
-// open yet, because no worker can start the next step before it has the current result.
+// does the hand-over in order: wait for the reduction → decide → open `next` → send the verdict.
+// Opening `next` before the verdict means no worker can upload for a step that is not open yet,
+// because no worker starts the next step before it has the current verdict.
 
 import type { Precision } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError } from '../shared/errors.js';
 import type { LossScaler, StepVerdict } from '../shared/loss-scaler.js';
-import { PayloadReceiver, type GradientHeader, type ReducedHeader, type StepTimings } from '../shared/wire/index.js';
+import type { GradientHeader, ReducedHeader, StepTimings, TensorChunk } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
-import { checkFiniteState, checkUploadHeader } from './message-checks.js';
-import { GradientReducer } from './reducer.js';
+import { checkUploadHeader } from './message-checks.js';
+import { GradientReducer, type FinalRange } from './reducer.js';
 import type { Shard } from './sharding.js';
 import { describeMember, type Member } from './world.js';
 
@@ -29,15 +31,27 @@ export interface StepPlan {
   shards: Shard[];
 }
 
+/** Where a member's exchange call takes what the coordinator streams back. */
+export interface DownloadSink {
+  /** Queues a chunk of the reduced payload (a view of a buffer kept intact until `done`). */
+  chunk(chunk: TensorChunk): void;
+  /** Queues the verdict after the chunks, then ends the call; `done` runs once all is flushed (or failed). */
+  verdict(header: ReducedHeader, done: () => void): void;
+  /** Ends the call with this error (the step restarted, or the run failed). */
+  fail(error: Error): void;
+  /** Stops and restarts reading the member's upload (backpressure while slower members catch up). */
+  pause(): void;
+  resume(): void;
+}
+
 /** An accepted gradient upload, being received. */
 export interface UploadSession {
-  readonly receiver: PayloadReceiver;
-  /** Called once every byte arrived; resolves with what to send back when the step is reduced. */
-  complete(): Promise<{ header: ReducedHeader; payload: readonly Uint8Array[] }>;
-  /** The upload failed or its caller went away; forget what it staged. */
+  /** One chunk of the upload, in order. */
+  write(chunk: TensorChunk): void;
+  /** The upload stream ended: every declared byte must have arrived. */
+  end(): void;
+  /** The upload failed or its caller went away. */
   abort(reason: string): void;
-  /** The reduced result was streamed back (or could not be): its buffers may be reused. */
-  downloaded(): void;
 }
 
 /** What a step did. */
@@ -54,19 +68,29 @@ export interface StepOutcome {
   bytesDown: number;
 }
 
+/** Chunks a member may send ahead of the slowest one before its upload is paused. */
+const MAX_BACKLOG_CHUNKS = 4;
+/** Restarts of one step (an upload broke off after reduction began) before the run gives up. */
+const MAX_RESTARTS_PER_STEP = 3;
+
+interface Upload {
+  member: Member;
+  header: GradientHeader;
+  sink: DownloadSink;
+  paused: boolean;
+  ended: boolean;
+}
+
 interface Round {
   plan: StepPlan;
   lossScale: number;
   reducer: GradientReducer;
+  uploads: Map<number, Upload>;
+  restarts: number;
+  /** Resolves when every chunk is reduced and every member's upload ended whole. */
   reduced: Deferred<void>;
-  outcome: Deferred<{ header: ReducedHeader; payload: readonly Uint8Array[] }>;
-  uploading: Set<number>;
-  pendingDownloads: number;
-  downloadsDone: Deferred<void>;
-  lossSum: number;
-  correct: number;
-  regularizationLoss: number;
-  timings: Map<number, StepTimings>;
+  /** Resolves when the reduced payload may be overwritten: every member has it and the shadow applied it. */
+  released: Deferred<void>;
   bytesUp: number;
 }
 
@@ -80,8 +104,9 @@ export class StepEngine {
     private readonly shadow: ShadowState,
     private readonly scaler: LossScaler,
     precision: Precision,
+    chunkBytes?: number,
   ) {
-    const reducer = () => new GradientReducer(shadow.trainableElements, shadow.stateElements, precision);
+    const reducer = () => new GradientReducer(shadow.trainableElements, shadow.stateElements, precision, chunkBytes);
     this.reducers = [reducer(), reducer()];
   }
 
@@ -99,11 +124,11 @@ export class StepEngine {
     return [...this.rounds.keys()];
   }
 
-  /** Fails every wait in progress, now and later, with `error`. */
+  /** Fails every wait and every member's exchange in progress, now and later, with `error`. */
   abort(error: Error): void {
     if (this.failure.settled) return;
     this.failure.reject(error);
-    for (const round of this.rounds.values()) round.outcome.reject(error);
+    for (const round of this.rounds.values()) for (const upload of round.uploads.values()) upload.sink.fail(error);
   }
 
   private guard<T>(promise: Promise<T>): Promise<T> {
@@ -112,26 +137,20 @@ export class StepEngine {
 
   /**
    * Opens `plan`'s step for uploads at the current loss scale. Its reducer is the one step - 2
-   * used, whose result must have been streamed to every worker first (it has, in practice: no
-   * worker could upload step - 1 without it).
+   * used, whose result must have been streamed to every member and applied by the shadow first.
    */
   async open(plan: StepPlan): Promise<void> {
     const index = plan.step % 2;
-    await this.guard(this.lastRoundOf[index]?.downloadsDone.promise ?? Promise.resolve());
+    await this.guard(this.lastRoundOf[index]?.released.promise ?? Promise.resolve());
     const reducer = this.reducers[index]!;
     const round: Round = {
       plan,
       lossScale: this.scaler.scale,
       reducer,
+      uploads: new Map(),
+      restarts: 0,
       reduced: new Deferred(),
-      outcome: new Deferred(),
-      uploading: new Set(),
-      pendingDownloads: 0,
-      downloadsDone: new Deferred(),
-      lossSum: 0,
-      correct: 0,
-      regularizationLoss: 0,
-      timings: new Map(),
+      released: new Deferred(),
       bytesUp: 0,
     };
     reducer.begin(
@@ -144,7 +163,7 @@ export class StepEngine {
   }
 
   /** Accepts `member`'s upload for its step after checking the header against the round. */
-  beginUpload(member: Member, received: GradientHeader__Output): UploadSession {
+  beginUpload(member: Member, received: GradientHeader__Output, sink: DownloadSink): UploadSession {
     const who = describeMember(member);
     const round = this.rounds.get(received.step);
     if (!round) {
@@ -158,86 +177,164 @@ export class StepEngine {
     const step = round.plan.step;
     const shardSize = reducer.shardSizeOf(member.rank);
     if (shardSize === undefined) throw new ProtocolError('PROTOCOL_INVALID', `${who} has no shard in step ${step}`);
-    const header: GradientHeader = checkUploadHeader(
+    const header = checkUploadHeader(
       received,
       { step, dtype: reducer.dtype, gradientElements: reducer.gradientElements, stateElements: reducer.stateElements, lossScale: round.lossScale, shardSize },
       who,
     );
-    if (reducer.hasCompleted(member.rank) || round.uploading.has(member.rank)) {
-      throw new ProtocolError('PROTOCOL_INVALID', `${who} uploaded step ${step} twice`);
-    }
-    round.uploading.add(member.rank);
-    const staging = reducer.stagingFor(member.rank);
-    const receiver = new PayloadReceiver(staging, `${who}'s gradients for step ${step}`);
-    let finished = false;
+    if (round.uploads.has(member.rank)) throw new ProtocolError('PROTOCOL_INVALID', `${who} uploaded step ${step} twice`);
+    const upload: Upload = { member, header, sink, paused: false, ended: false };
+    round.uploads.set(member.rank, upload);
+    const what = `${who}'s gradients for step ${step}`;
+    const live = () => round.uploads.get(member.rank) === upload;
     return {
-      receiver,
-      complete: async () => {
-        const state = staging[1]!;
-        checkFiniteState(new Float32Array(state.buffer, state.byteOffset, state.byteLength / 4), step, who);
-        finished = true;
-        round.uploading.delete(member.rank);
-        round.pendingDownloads++;
-        round.lossSum += header.lossSum;
-        round.correct += header.correct;
-        round.regularizationLoss = header.regularizationLoss;
-        round.timings.set(member.rank, header.timings);
-        round.bytesUp += receiver.expectedBytes;
-        reducer.markComplete(member.rank);
-        if (reducer.ready) round.reduced.resolve();
-        return round.outcome.promise;
+      write: (chunk) => {
+        if (!live()) return;
+        const final = reducer.accept(member.rank, chunk.offset, chunk.data, what);
+        round.bytesUp += chunk.data.byteLength;
+        this.stream(round, final);
+        this.balance(round);
+        this.checkReduced(round);
       },
-      abort: () => {
-        if (!finished) round.uploading.delete(member.rank);
+      end: () => {
+        if (!live()) return;
+        if (!reducer.hasCompleted(member.rank)) {
+          throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: stream ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytes} bytes`);
+        }
+        upload.ended = true;
+        this.checkReduced(round);
       },
-      downloaded: () => {
-        round.pendingDownloads--;
-        if (round.pendingDownloads === 0 && round.outcome.settled) round.downloadsDone.resolve();
+      abort: (reason) => {
+        if (live()) this.dropUpload(round, upload, `${who}'s upload ${reason}`);
       },
     };
   }
 
+  private checkReduced(round: Round): void {
+    if (round.reduced.settled || !round.reducer.ready) return;
+    if (round.plan.members.every((m) => round.uploads.get(m.rank)?.ended)) round.reduced.resolve();
+  }
+
   /**
-   * Waits for every upload of `plan`'s step, decides (apply or skip), updates the shadow copy,
-   * opens `next` (when there is one) and releases the reduced result to the workers.
+   * An upload broke off before the verdict. If nothing of the round was reduced yet, only its data
+   * is dropped and the member may send again; otherwise the sums hold part of it, so the step
+   * restarts: every other member's exchange fails with STEP_RESTARTED and they upload again.
+   */
+  private dropUpload(round: Round, upload: Upload, why: string): void {
+    if (round.reduced.settled) return;
+    round.uploads.delete(upload.member.rank);
+    if (!round.reducer.started) {
+      round.reducer.discard(upload.member.rank);
+      return;
+    }
+    round.restarts++;
+    if (round.restarts > MAX_RESTARTS_PER_STEP) {
+      this.abort(new ProtocolError('PROTOCOL_INVALID', `step ${round.plan.step} restarted ${MAX_RESTARTS_PER_STEP} times; the last time because ${why}`));
+      return;
+    }
+    const restart = new ProtocolError('STEP_RESTARTED', `step ${round.plan.step} restarted: ${why}; upload it again`);
+    for (const other of round.uploads.values()) other.sink.fail(restart);
+    round.uploads.clear();
+    round.bytesUp = 0;
+    round.reducer.begin(round.plan.step, round.plan.members.map((m, i) => ({ rank: m.rank, shardSize: round.plan.shards[i]!.sampleIds.length })), round.plan.batch.length);
+  }
+
+  /** Streams newly final ranges of the reduced payload to every member. */
+  private stream(round: Round, final: readonly FinalRange[]): void {
+    if (final.length === 0) return;
+    const payload = round.reducer.payload();
+    for (const range of final) {
+      const data = sliceOfPayload(payload, range);
+      for (const upload of round.uploads.values()) upload.sink.chunk({ offset: range.offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+    }
+  }
+
+  /** Pauses members that ran ahead of the slowest one and resumes those that are back in step. */
+  private balance(round: Round): void {
+    for (const upload of round.uploads.values()) {
+      const backlog = round.reducer.backlog(upload.member.rank);
+      if (!upload.paused && backlog > MAX_BACKLOG_CHUNKS) {
+        upload.paused = true;
+        upload.sink.pause();
+      } else if (upload.paused && backlog <= MAX_BACKLOG_CHUNKS / 2) {
+        upload.paused = false;
+        upload.sink.resume();
+      }
+    }
+  }
+
+  /**
+   * Waits for every chunk of `plan`'s step, decides (apply or skip), starts the shadow's update,
+   * opens `next` (when there is one) and sends the verdict to every member.
    */
   async finish(plan: StepPlan, learningRate: number, next: StepPlan | undefined): Promise<StepOutcome> {
     const round = this.rounds.get(plan.step);
     if (!round) throw new RangeError(`step ${plan.step} is not open`);
     await this.guard(round.reduced.promise);
-    const result = round.reducer.finish();
-    const reason =
-      result.nonFinite.length > 0
-        ? result.nonFinite.map((n) => `worker ${n.rank} sent ${n.count} non-finite or fp16-overflowing gradient values`).join('; ')
-        : undefined;
+    const { reducer } = round;
+    const nonFinite = reducer.nonFinite;
+    const reason = nonFinite.length > 0 ? nonFinite.map((n) => `worker ${n.rank} sent ${n.count} non-finite or fp16-overflowing gradient values`).join('; ') : undefined;
     const verdict = this.scaler.update(reason);
-    if (verdict.applied) this.shadow.applyUpdate(result.gradients, round.lossScale, learningRate);
-    this.shadow.setTrainingState(result.state);
+    if (verdict.applied) this.shadow.applyUpdate(reducer.gradientWire, round.lossScale, learningRate);
+    this.shadow.setTrainingState(reducer.state);
     const header: ReducedHeader = {
       step: plan.step,
       applied: verdict.applied,
       skipReason: verdict.applied ? '' : verdict.reason,
       lossScale: round.lossScale,
-      dtype: round.reducer.dtype,
-      gradientElements: round.reducer.gradientElements,
-      stateElements: round.reducer.stateElements,
+      dtype: reducer.dtype,
+      gradientElements: reducer.gradientElements,
+      stateElements: reducer.stateElements,
       learningRate,
       optimizerIteration: this.shadow.iteration,
       nextLossScale: this.scaler.scale,
     };
     this.rounds.delete(plan.step);
     if (next) await this.open(next);
-    round.outcome.resolve({ header, payload: result.payload });
-    if (round.pendingDownloads === 0) round.downloadsDone.resolve();
+    const applied = this.shadow.settled();
+    const delivered = new Deferred<void>();
+    let pendingDownloads = round.uploads.size;
+    for (const upload of round.uploads.values()) {
+      upload.sink.verdict(header, () => {
+        if (--pendingDownloads === 0) delivered.resolve();
+      });
+    }
+    if (pendingDownloads === 0) delivered.resolve();
+    Promise.all([applied, delivered.promise]).then(
+      () => round.released.resolve(),
+      (error: unknown) => round.released.reject(error),
+    );
+    // Totals in rank order, so the doubles are the same in every run.
+    const timings = new Map<number, StepTimings>();
+    let lossSum = 0;
+    let correct = 0;
+    let regularizationLoss = 0;
+    for (const member of plan.members) {
+      const upload = round.uploads.get(member.rank)!;
+      timings.set(member.rank, upload.header.timings);
+      lossSum += upload.header.lossSum;
+      correct += upload.header.correct;
+      regularizationLoss = upload.header.regularizationLoss;
+    }
     return {
       plan,
       verdict,
       header,
-      loss: round.lossSum / plan.batch.length + round.regularizationLoss,
-      correct: round.correct,
-      timings: round.timings,
+      loss: lossSum / plan.batch.length + regularizationLoss,
+      correct,
+      timings,
       bytesUp: round.bytesUp,
-      bytesDown: result.payload.reduce((sum, part) => sum + part.byteLength, 0) * plan.members.length,
+      bytesDown: reducer.expectedBytes * round.uploads.size,
     };
   }
+}
+
+/** The bytes of `range` within the reduced payload's segments (a chunk never spans two). */
+function sliceOfPayload(payload: readonly Uint8Array[], range: FinalRange): Uint8Array {
+  let start = range.offset;
+  for (const segment of payload) {
+    if (start < segment.byteLength) return segment.subarray(start, start + range.length);
+    start -= segment.byteLength;
+  }
+  throw new RangeError(`range at byte ${range.offset} is beyond the payload`);
 }

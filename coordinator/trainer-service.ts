@@ -5,7 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { timingSafeEqual } from 'node:crypto';
-import { AuthError, ProtocolError } from '../shared/errors.js';
+import { AuthError, ProtocolError, describeError } from '../shared/errors.js';
 import {
   CHANNEL_OPTIONS,
   chunkPayload,
@@ -17,7 +17,7 @@ import {
   type TrainerHandlers,
 } from '../shared/wire/index.js';
 import type { TrainerHost } from './protocol-session.js';
-import type { UploadSession } from './step-engine.js';
+import type { DownloadSink, UploadSession } from './step-engine.js';
 
 export interface ServerCredentialsOptions {
   tlsCert?: Buffer;
@@ -146,7 +146,7 @@ export class TrainerServer {
   private readonly fetchState: Handler<'FetchState'> = async (call) => {
     try {
       this.authenticate(call.metadata, call.getPeer());
-      const { manifest, payload } = this.host.state(call.request);
+      const { manifest, payload } = await this.host.state(call.request);
       await writeMessage(call, { kind: 'manifest', manifest });
       for (const chunk of chunkPayload(payload)) {
         if (call.cancelled) return;
@@ -158,15 +158,27 @@ export class TrainerServer {
     }
   };
 
+  /**
+   * One step's exchange: the worker streams its header and gradient chunks up; the coordinator
+   * streams the reduced chunks back as they become final (while the upload goes on), then the
+   * verdict, then ends the call.
+   */
   private readonly exchange: Handler<'Exchange'> = (call) => {
     const peer = call.getPeer();
     let session: UploadSession | undefined;
-    let failed = false;
+    let closed = false;
+    let downloaded: (() => void) | undefined;
+    const finishDownload = () => {
+      const done = downloaded;
+      downloaded = undefined;
+      done?.();
+    };
     const fail = (error: unknown) => {
-      if (failed) return;
-      failed = true;
-      session?.abort(String(error));
+      if (closed) return;
+      closed = true;
+      session?.abort(describeError(error));
       call.emit('error', serviceError(error));
+      finishDownload();
     };
     try {
       this.authenticate(call.metadata, peer);
@@ -174,49 +186,57 @@ export class TrainerServer {
       fail(error);
       return;
     }
+    const sink: DownloadSink = {
+      chunk: (chunk) => {
+        if (!closed) call.write({ kind: 'chunk', chunk });
+      },
+      verdict: (header, done) => {
+        if (closed) {
+          done();
+          return;
+        }
+        downloaded = done;
+        // Callbacks run in order: once the verdict's runs, every chunk before it is serialised too.
+        call.write({ kind: 'header', header }, () => finishDownload());
+        closed = true;
+        call.end();
+      },
+      fail: (error) => fail(error),
+      pause: () => call.pause(),
+      resume: () => call.resume(),
+    };
     call.on('data', (received) => {
-      if (failed) return;
+      if (closed) return;
       try {
         const message = requireOneof(received, 'an exchange message');
         if (message.kind === 'header') {
           if (session) throw new ProtocolError('PROTOCOL_INVALID', `a second gradient header on one exchange (step ${message.header.step})`);
-          session = this.host.beginUpload(message.header, peer);
+          session = this.host.beginUpload(message.header, peer, sink);
         } else {
           if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'a gradient chunk arrived before the header');
-          session.receiver.write(message.chunk);
+          session.write(message.chunk);
         }
       } catch (error) {
         fail(error);
       }
     });
     call.on('end', () => {
-      if (failed) return;
-      void (async () => {
-        try {
-          if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
-          session.receiver.finish();
-          const outcome = await session.complete();
-          try {
-            await writeMessage(call, { kind: 'header', header: outcome.header });
-            for (const chunk of chunkPayload(outcome.payload)) {
-              if (call.cancelled) return;
-              await writeMessage(call, { kind: 'chunk', chunk });
-            }
-            call.end();
-          } finally {
-            session.downloaded();
-          }
-        } catch (error) {
-          fail(error);
-        }
-      })();
-    });
-    call.on('cancelled', () => {
-      if (!failed) {
-        failed = true;
-        session?.abort('the worker cancelled its exchange');
+      if (closed) return;
+      try {
+        if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
+        session.end();
+      } catch (error) {
+        fail(error);
       }
     });
+    call.on('cancelled', () => {
+      if (!closed) {
+        closed = true;
+        session?.abort('was cancelled by the worker');
+      }
+      finishDownload();
+    });
+    call.on('close', () => finishDownload());
   };
 
   private readonly report: Handler<'Report'> = (call, callback) => {

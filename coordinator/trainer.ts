@@ -159,6 +159,8 @@ export class Trainer {
 
       const validation = await evaluateOnMembers(this.requests, ++this.evaluationCounter, 'val', this.options.split.val, false);
       events.emit({ event: 'validation_completed', epoch: epoch + 1, split: 'val', count: validation.count, loss: validation.loss, accuracy: validation.accuracy, confusion: validation.confusion });
+      // The shadow's last update may still be running in its Adam thread.
+      await this.guard(this.options.shadow.settled());
       const checksum = this.options.shadow.checksum();
       const checked = await verifyReplicas(this.requests, this.step, checksum);
       events.emit({ event: 'replicas_verified', step: this.step, sha256: checksum, workers: checked.length });
@@ -190,6 +192,7 @@ export class Trainer {
         for (const decision of callback.onEpochEnd?.(logs) ?? []) await this.carryOut(decision, validation);
       }
     }
+    await this.guard(this.options.shadow.settled());
     if (this.stopReason === undefined) {
       for (const callback of this.callbacks) {
         for (const decision of callback.onTrainEnd?.() ?? []) await this.carryOut(decision, undefined);

@@ -5,6 +5,8 @@
 //   alpha = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
 //   m += (g - m) * (1 - beta1);  v += (g^2 - v) * (1 - beta2);  w -= alpha * m / (sqrt(v) + eps)
 
+import { halfBitsToFloat32 } from './fp16/codec.js';
+
 export interface AdamHyperparameters {
   beta1: number;
   beta2: number;
@@ -18,19 +20,28 @@ export interface AdamSlots {
   v: Float32Array;
 }
 
-export function createAdamSlots(size: number): AdamSlots {
-  return { m: new Float32Array(size), v: new Float32Array(size) };
+/** Float32s in shared memory, so that an Adam thread can update them in place (adam-thread.ts). */
+export function sharedFloat32(size: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(size * 4));
 }
+
+export function createAdamSlots(size: number): AdamSlots {
+  return { m: sharedFloat32(size), v: sharedFloat32(size) };
+}
+
+/** Reduced gradients as they travel: float32 values, or the bits of fp16 halves (decoded as used). */
+export type WireGradients = Float32Array | Uint16Array;
 
 /**
  * One Adam update in place. `gradients` may be loss-scaled: each is multiplied by `gradientScale`
- * (1 / lossScale) before use. `iteration` is the 1-based count of applied updates (skipped steps
- * do not count, as with Keras' LossScaleOptimizer).
+ * (1 / lossScale) before use; fp16 bits are decoded first, to exactly the float32 a decode would
+ * store. `iteration` is the 1-based count of applied updates (skipped steps do not count, as with
+ * Keras' LossScaleOptimizer).
  */
 export function applyAdam(
   weights: Float32Array,
   slots: AdamSlots,
-  gradients: Float32Array,
+  gradients: WireGradients,
   gradientScale: number,
   learningRate: number,
   iteration: number,
@@ -46,6 +57,18 @@ export function applyAdam(
   const alpha = (learningRate * Math.sqrt(1 - beta2 ** iteration)) / (1 - beta1 ** iteration);
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
+  // Two loops, each over one array type, so that each stays monomorphic (and fast) in V8.
+  if (gradients instanceof Uint16Array) {
+    for (let i = 0; i < n; i++) {
+      const g = halfBitsToFloat32(gradients[i]!) * gradientScale;
+      const mi = m[i]! + (g - m[i]!) * oneMinusBeta1;
+      const vi = v[i]! + (g * g - v[i]!) * oneMinusBeta2;
+      m[i] = mi;
+      v[i] = vi;
+      weights[i]! -= (alpha * m[i]!) / (Math.sqrt(v[i]!) + epsilon);
+    }
+    return;
+  }
   for (let i = 0; i < n; i++) {
     const g = gradients[i]! * gradientScale;
     const mi = m[i]! + (g - m[i]!) * oneMinusBeta1;
@@ -68,13 +91,13 @@ export class AdamOptimizer {
 
   constructor(
     size: number,
-    private readonly hyper: AdamHyperparameters = KERAS_ADAM,
+    readonly hyper: AdamHyperparameters = KERAS_ADAM,
   ) {
     this.slots = createAdamSlots(size);
   }
 
   /** One update of `weights` from gradients scaled by `lossScale`; returns the new iteration. */
-  step(weights: Float32Array, gradients: Float32Array, lossScale: number, learningRate: number): number {
+  step(weights: Float32Array, gradients: WireGradients, lossScale: number, learningRate: number): number {
     this.iteration++;
     applyAdam(weights, this.slots, gradients, 1 / lossScale, learningRate, this.iteration, this.hyper);
     return this.iteration;

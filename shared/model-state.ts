@@ -7,6 +7,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
+import { sharedFloat32 } from './adam.js';
 import { ModelError } from './errors.js';
 import type { TensorSpec } from './wire/index.js';
 
@@ -50,8 +51,9 @@ export class ModelState {
       if (role === 'trainable') trainableSize += sizeOf(v);
       else if (role === 'state') stateSize += sizeOf(v);
     }
-    const trainable = new Float32Array(trainableSize);
-    const state = new Float32Array(stateSize);
+    // Shared memory, so that the coordinator's Adam thread (adam-thread.ts) updates them in place.
+    const trainable = sharedFloat32(trainableSize);
+    const state = sharedFloat32(stateSize);
     let trainableOffset = 0;
     let stateOffset = 0;
     const slots = variables.map((variable): WeightSlot => {

@@ -9,7 +9,7 @@ import {
   float32ToHalfBits,
   halfBitsToFloat32,
   isHalfNonFinite,
-} from '../shared/fp16.js';
+} from '../shared/fp16/codec.js';
 
 function roundTrip(value: number): number {
   return halfBitsToFloat32(float32ToHalfBits(value));

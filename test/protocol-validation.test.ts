@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from '../shared/config.js';
-import { encodeFp16 } from '../shared/fp16.js';
+import { encodeFp16 } from '../shared/fp16/codec.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
 import { PROTOCOL_VERSION, bytesOf, type Command, type GradientHeader, type JoinReply, type StateManifest } from '../shared/wire/index.js';
 import { CoordinatorClient } from '../worker/coordinator-client.js';

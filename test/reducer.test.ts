@@ -1,17 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { GradientReducer } from '../coordinator/reducer.js';
-import { encodeFp16 } from '../shared/fp16.js';
+import { GradientReducer, type FinalRange } from '../coordinator/reducer.js';
+import { decodeFp16, encodeFp16 } from '../shared/fp16/codec.js';
+import { bytesOf, chunkPayload } from '../shared/wire/index.js';
 
-/** Stages one rank's upload: gradients (encoded in the reducer's dtype) and state values. */
-function upload(reducer: GradientReducer, rank: number, gradients: number[], state: number[]): void {
-  const [gradientBytes, stateBytes] = reducer.stagingFor(rank);
-  if (reducer.dtype === 'TENSOR_DTYPE_FLOAT16') {
-    encodeFp16(new Float32Array(gradients), new Uint16Array(gradientBytes!.buffer, gradientBytes!.byteOffset, gradients.length));
-  } else {
-    new Float32Array(gradientBytes!.buffer, gradientBytes!.byteOffset, gradients.length).set(gradients);
-  }
-  new Float32Array(stateBytes!.buffer, stateBytes!.byteOffset, state.length).set(state);
-  reducer.markComplete(rank);
+/** One rank's upload, in chunks of `chunkBytes`: gradients (encoded in the reducer's dtype), then state values. */
+function upload(reducer: GradientReducer, rank: number, gradients: number[], state: number[], chunkBytes = 4096): FinalRange[] {
+  const wire = reducer.dtype === 'TENSOR_DTYPE_FLOAT16' ? new Uint16Array(gradients.length) : new Float32Array(gradients);
+  if (wire instanceof Uint16Array) encodeFp16(new Float32Array(gradients), wire);
+  const final: FinalRange[] = [];
+  for (const chunk of chunkPayload([bytesOf(wire), bytesOf(new Float32Array(state))], chunkBytes)) final.push(...reducer.accept(rank, chunk.offset, chunk.data, `rank ${rank}`));
+  return final;
+}
+
+/** What every replica applies: the decoded wire values (still scaled), the averaged state, and who sent non-finite values. */
+function finishRound(reducer: GradientReducer) {
+  if (!reducer.ready) throw new RangeError(`step ${reducer.currentStep} is not fully reduced yet`);
+  const wire = reducer.gradientWire;
+  const gradients = wire instanceof Uint16Array ? new Float32Array(wire.length) : wire.slice();
+  if (wire instanceof Uint16Array) decodeFp16(wire, gradients);
+  return { gradients, state: reducer.state.slice(), nonFinite: reducer.nonFinite, payload: reducer.payload() };
 }
 
 describe('gradient reducer', () => {
@@ -20,7 +27,7 @@ describe('gradient reducer', () => {
     reducer.begin(0, [{ rank: 0, shardSize: 96 }, { rank: 1, shardSize: 32 }], 128);
     upload(reducer, 0, [1, 2, 4], [10]);
     upload(reducer, 1, [5, -2, 0], [2]);
-    const result = reducer.finish();
+    const result = finishRound(reducer);
     expect(Array.from(result.gradients)).toEqual([0.75 * 1 + 0.25 * 5, 0.75 * 2 - 0.25 * 2, 3]);
     expect(Array.from(result.state)).toEqual([0.75 * 10 + 0.25 * 2]);
     expect(result.nonFinite).toEqual([]);
@@ -34,7 +41,7 @@ describe('gradient reducer', () => {
     two.begin(0, [{ rank: 0, shardSize: 64 }, { rank: 1, shardSize: 64 }], 128);
     upload(two, 0, [0.5, -3], []);
     upload(two, 1, [0.5, -3], []);
-    expect(Array.from(two.finish().gradients)).toEqual(Array.from(one.finish().gradients));
+    expect(Array.from(finishRound(two).gradients)).toEqual(Array.from(finishRound(one).gradients));
   });
 
   it('adds uploads in rank order whatever order they finish in, so sums are reproducible', () => {
@@ -46,7 +53,7 @@ describe('gradient reducer', () => {
         upload(reducer, rank, values[rank]!, []);
       }
       expect(reducer.ready).toBe(true);
-      return Array.from(reducer.finish().gradients);
+      return Array.from(finishRound(reducer).gradients);
     };
     expect(run([2, 0, 1])).toEqual(run([0, 1, 2]));
     expect(run([1, 2, 0])).toEqual(run([0, 1, 2]));
@@ -57,7 +64,7 @@ describe('gradient reducer', () => {
     reducer.begin(0, [{ rank: 0, shardSize: 1 }, { rank: 1, shardSize: 1 }], 2);
     upload(reducer, 1, [1], []);
     expect(reducer.ready).toBe(false);
-    expect(() => reducer.finish()).toThrow(/not fully reduced/);
+    expect(() => finishRound(reducer)).toThrow(/not fully reduced/);
     upload(reducer, 0, [1], []);
     expect(reducer.ready).toBe(true);
   });
@@ -67,7 +74,7 @@ describe('gradient reducer', () => {
     reducer.begin(0, [{ rank: 0, shardSize: 1 }, { rank: 1, shardSize: 1 }], 2);
     upload(reducer, 0, [1, 2, 3], []);
     upload(reducer, 1, [Infinity, 70000, 1], []);
-    expect(reducer.finish().nonFinite).toEqual([{ rank: 1, count: 2 }]);
+    expect(finishRound(reducer).nonFinite).toEqual([{ rank: 1, count: 2 }]);
   });
 
   it('sends back fp16 values and applies exactly the decoded wire values', () => {
@@ -75,7 +82,7 @@ describe('gradient reducer', () => {
     reducer.begin(0, [{ rank: 0, shardSize: 1 }, { rank: 1, shardSize: 2 }], 3);
     upload(reducer, 0, [1, 0.1], []);
     upload(reducer, 1, [2, 0.2], []);
-    const result = reducer.finish();
+    const result = finishRound(reducer);
     const wire = new Uint16Array(result.payload[0]!.buffer, result.payload[0]!.byteOffset, 2);
     // the applied values are fp16-representable: re-encoding them changes nothing
     const reencoded = new Uint16Array(2);
@@ -84,14 +91,61 @@ describe('gradient reducer', () => {
     expect(result.gradients[0]).toBeCloseTo(5 / 3, 3);
   });
 
+  it('reduces each range as soon as every member has sent it, and only then', () => {
+    const reducer = new GradientReducer(4096, 0, 'fp16', 1024);
+    reducer.begin(0, [{ rank: 0, shardSize: 1 }, { rank: 1, shardSize: 1 }], 2);
+    const values = Array.from({ length: 4096 }, (_, i) => (i % 7) - 3);
+    // rank 0 sends everything first: nothing is final until rank 1's bytes arrive
+    expect(upload(reducer, 0, values, [], 1024)).toEqual([]);
+    expect(reducer.backlog(0)).toBe(8);
+    const chunks = [...chunkPayload([bytesOf((() => { const w = new Uint16Array(4096); encodeFp16(new Float32Array(values), w); return w; })())], 1024)];
+    expect(reducer.accept(1, chunks[0]!.offset, chunks[0]!.data, 'rank 1')).toEqual([{ offset: 0, length: 1024 }]);
+    expect(reducer.backlog(0)).toBe(7);
+    expect(reducer.ready).toBe(false);
+    const rest = chunks.slice(1).flatMap((c) => reducer.accept(1, c.offset, c.data, 'rank 1'));
+    expect(rest.map((r) => r.offset)).toEqual([1024, 2048, 3072, 4096, 5120, 6144, 7168]);
+    expect(reducer.ready).toBe(true);
+    expect(Array.from(finishRound(reducer).gradients)).toEqual(values);
+  });
+
+  it('gives the same sums whatever the chunk sizes and arrival order', () => {
+    const values = [Array.from({ length: 3000 }, (_, i) => Math.sin(i) * 100), Array.from({ length: 3000 }, (_, i) => Math.cos(i) * 1e-3)];
+    const run = (sizes: [number, number], order: number[]) => {
+      const reducer = new GradientReducer(3000, 5, 'fp32', 4096);
+      reducer.begin(3, [{ rank: 0, shardSize: 3 }, { rank: 1, shardSize: 1 }], 4);
+      for (const rank of order) upload(reducer, rank, values[rank]!, [rank, 1, 2, 3, 4], sizes[rank]);
+      return finishRound(reducer);
+    };
+    const reference = run([4096, 4096], [0, 1]);
+    for (const [sizes, order] of [[[400, 1200], [1, 0]], [[4096, 12], [0, 1]], [[20, 4096], [1, 0]]] as const) {
+      const other = run(sizes as [number, number], order as unknown as number[]);
+      expect(Buffer.from(bytesOf(other.gradients)).equals(Buffer.from(bytesOf(reference.gradients)))).toBe(true);
+      expect(Array.from(other.state)).toEqual(Array.from(reference.state));
+    }
+    expect(reference.state[0]).toBe(0.25);
+  });
+
+  it('refuses chunks out of order, beyond the declared size, splitting a value or spanning the state, and non-finite state', () => {
+    const reducer = new GradientReducer(4, 2, 'fp16', 64);
+    reducer.begin(0, [{ rank: 0, shardSize: 1 }], 1);
+    expect(() => reducer.accept(0, 2, new Uint8Array(2), 'rank 0')).toThrow(/chunk at byte 2, expected byte 0/);
+    expect(() => reducer.accept(0, 0, new Uint8Array(3), 'rank 0')).toThrow(/splits a 2-byte value/);
+    expect(() => reducer.accept(0, 0, new Uint8Array(12), 'rank 0')).toThrow(/spans the gradients and the state at byte 8/);
+    reducer.accept(0, 0, new Uint8Array(8), 'rank 0');
+    expect(() => reducer.accept(0, 8, bytesOf(new Float32Array([1, NaN])), 'rank 0')).toThrow(/non-finite BatchNorm statistic \(value 1\)/);
+    expect(() => reducer.accept(0, 8, new Uint8Array(12), 'rank 0')).toThrow(/20 bytes received, more than the 16 declared/);
+    reducer.accept(0, 8, bytesOf(new Float32Array([1, 2])), 'rank 0');
+    expect(reducer.ready).toBe(true);
+  });
+
   it('starts every round from zero and refuses shards that do not add up', () => {
     const reducer = new GradientReducer(1, 0, 'fp32');
     reducer.begin(0, [{ rank: 0, shardSize: 2 }], 2);
     upload(reducer, 0, [5], []);
-    reducer.finish();
+    finishRound(reducer);
     reducer.begin(1, [{ rank: 0, shardSize: 2 }], 2);
     upload(reducer, 0, [1], []);
-    expect(Array.from(reducer.finish().gradients)).toEqual([1]);
+    expect(Array.from(finishRound(reducer).gradients)).toEqual([1]);
     expect(() => reducer.begin(2, [{ rank: 0, shardSize: 3 }], 2)).toThrow(/sum to 3/);
   });
 });

@@ -3,19 +3,23 @@
 
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../shared/errors.js';
+import type { DownloadSink } from '../coordinator/step-engine.js';
 import { eventsOf, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
 
-async function finish(run: ReturnType<typeof inProcessRun>) {
+const NO_DOWNLOADS: DownloadSink = { chunk: () => undefined, verdict: (_h, done) => done(), fail: () => undefined, pause: () => undefined, resume: () => undefined };
+
+async function finish(run: Awaited<ReturnType<typeof inProcessRun>>) {
   await run.trainer.waitForWorld(1000);
   const outcome = await run.trainer.train();
   run.trainer.stopWorkers('the test is over');
   await Promise.all(run.workers.map((w) => w.done));
+  await run.shadow.close();
   return outcome;
 }
 
 describe('the run engine, in process', () => {
   it('runs synchronous steps with two members and keeps every replica identical to the shadow', async () => {
-    const run = inProcessRun({ workers: 2, epochs: 2 });
+    const run = await inProcessRun({ workers: 2, epochs: 2 });
     const outcome = await finish(run);
     expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 2, earlyStopped: false });
     // 300 training samples in global batches of 128: 3 steps an epoch, the last one partial
@@ -37,9 +41,9 @@ describe('the run engine, in process', () => {
   });
 
   it('gives the same update with one member as with two (the gradient of the global batch mean)', async () => {
-    const one = inProcessRun({ workers: 1, epochs: 1, precision: 'fp32' });
-    const two = inProcessRun({ workers: 2, epochs: 1, precision: 'fp32' });
-    const three = inProcessRun({ workers: 3, epochs: 1, precision: 'fp32' });
+    const one = await inProcessRun({ workers: 1, epochs: 1, precision: 'fp32' });
+    const two = await inProcessRun({ workers: 2, epochs: 1, precision: 'fp32' });
+    const three = await inProcessRun({ workers: 3, epochs: 1, precision: 'fp32' });
     await Promise.all([finish(one), finish(two), finish(three)]);
     for (let i = 0; i < WEIGHTS; i++) {
       expect(two.shadow.weights[i]).toBeCloseTo(one.shadow.weights[i]!, 6);
@@ -50,7 +54,7 @@ describe('the run engine, in process', () => {
   });
 
   it('skips the step on every replica and halves the scale when a member sends an overflow', async () => {
-    const run = inProcessRun({ workers: 2, epochs: 1, initialLossScale: 1024, workerOptions: (rank) => (rank === 1 ? { overflowAt: [1] } : {}) });
+    const run = await inProcessRun({ workers: 2, epochs: 1, initialLossScale: 1024, workerOptions: (rank) => (rank === 1 ? { overflowAt: [1] } : {}) });
     const outcome = await finish(run);
     expect(outcome.status).toBe('finished');
     const skipped = eventsOf(run.events, 'step_skipped');
@@ -67,7 +71,7 @@ describe('the run engine, in process', () => {
   });
 
   it('says so when no update was ever applied, and flags an epoch with more than half its steps skipped', async () => {
-    const run = inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 0 ? { overflowAt: [0, 1, 2, 3, 4, 5] } : {}) });
+    const run = await inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 0 ? { overflowAt: [0, 1, 2, 3, 4, 5] } : {}) });
     await finish(run);
     expect(run.shadow.iteration).toBe(0);
     const warnings = eventsOf(run.events, 'warning');
@@ -75,13 +79,33 @@ describe('the run engine, in process', () => {
     expect(warnings[0]!.message).toMatch(/epoch 1: 3 of 3 steps were skipped/);
     expect(warnings[2]!.message).toMatch(/no update was applied: all 6 steps were skipped .* loss scale now 16\b/);
     // half is not more than half: one skip in two steps is not flagged
-    const half = inProcessRun({ workers: 1, epochs: 1, trainSize: 256, workerOptions: () => ({ overflowAt: [0] }) });
+    const half = await inProcessRun({ workers: 1, epochs: 1, trainSize: 256, workerOptions: () => ({ overflowAt: [0] }) });
     await finish(half);
     expect(eventsOf(half.events, 'warning')).toEqual([]);
   });
 
+  it('restarts a step whose upload broke off after reduction began, and the others upload it again', async () => {
+    // 24 weights in fp16 are 48 bytes: chunks of 40 bytes, so the first chunk is reduced before the second arrives
+    const reference = await inProcessRun({ workers: 2, epochs: 1 });
+    await finish(reference);
+    const run = await inProcessRun({ workers: 2, epochs: 1, workerOptions: (rank) => (rank === 1 ? { breakUpload: { step: 1, afterChunks: 1 } } : {}) });
+    await finish(run);
+    expect(run.workers[0]!.restarts).toBe(1);
+    expect(run.workers[1]!.restarts).toBe(0);
+    // nothing of the broken upload was applied: the same weights as a run without the break
+    expect(run.shadow.checksum()).toBe(reference.shadow.checksum());
+    for (const worker of run.workers) expect(worker.checksum()).toBe(run.shadow.checksum());
+  });
+
+  it('lets a member send again when its upload broke off before anything was reduced', async () => {
+    const run = await inProcessRun({ workers: 2, epochs: 1, workerOptions: (rank) => (rank === 1 ? { breakUpload: { step: 0, afterChunks: 0 } } : {}) });
+    await finish(run);
+    expect(run.workers.map((w) => w.restarts)).toEqual([0, 0]);
+    expect(run.shadow.iteration).toBe(3);
+  });
+
   it('reduces the learning rate when val_loss reaches a plateau (patience 2, factor 0.5)', async () => {
-    const run = inProcessRun({ workers: 2, epochs: 5, validation: { loss: () => 1, accuracy: () => 0.5 } });
+    const run = await inProcessRun({ workers: 2, epochs: 5, validation: { loss: () => 1, accuracy: () => 0.5 } });
     await finish(run);
     // epoch 1 improves on Infinity; epochs 2 and 3 do not: the LR halves after epoch 3
     expect(eventsOf(run.events, 'lr_reduced').map((e) => [e.epoch, e.from, e.to])).toEqual([
@@ -97,7 +121,7 @@ describe('the run engine, in process', () => {
 
   it('keeps the best checkpoint by val_accuracy (strictly better) and the last one after every epoch', async () => {
     const accuracies = [0.5, 0.7, 0.6, 0.7, 0.8];
-    const run = inProcessRun({ workers: 2, epochs: 5, validation: { loss: (e) => 1 / e, accuracy: (e) => accuracies[e - 1]! } });
+    const run = await inProcessRun({ workers: 2, epochs: 5, validation: { loss: (e) => 1 / e, accuracy: (e) => accuracies[e - 1]! } });
     const outcome = await finish(run);
     const best = run.checkpoints.saved.filter((c) => c.kind === 'best');
     expect(best.map((c) => c.meta.epoch)).toEqual([1, 2, 5]);
@@ -111,7 +135,7 @@ describe('the run engine, in process', () => {
 
   it('stops early with Keras semantics and ends with the best epoch weights (restore_best_weights)', async () => {
     const losses = [1, 0.5, 0.6, 0.7, 0.8, 0.9];
-    const run = inProcessRun({
+    const run = await inProcessRun({
       workers: 2,
       epochs: 6,
       validation: { loss: (e) => losses[e - 1]!, accuracy: () => 0.5 },
@@ -132,8 +156,8 @@ describe('the run engine, in process', () => {
   });
 
   it('stops at a step boundary when asked, leaving the checkpoints of the last whole epoch', async () => {
-    let run: ReturnType<typeof inProcessRun> | undefined;
-    run = inProcessRun({ workers: 2, epochs: 3, workerOptions: (rank) => (rank === 0 ? { afterStep: (step) => step === 4 && run!.trainer.requestStop('test') } : {}) });
+    let run: Awaited<ReturnType<typeof inProcessRun>> | undefined;
+    run = await inProcessRun({ workers: 2, epochs: 3, workerOptions: (rank) => (rank === 0 ? { afterStep: (step) => step === 4 && run!.trainer.requestStop('test') } : {}) });
     const outcome = await finish(run);
     expect(outcome).toMatchObject({ status: 'stopped', epochsCompleted: 1 });
     // the command of step 5 may have gone out before the request; no step after it
@@ -143,7 +167,7 @@ describe('the run engine, in process', () => {
   });
 
   it('fails the run within the step when a member is lost mid-step, naming it', async () => {
-    const run = inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}) });
+    const run = await inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}) });
     await run.trainer.waitForWorld(1000);
     await expect(run.trainer.train()).rejects.toThrow(/worker 1 \(fake, cpu, pid 1001\) was lost at step 2: its command stream was cancelled/);
     expect(eventsOf(run.events, 'worker_left')).toEqual([expect.objectContaining({ rank: 1, expected: false, workers: 1 })]);
@@ -157,17 +181,17 @@ describe('the run engine, in process', () => {
   });
 
   it('refuses an upload for a step that is not open, from a worker that did not join, or for another run', async () => {
-    const run = inProcessRun({ workers: 1, epochs: 1 });
+    const run = await inProcessRun({ workers: 1, epochs: 1 });
     await run.trainer.waitForWorld(1000);
     const member = run.world.list()[0]!;
     const header = {
       runId: 'in-process', workerId: member.workerId, step: 7, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16' as const, gradientElements: WEIGHTS,
       stateElements: 4, shardSize: 128, lossSum: 1, correct: 0, regularizationLoss: 0, timings: null,
     };
-    expect(() => run.session.beginUpload(header, 'test')).toThrow(ProtocolError);
-    expect(() => run.session.beginUpload(header, 'test')).toThrow(/uploaded gradients for step 7, but the current step is not open for uploads/);
-    expect(() => run.session.beginUpload({ ...header, workerId: 'stranger' }, 'test')).toThrow(/unknown worker id "stranger"/);
-    expect(() => run.session.beginUpload({ ...header, runId: 'other' }, 'test')).toThrow(/names run "other"/);
+    expect(() => run.session.beginUpload(header, 'test', NO_DOWNLOADS)).toThrow(ProtocolError);
+    expect(() => run.session.beginUpload(header, 'test', NO_DOWNLOADS)).toThrow(/uploaded gradients for step 7, but the current step is not open for uploads/);
+    expect(() => run.session.beginUpload({ ...header, workerId: 'stranger' }, 'test', NO_DOWNLOADS)).toThrow(/unknown worker id "stranger"/);
+    expect(() => run.session.beginUpload({ ...header, runId: 'other' }, 'test', NO_DOWNLOADS)).toThrow(/names run "other"/);
     await finish(run);
     expect(run.shadow.iteration).toBe(3);
   });

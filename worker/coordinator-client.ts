@@ -40,6 +40,9 @@ export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCreden
   return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
+/** Restarts of one step's exchange (another member's upload broke off) this worker goes along with. */
+const MAX_STEP_RESTARTS = 5;
+
 export class CoordinatorClient {
   private readonly client: TrainerClient;
   private readonly metadata: () => grpc.Metadata;
@@ -97,19 +100,65 @@ export class CoordinatorClient {
   }
 
   /**
-   * One step's exchange: streams `header` and `payload` up, then receives the reduced header and
-   * payload. `targets` gives, from the reduced header, where its payload goes.
+   * One step's exchange: streams `header` and `payload` up while the reduced payload streams down
+   * into `targets` (this replica's own layout), then takes the verdict that ends the call. A step
+   * the coordinator restarted (another member's upload broke off) is uploaded again.
    */
-  async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: (reduced: ReducedHeader) => Uint8Array[]): Promise<ReducedHeader> {
+  async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: () => Uint8Array[]): Promise<ReducedHeader> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.exchangeOnce(header, payload, targets());
+      } catch (error) {
+        if (!(error instanceof RpcError && error.code === 'STEP_RESTARTED') || attempt >= MAX_STEP_RESTARTS) throw error;
+      }
+    }
+  }
+
+  private async exchangeOnce(header: GradientHeader, payload: readonly Uint8Array[], targets: Uint8Array[]): Promise<ReducedHeader> {
     const call = this.client.exchange(this.metadata());
     const what = `the gradient exchange of step ${header.step}`;
-    const result = receiveHeaderAndPayload<ExchangeDownload__Output, ReducedHeader>(call, what, (received) => {
-      const message = requireOneof(received, 'an exchange reply') as ExchangeDownload;
-      return message.kind === 'header' ? { header: checkReducedHeader(message.header, what) } : { chunk: message.chunk };
-    }, (reduced) => {
-      if (reduced.step !== header.step) throw new ProtocolError('PROTOCOL_WRONG_STEP', `${what}: the coordinator answered for step ${reduced.step}`);
-      return targets(reduced);
+    const receiver = new PayloadReceiver(targets, what);
+    const result = new Promise<ReducedHeader>((resolve, reject) => {
+      let verdict: ReducedHeader | undefined;
+      let failed = false;
+      const fail = (error: Error) => {
+        if (failed) return;
+        failed = true;
+        call.cancel();
+        reject(error);
+      };
+      call.on('data', (received: ExchangeDownload__Output) => {
+        if (failed) return;
+        try {
+          const message = requireOneof(received, 'an exchange reply') as ExchangeDownload;
+          if (verdict) throw new ProtocolError('PROTOCOL_INVALID', `${what}: the coordinator sent more after its verdict`);
+          if (message.kind === 'chunk') {
+            receiver.write(message.chunk);
+            return;
+          }
+          const reduced = checkReducedHeader(message.header, what);
+          if (reduced.step !== header.step) throw new ProtocolError('PROTOCOL_WRONG_STEP', `${what}: the coordinator answered for step ${reduced.step}`);
+          if (reduced.dtype !== header.dtype || reduced.gradientElements !== header.gradientElements || reduced.stateElements !== header.stateElements) {
+            throw new ProtocolError(
+              'PROTOCOL_WRONG_SIZE',
+              `${what}: the verdict describes ${reduced.gradientElements}+${reduced.stateElements} ${reduced.dtype} values, this replica sent ${header.gradientElements}+${header.stateElements} ${header.dtype}`,
+            );
+          }
+          receiver.finish();
+          verdict = reduced;
+        } catch (error) {
+          fail(error as Error);
+        }
+      });
+      call.on('error', (error: grpc.ServiceError) => fail(rpcError(what, error)));
+      call.on('end', () => {
+        if (failed) return;
+        if (verdict) resolve(verdict);
+        else fail(new ProtocolError('PROTOCOL_INVALID', `${what}: the stream ended without a verdict`));
+      });
     });
+    // Awaited below; it may fail (the step restarted, the run stopped) while chunks still go up.
+    result.catch(() => undefined);
     try {
       await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
       for (const chunk of chunkPayload(payload)) await writeMessage<ExchangeUpload>(call, { kind: 'chunk', chunk });

@@ -10,7 +10,7 @@ import type { WorkerConfig } from '../shared/config.js';
 import { BackendError, ProtocolError } from '../shared/errors.js';
 import { modelFootprint, planMicroBatch } from '../shared/backend/memory-fit.js';
 import { evaluateImages, evaluationChunkSize, type SampleEvaluation } from '../shared/evaluation.js';
-import { decodeFp16, encodeFp16 } from '../shared/fp16.js';
+import { Fp16Kernels } from '../shared/fp16/kernels.js';
 import { categoricalCrossEntropy } from '../shared/losses.js';
 import { ModelState } from '../shared/model-state.js';
 import { regularizationLoss, setDropoutSeed } from '../shared/models/index.js';
@@ -19,6 +19,9 @@ import { buildReplicaModel } from '../shared/replica-model.js';
 import { StateLayout } from '../shared/state-layout.js';
 import { bytesOf, type ReducedHeader, type StateManifest, type TensorDtype } from '../shared/wire/index.js';
 import type { Batch } from '../shared/data/batch-assembler.js';
+
+/** Values the fp16 encoder converts at a time. */
+const ENCODE_BLOCK = 1 << 18;
 
 export interface StepStats {
   lossSum: number;
@@ -39,8 +42,14 @@ export class Replica {
   private readonly tfVariables: tf.Variable[];
   private readonly gradients: Float32Array;
   private readonly upload16: Uint16Array | undefined;
-  private readonly download16: Uint16Array | undefined;
-  private readonly reduced: Float32Array;
+  /** Encodes the gradients to fp16 (SIMD), a block at a time. */
+  private readonly encoder: Fp16Kernels | undefined;
+  /**
+   * The reduced payload streams in while this replica's own upload is still going out, and a
+   * restarted step uploads again: so it lands in buffers of its own, never in the upload's.
+   */
+  private readonly downloadGradients: Uint16Array | Float32Array;
+  private readonly downloadState: Float32Array;
 
   /** Shard sizes already checked against the backend's memory. */
   private readonly fits = new Set<number>();
@@ -59,8 +68,9 @@ export class Replica {
     this.tfVariables = state.slots.filter((s) => s.role === 'trainable').map((s) => s.variable.read() as tf.Variable);
     this.gradients = new Float32Array(state.trainable.length);
     this.upload16 = config.precision === 'fp16' ? new Uint16Array(state.trainable.length) : undefined;
-    this.download16 = config.precision === 'fp16' ? new Uint16Array(state.trainable.length) : undefined;
-    this.reduced = config.precision === 'fp16' ? new Float32Array(state.trainable.length) : this.gradients;
+    this.encoder = config.precision === 'fp16' ? new Fp16Kernels(Math.min(state.trainable.length, ENCODE_BLOCK)) : undefined;
+    this.downloadGradients = config.precision === 'fp16' ? new Uint16Array(state.trainable.length) : new Float32Array(state.trainable.length);
+    this.downloadState = new Float32Array(state.state.length);
   }
 
   /** Where FetchState's payload goes (the state layout), after checking its manifest. */
@@ -127,7 +137,7 @@ export class Replica {
     // Training mode moved this replica's BatchNorm statistics; they travel with the gradients.
     this.state.readFromModel(['state']);
     let nonFinite = 0;
-    if (this.upload16) nonFinite = encodeFp16(this.gradients, this.upload16);
+    if (this.upload16) nonFinite = this.encoder!.encodeAll(this.gradients, this.upload16);
     else for (let i = 0; i < this.gradients.length; i++) if (!Number.isFinite(this.gradients[i]!)) nonFinite++;
     return { lossSum, correct, regularizationLoss: regularization, nonFinite };
   }
@@ -149,26 +159,20 @@ export class Replica {
     return [this.upload16 ? bytesOf(this.upload16) : bytesOf(this.gradients), bytesOf(this.state.state)];
   }
 
-  /** Where the reduced payload goes, after checking its header matches this replica. */
-  downloadTargets(header: ReducedHeader): Uint8Array[] {
-    if (header.dtype !== this.dtype || header.gradientElements !== this.gradients.length || header.stateElements !== this.state.state.length) {
-      throw new ProtocolError(
-        'PROTOCOL_WRONG_SIZE',
-        `reduced step ${header.step}: ${header.gradientElements}+${header.stateElements} ${header.dtype} values, this replica expects ${this.gradients.length}+${this.state.state.length} ${this.dtype}`,
-      );
-    }
-    return [this.download16 ? bytesOf(this.download16) : bytesOf(this.reduced), bytesOf(this.state.state)];
+  /** Where the reduced payload goes: this replica's own layout (the verdict is checked against it). */
+  downloadTargets(): Uint8Array[] {
+    return [bytesOf(this.downloadGradients), bytesOf(this.downloadState)];
   }
 
   /** Applies a reduced step: the Adam update when not skipped, the averaged statistics always. */
   applyReduced(header: ReducedHeader): void {
     this.lossScale = header.nextLossScale;
+    this.state.state.set(this.downloadState);
     if (header.applied) {
       if (header.optimizerIteration !== this.optimizer.iteration + 1) {
         throw new ProtocolError('PROTOCOL_WRONG_STEP', `reduced step ${header.step} is Adam iteration ${header.optimizerIteration}, this replica is at ${this.optimizer.iteration}`);
       }
-      if (this.download16) decodeFp16(this.download16, this.reduced);
-      this.optimizer.step(this.state.trainable, this.reduced, header.lossScale, header.learningRate);
+      this.optimizer.step(this.state.trainable, this.downloadGradients, header.lossScale, header.learningRate);
       this.state.writeToModel(['trainable', 'state']);
     } else {
       this.state.writeToModel(['state']);

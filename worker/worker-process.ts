@@ -123,7 +123,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
               },
             },
             replica.uploadPayload(),
-            (header) => replica.downloadTargets(header),
+            () => replica.downloadTargets(),
           );
           const t3 = performance.now();
           replica.applyReduced(reduced);

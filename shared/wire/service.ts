@@ -13,7 +13,8 @@ import type { TrainerClient, TrainerDefinition } from './generated/emotrain/v1/T
 
 export type { TrainerClient, TrainerHandlers } from './generated/emotrain/v1/Trainer.js';
 
-export const PROTOCOL_VERSION = 1;
+// 2: the reduced chunks stream back during the upload and the verdict comes last.
+export const PROTOCOL_VERSION = 2;
 /** Bulk payloads travel in chunks of this many bytes (SPEC §2: "bytes fields of a few MiB"). */
 export const CHUNK_BYTES = 2 * 1024 * 1024;
 /** Large enough for a chunk plus a step command with its sample images. */

@@ -8,18 +8,18 @@
 // worker uploads S times that (S: the loss scale) and its shard's mean of x as the state, exactly
 // as a real replica uploads its loss-scaled gradients and BatchNorm statistics.
 
-import { createHash } from 'node:crypto';
 import { AdamOptimizer } from '../../shared/adam.js';
-import { encodeFp16, decodeFp16 } from '../../shared/fp16.js';
+import { encodeFp16 } from '../../shared/fp16/codec.js';
 import { LossScaler } from '../../shared/loss-scaler.js';
-import type { StatePosition } from '../../shared/state-layout.js';
-import { bytesOf, chunkPayload, PROTOCOL_VERSION, type Command, type Sample, type StateManifest } from '../../shared/wire/index.js';
+import { bytesOf, chunkPayload, PROTOCOL_VERSION, type Command, type ReducedHeader, type Sample } from '../../shared/wire/index.js';
+import type { DownloadSink } from '../../coordinator/step-engine.js';
 import type { CheckpointMeta, TrainingState } from '../../coordinator/checkpoint-store.js';
 import { EarlyStopping, type EarlyStoppingOptions } from '../../coordinator/callbacks/early-stopping.js';
 import { ModelCheckpoint } from '../../coordinator/callbacks/model-checkpoint.js';
 import { ReduceLROnPlateau } from '../../coordinator/callbacks/reduce-lr-on-plateau.js';
 import type { Clock } from '../../coordinator/clock.js';
-import type { CheckpointWriter, SampleSource, ShadowState } from '../../coordinator/engine-ports.js';
+import type { CheckpointWriter, SampleSource } from '../../coordinator/engine-ports.js';
+import { FlatShadow, sha256Of } from '../../bench/exchange/flat-shadow.js';
 import { PendingReplies } from '../../coordinator/pending-replies.js';
 import { ProtocolSession } from '../../coordinator/protocol-session.js';
 import { RunEvents, type RunEvent } from '../../coordinator/run-events.js';
@@ -39,12 +39,6 @@ export function sampleVector(id: number): Float32Array {
   return x;
 }
 
-function sha256(...arrays: Float32Array[]): string {
-  const hash = createHash('sha256');
-  for (const a of arrays) hash.update(bytesOf(a));
-  return hash.digest('hex');
-}
-
 /** A clock that moves 10 ms every time it is read, so every duration is positive and repeatable. */
 export class SteppingClock implements Clock {
   private t = 1_700_000_000_000;
@@ -54,54 +48,11 @@ export class SteppingClock implements Clock {
   }
 }
 
-export class FlatShadow implements ShadowState {
-  readonly weights = new Float32Array(WEIGHTS);
-  readonly state = new Float32Array(STATE);
-  readonly optimizer = new AdamOptimizer(WEIGHTS);
-  private remembered: { weights: Float32Array; state: Float32Array } | undefined;
-  readonly trainableElements = WEIGHTS;
-  readonly stateElements = STATE;
-
-  get iteration(): number {
-    return this.optimizer.iteration;
-  }
-
-  applyUpdate(gradients: Float32Array, lossScale: number, learningRate: number): void {
-    this.optimizer.step(this.weights, gradients, lossScale, learningRate);
-  }
-
-  setTrainingState(values: Float32Array): void {
-    this.state.set(values);
-  }
-
-  checksum(): string {
-    return sha256(this.weights, this.state);
-  }
-
-  statePayload(position: StatePosition): { manifest: StateManifest; payload: readonly Uint8Array[] } {
-    return {
-      manifest: {
-        weights: [{ name: 'w', shape: [WEIGHTS] }, { name: 's', shape: [STATE] }],
-        optimizerIteration: this.iteration,
-        hasOptimizerSlots: true,
-        step: position.step,
-        learningRate: position.learningRate,
-        totalElements: 3 * WEIGHTS + STATE,
-        lossScale: position.lossScale,
-      },
-      payload: [bytesOf(this.weights), bytesOf(this.state), bytesOf(this.optimizer.slots.m), bytesOf(this.optimizer.slots.v)],
-    };
-  }
-
-  rememberWeights(): void {
-    this.remembered = { weights: this.weights.slice(), state: this.state.slice() };
-  }
-
-  restoreRememberedWeights(): boolean {
-    if (!this.remembered) return false;
-    this.weights.set(this.remembered.weights);
-    this.state.set(this.remembered.state);
-    return true;
+/** The fake model of these tests: WEIGHTS weights and STATE statistics, starting at 0.5. */
+export class TestShadow extends FlatShadow {
+  constructor() {
+    super(WEIGHTS, STATE);
+    this.weights.fill(0.5);
   }
 }
 
@@ -114,7 +65,7 @@ export interface SavedCheckpoint {
 
 export class KeptCheckpoints implements CheckpointWriter {
   readonly saved: SavedCheckpoint[] = [];
-  constructor(private readonly shadow: FlatShadow) {}
+  constructor(private readonly shadow: TestShadow) {}
   async saveBest(meta: CheckpointMeta): Promise<void> {
     this.saved.push({ kind: 'best', meta, weights: this.shadow.weights.slice() });
   }
@@ -143,6 +94,8 @@ export interface FakeWorkerOptions {
   dieAtStep?: number;
   /** Calls this after applying each step's result. */
   afterStep?: (step: number) => void;
+  /** Breaks off its upload of this step once, after this many chunks, and then uploads it again. */
+  breakUpload?: { step: number; afterChunks: number };
 }
 
 export class FakeWorker {
@@ -158,6 +111,8 @@ export class FakeWorker {
   done: Promise<void> | undefined;
   failure: unknown;
   stepsApplied = 0;
+  restarts = 0;
+  private readonly brokenSteps = new Set<number>();
 
   constructor(
     private readonly session: ProtocolSession,
@@ -167,11 +122,11 @@ export class FakeWorker {
   ) {}
 
   /** Joins, fetches the state, opens its command stream and starts obeying it. */
-  start(requestedRank: number): void {
+  async start(requestedRank: number): Promise<void> {
     const reply = this.session.join({ protocolVersion: PROTOCOL_VERSION, host: 'fake', gpu: -1, pid: 1000 + requestedRank, backend: 'fake', requestedRank, localData: false }, 'in-process');
     this.ref = { runId: reply.runId, workerId: reply.workerId };
     this.rank = reply.rank;
-    const { manifest, payload } = this.session.state(this.ref);
+    const { manifest, payload } = await this.session.state(this.ref);
     const [w, s, m, v] = payload;
     new Uint8Array(this.weights.buffer).set(w!);
     new Uint8Array(this.state.buffer).set(s!);
@@ -197,7 +152,7 @@ export class FakeWorker {
   }
 
   checksum(): string {
-    return sha256(this.weights, this.state);
+    return sha256Of(this.weights, this.state);
   }
 
   private async next(): Promise<Command | undefined> {
@@ -234,6 +189,62 @@ export class FakeWorker {
     }
   }
 
+  /** Uploads through the protocol session as the gRPC service would, again when the step restarts. */
+  private async upload(step: number, n: number, payload: Uint8Array[], received: Uint8Array): Promise<ReducedHeader> {
+    const fp16 = this.precision === 'fp16';
+    for (;;) {
+      let verdict!: (header: ReducedHeader) => void;
+      let failed!: (error: Error) => void;
+      const outcome = new Promise<ReducedHeader>((resolve, reject) => {
+        verdict = resolve;
+        failed = reject;
+      });
+      outcome.catch(() => undefined); // awaited below; it may fail while chunks are still going up
+      const sink: DownloadSink = {
+        chunk: (chunk) => received.set(chunk.data, chunk.offset),
+        verdict: (header, done) => {
+          verdict(header);
+          done();
+        },
+        fail: (error) => failed(error),
+        pause: () => undefined,
+        resume: () => undefined,
+      };
+      const upload = this.session.beginUpload(
+        {
+          ...this.ref, step, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
+          gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0,
+          timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
+        },
+        'in-process',
+        sink,
+      );
+      let sent = 0;
+      const breakOff = this.options.breakUpload;
+      let broke = false;
+      for (const chunk of chunkPayload(payload, 40)) {
+        if (breakOff && breakOff.step === step && sent === breakOff.afterChunks && this.brokenSteps.size === 0) {
+          this.brokenSteps.add(step);
+          upload.abort('broke off in the test');
+          broke = true;
+          break;
+        }
+        upload.write(chunk);
+        sent++;
+        // let other members' uploads interleave, as they do over the network
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (broke) continue;
+      upload.end();
+      try {
+        return await outcome;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'STEP_RESTARTED') throw error;
+        this.restarts++;
+      }
+    }
+  }
+
   private async trainStep(step: number, ids: number[]): Promise<void> {
     const n = ids.length;
     const gradient = new Float32Array(WEIGHTS);
@@ -248,23 +259,12 @@ export class FakeWorker {
     const fp16 = this.precision === 'fp16';
     const wire16 = new Uint16Array(WEIGHTS);
     if (fp16) encodeFp16(gradient, wire16);
-    const upload = this.session.beginUpload(
-      {
-        ...this.ref, step, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
-        gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0,
-        timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
-      },
-      'in-process',
-    );
-    for (const chunk of chunkPayload([fp16 ? bytesOf(wire16) : bytesOf(gradient), bytesOf(state)], 40)) upload.receiver.write(chunk);
-    upload.receiver.finish();
-    const { header, payload } = await upload.complete();
-    const reduced = new Float32Array(WEIGHTS);
-    const gradientBytes = payload[0]!;
-    if (fp16) decodeFp16(new Uint16Array(gradientBytes.buffer.slice(gradientBytes.byteOffset, gradientBytes.byteOffset + gradientBytes.byteLength)), reduced);
-    else new Uint8Array(reduced.buffer).set(gradientBytes);
-    new Uint8Array(this.state.buffer).set(payload[1]!);
-    upload.downloaded();
+    const payload = [fp16 ? bytesOf(wire16) : bytesOf(gradient), bytesOf(state)];
+    const received = new Uint8Array(payload[0]!.byteLength + payload[1]!.byteLength);
+    const header = await this.upload(step, n, payload, received);
+    const gradientBytes = received.subarray(0, payload[0]!.byteLength);
+    const reduced = fp16 ? new Uint16Array(gradientBytes.slice().buffer) : new Float32Array(gradientBytes.slice().buffer);
+    new Uint8Array(this.state.buffer).set(received.subarray(payload[0]!.byteLength));
     if (header.applied) {
       this.optimizer.step(this.weights, reduced, header.lossScale, header.learningRate);
       this.stepsApplied++;
@@ -291,7 +291,7 @@ export interface InProcessRunOptions {
 export interface InProcessRun {
   trainer: Trainer;
   session: ProtocolSession;
-  shadow: FlatShadow;
+  shadow: TestShadow;
   checkpoints: KeptCheckpoints;
   events: RunEvent[];
   workers: FakeWorker[];
@@ -299,14 +299,13 @@ export interface InProcessRun {
 }
 
 /** Sets up a run with `workers` fake workers, all joined and listening; call `trainer.train()`. */
-export function inProcessRun(options: InProcessRunOptions): InProcessRun {
+export async function inProcessRun(options: InProcessRunOptions): Promise<InProcessRun> {
   const precision = options.precision ?? 'fp16';
   const trainSize = options.trainSize ?? 300;
   const valSize = options.valSize ?? 40;
   const clock = new SteppingClock();
   const world = new World(options.workers, clock);
-  const shadow = new FlatShadow();
-  shadow.weights.fill(0.5);
+  const shadow = new TestShadow();
   const scaler = new LossScaler(precision === 'fp32' ? { initialScale: 1, growthInterval: Number.MAX_SAFE_INTEGER, maxScale: 1 } : { initialScale: options.initialLossScale ?? 1024 });
   const engine = new StepEngine(shadow, scaler, precision);
   const replies = new PendingReplies();
@@ -345,7 +344,7 @@ export function inProcessRun(options: InProcessRunOptions): InProcessRun {
   });
   const validation = options.validation ?? { loss: (epoch) => 1 / epoch, accuracy: (epoch) => Math.min(0.9, 0.3 + 0.1 * epoch) };
   const workers = Array.from({ length: options.workers }, (_, rank) => new FakeWorker(session, precision, validation, options.workerOptions?.(rank) ?? {}));
-  workers.forEach((worker, rank) => worker.start(rank));
+  for (const [rank, worker] of workers.entries()) await worker.start(rank);
   return { trainer, session, shadow, checkpoints, events: recorded, workers, world };
 }
 

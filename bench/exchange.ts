@@ -1,0 +1,145 @@
+// npm run bench:exchange — the gradient exchange alone, as a run does it: real processes, real
+// gRPC, the coordinator's real validation and reduction (bench/exchange/exchange-coordinator.ts),
+// workers that upload gradients of the model's trainable size and apply the result
+// (exchange-worker.ts), no compute. Per configuration it prints the median and p95 seconds of an
+// exchange (a worker's upload → reduced result received), algorithm and bus bandwidth as
+// nccl-tests define them (algbw = gradient bytes / seconds; busbw = algbw · 2(W-1)/W), the
+// coordinator's CPU seconds and peak RSS — and, when Debian's python3-torch is installed, gloo's
+// all_reduce of the same bytes on the same machine (bench/peer/gloo_allreduce.py) and the ratio.
+//
+//   npm run bench:exchange -- --model resnet50|mini-xception|small-cnn | --params N
+//                             --workers 2,4 [--mode star] [--precision fp16|fp32] [--repeat K] [--json]
+
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { ExchangeCoordinatorArgs } from './exchange/exchange-coordinator.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, '..', '..');
+const COORDINATOR = path.join(here, 'exchange', 'exchange-coordinator.js');
+const WORKER = path.join(here, 'exchange', 'exchange-worker.js');
+const PEER = path.join(ROOT, 'bench', 'peer', 'gloo_allreduce.py');
+const DEBIAN_PYTHON = '/usr/bin/python3';
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+};
+
+/** Trainable parameters of a model as emotrain builds it with nothing frozen (what an exchange moves). */
+async function trainableParams(model: string): Promise<number> {
+  const { selectBackend } = await import('../shared/backend/select-backend.js');
+  const { buildReplicaModel } = await import('../shared/replica-model.js');
+  const { MODEL_DEFAULTS } = await import('../shared/config.js');
+  await selectBackend('cpu');
+  const defaults = MODEL_DEFAULTS[model as keyof typeof MODEL_DEFAULTS];
+  if (!defaults) throw new Error(`--model ${model} is unknown`);
+  // 32x32 for ResNet50: the weights do not depend on the input size.
+  const imageSize = model === 'resnet50' ? 32 : defaults.imageSize;
+  const { state, model: built } = buildReplicaModel({ model: model as never, imageSize, freeze: 'none', dropout: 0.5, l2: 0.01, seed: 1, precision: 'fp16', microBatch: 0, augment: false, preprocessing: defaults.preprocessing });
+  built.dispose();
+  return state.trainable.length;
+}
+
+interface Measurement {
+  mode: string;
+  workers: number;
+  params: number;
+  precision: string;
+  seconds: number;
+  p95: number;
+  algbwGBps: number;
+  busbwGBps: number;
+  coordinatorCpuSeconds: number;
+  coordinatorPeakRssMiB: number;
+  gloo?: { seconds: number; ratio: number };
+  loadAverage: string;
+}
+
+function linesOf(child: ReturnType<typeof spawn>): AsyncIterable<string> {
+  return createInterface({ input: child.stdout! });
+}
+
+async function measure(mode: string, workers: number, params: number, precision: 'fp16' | 'fp32', steps: number): Promise<Omit<Measurement, 'gloo' | 'loadAverage'>> {
+  if (mode !== 'star') throw new Error(`--mode ${mode} is not available (star)`);
+  const token = randomBytes(12).toString('hex');
+  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, token };
+  const coordinator = spawn(process.execPath, [COORDINATOR, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = linesOf(coordinator)[Symbol.asyncIterator]();
+  const first = await lines.next();
+  const port = /^listening (\d+)$/.exec(String(first.value))?.[1];
+  if (!port) throw new Error(`the bench coordinator did not start: ${String(first.value)}`);
+  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token, precision], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const results = await Promise.all(
+    children.map(async (child) => {
+      let last = '';
+      for await (const line of linesOf(child)) last = line;
+      return JSON.parse(last) as { rank: number; exchangeSeconds: number[] };
+    }),
+  );
+  const summary = JSON.parse(String((await lines.next()).value)) as { trainCpuSeconds: number; peakRssBytes: number };
+  // the first step of each worker is warm-up (connections, first buffers)
+  const seconds = results.flatMap((r) => r.exchangeSeconds.slice(1));
+  const median = quantile(seconds, 0.5);
+  const bytes = params * (precision === 'fp16' ? 2 : 4);
+  const algbw = bytes / median / 1e9;
+  return {
+    mode,
+    workers,
+    params,
+    precision,
+    seconds: median,
+    p95: quantile(seconds, 0.95),
+    algbwGBps: algbw,
+    busbwGBps: (algbw * 2 * (workers - 1)) / workers,
+    coordinatorCpuSeconds: summary.trainCpuSeconds,
+    coordinatorPeakRssMiB: summary.peakRssBytes / 2 ** 20,
+  };
+}
+
+function gloo(params: number, workers: number, precision: string, repeat: number): number | undefined {
+  if (!existsSync(DEBIAN_PYTHON)) return undefined;
+  const probe = spawnSync(DEBIAN_PYTHON, ['-c', 'import torch.distributed'], { encoding: 'utf8' });
+  if (probe.status !== 0) return undefined;
+  const run = spawnSync(DEBIAN_PYTHON, [PEER, String(params), String(workers), precision, String(repeat)], { encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`the gloo peer failed: ${run.stderr}`);
+  return (JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { seconds: number }).seconds;
+}
+
+const json = process.argv.includes('--json');
+const modes = option('mode', 'star').split(',');
+const workerCounts = option('workers', '2').split(',').map(Number);
+const precision = option('precision', 'fp16') as 'fp16' | 'fp32';
+const repeat = Number(option('repeat', '10'));
+const paramsOption = option('params', '');
+const model = option('model', paramsOption ? '' : 'resnet50');
+const params = paramsOption ? Number(paramsOption) : await trainableParams(model);
+const what = model ? `${model} (${params.toLocaleString('en-US')} trainable values)` : `${params.toLocaleString('en-US')} values`;
+if (!json) console.log(`bench:exchange — ${what}, ${precision}, ${repeat} steps; load average ${load()} on ${os.cpus().length} cores`);
+for (const workers of workerCounts) {
+  const glooSeconds = gloo(params, workers, precision, repeat);
+  for (const mode of modes) {
+    const m: Measurement = { ...(await measure(mode, workers, params, precision, repeat + 1)), loadAverage: load() };
+    if (glooSeconds !== undefined) m.gloo = { seconds: glooSeconds, ratio: m.seconds / glooSeconds };
+    if (json) {
+      console.log(JSON.stringify(m));
+    } else {
+      const peer = m.gloo ? `; gloo all_reduce ${m.gloo.seconds.toFixed(3)} s → ${m.gloo.ratio.toFixed(2)}x gloo` : '; gloo peer not installed (apt-get install python3-torch)';
+      console.log(
+        `${mode} ${workers} workers: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
+          `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s, peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
+      );
+    }
+  }
+}
