@@ -20,15 +20,17 @@ import { conv2dFilterGradKernel } from './conv2d-filter-grad.js';
 import { conv2dInputGradKernel } from './conv2d-input-grad.js';
 import { depthwiseFilterGrad } from './depthwise-filter-grad.js';
 import { depthwiseInputGrad } from './depthwise-input-grad.js';
+import { identity } from './identity.js';
 import { maxPoolGrad } from './max-pool-grad.js';
 import { WASM, wasmKernel } from './wasm-kernel.js';
 
 const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   wasmKernel(tf.Conv2DBackpropFilter, conv2dFilterGradKernel('by-shape')),
-  wasmKernel(tf.Conv2DBackpropInput, conv2dInputGradKernel('sub-pixel-conv')),
+  wasmKernel(tf.Conv2DBackpropInput, conv2dInputGradKernel('by-shape')),
   wasmKernel(tf.DepthwiseConv2dNativeBackpropFilter, depthwiseFilterGrad),
   wasmKernel(tf.DepthwiseConv2dNativeBackpropInput, depthwiseInputGrad),
   wasmKernel(tf.MaxPoolGrad, maxPoolGrad),
+  wasmKernel(tf.Identity, identity),
 ];
 
 /** What each kernel name was registered as before we replaced it (undefined: nothing). */
