@@ -2,13 +2,17 @@
 // either ending (--head paper|study): layer structure and names, parameter count, outputs,
 // deterministic weights, what trains and what is state, and saving in standard Keras layers.
 
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelError } from '../shared/errors.js';
 import { MODEL_DEFAULTS, validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
 import { backboneLayers } from '../shared/models/build-model.js';
 import { type ModelSpec, buildModel, parseFreeze, regularizationLoss, trainableVariables, updatableStateVariables } from '../shared/models/index.js';
+import { loadLayersModelFromDir } from '../shared/model-io.js';
 import { expectModelError, layerNamed, paramCount, roundTrip, sameBits, spec, weightValues } from './helpers/models.js';
+import { COORDINATOR, Program, cleanUp, readCsv, readEvents, tempDir } from './helpers/processes.js';
 
 const SIZE = 48;
 const miniSpec = (overrides: Partial<ModelSpec> = {}): ModelSpec =>
@@ -291,5 +295,47 @@ describe('mini-xception run settings', () => {
     expect(() => validateWorkerConfig(workerConfig({ model: 'resnet50', imageSize: 224 }))).toThrow(/--head paper is mini-xception's ending/);
     expect(() => validateWorkerConfig(workerConfig({ imageSize: 16, head: 'study', dropout: 0.5 }))).not.toThrow();
     expect(() => validateWorkerConfig(workerConfig({ head: 'other' as WorkerConfig['head'] }))).toThrow(ModelError);
+  });
+});
+
+describe('mini-xception in a distributed run', () => {
+  afterEach(cleanUp);
+
+  it('trains end to end on two wasm workers, keeping their BatchNorm statistics in step', async () => {
+    const runs = tempDir('runs');
+    const coordinator = new Program(COORDINATOR, [
+      '--gpus', '2', '--epochs', '2', '--steps-per-epoch', '2', '--dataset', 'synthetic', '--synthetic-count', '700',
+      '--model', 'mini-xception', '--runs', runs, '--run-id', 'mini', '--progress', 'lines',
+    ]);
+    const { code } = await coordinator.exit(120_000);
+    expect(code, coordinator.output).toBe(0);
+    const runDir = path.join(runs, 'mini');
+    const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config).toMatchObject({ model: 'mini-xception', head: 'paper', dropout: 0, imageSize: 48, freeze: 'none', learningRate: 1e-3, preprocessing: 'unit', gpus: 2 });
+
+    const events = readEvents(runDir);
+    expect(events.filter((e) => e.event === 'epoch_end')).toHaveLength(2);
+    // Every replica's weights and BN statistics hash like the coordinator's after each epoch: the
+    // statistics each worker moved on its own shard were averaged and written back everywhere.
+    expect(events.filter((e) => e.event === 'replicas_verified').map((e) => e['workers'])).toEqual([2, 2]);
+    expect(events.at(-1)!.event).toBe('run_finished');
+    for (const row of readCsv(path.join(runDir, 'metrics.csv'))) {
+      for (const column of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) expect(Number.isFinite(row[column]), column).toBe(true);
+    }
+
+    const best = await loadLayersModelFromDir(path.join(runDir, 'checkpoints', 'best'));
+    const images = tf.randomUniform([2, SIZE, SIZE, 3], 0, 1, 'float32', 9);
+    try {
+      const probabilities = best.predict(images) as tf.Tensor2D;
+      expect(probabilities.shape).toEqual([2, 7]);
+      for (const row of probabilities.arraySync()) expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      // Trained statistics, no longer the initial mean 0 / variance 1.
+      const [, , movingMean, movingVariance] = best.getLayer('conv1_1_bn').getWeights();
+      expect(Array.from(movingMean!.dataSync()).some((m) => m !== 0)).toBe(true);
+      expect(Array.from(movingVariance!.dataSync()).some((v) => v !== 1)).toBe(true);
+    } finally {
+      tf.dispose(images);
+      best.dispose();
+    }
   });
 });
