@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendError } from '../shared/errors.js';
 import { SeededRandom } from '../shared/random.js';
 import { chooseFilterGradFormulation, chooseInputGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
+import { buildModel, regularizationLoss, trainableVariables } from '../shared/models/index.js';
 import { kerasBatchNormalization } from '../shared/models/keras-batch-norm.js';
 import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
 
@@ -121,6 +122,32 @@ describe('wasm training kernels, end to end', () => {
     names.forEach((name, i) => {
       expect(relativeError(wasm[i], cpu[i]), name).toBeLessThanOrEqual(TOLERANCE);
     });
+  });
+
+  // The whole model the kernels were made for: separable convs, stride-2 residuals, BatchNorm in
+  // training mode (batch statistics), max pooling, the L2 terms.
+  it('computes every gradient of mini-xception like the cpu backend', async () => {
+    const miniXceptionGradients = () => {
+      const model = buildModel({ name: 'mini-xception', imageSize: 24, seed: 5, freeze: { kind: 'none' }, head: 'paper', dropout: 0, l2: 0.01 });
+      try {
+        return tf.tidy(() => {
+          const x = tf.tensor4d(randomValues([4, 24, 24, 3], 50), [4, 24, 24, 3]);
+          const labels = tf.oneHot(tf.tensor1d([0, 3, 5, 6], 'int32'), 7);
+          const variables = trainableVariables(model).map((v) => v.read() as tf.Variable);
+          const { grads } = tf.variableGrads(() => {
+            const dataLoss = tf.mean(tf.metrics.categoricalCrossentropy(labels, model.apply(x, { training: true }) as tf.Tensor));
+            return tf.add(dataLoss, regularizationLoss(model)) as tf.Scalar;
+          }, variables);
+          return trainableVariables(model).map((v) => ({ name: v.originalName, values: grads[v.name]!.dataSync() as Float32Array }));
+        });
+      } finally {
+        model.dispose();
+      }
+    };
+    const cpu = await onBackend('cpu', miniXceptionGradients);
+    const wasm = await onBackend('wasm', miniXceptionGradients);
+    expect(wasm.map((g) => g.name)).toEqual(cpu.map((g) => g.name));
+    wasm.forEach((g, i) => expect(relativeError(g.values, cpu[i]!.values), g.name).toBeLessThanOrEqual(TOLERANCE));
   });
 
   it('does not leak tensors or wasm memory across repeated gradient computations', async () => {

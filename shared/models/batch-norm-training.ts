@@ -13,6 +13,7 @@
 // which is the exact gradient through the batch statistics (as the composed one is).
 
 import * as tf from '@tensorflow/tfjs';
+import { ModelError } from '../errors.js';
 
 export interface TrainingBatchNorm {
   y: tf.Tensor;
@@ -39,6 +40,9 @@ function channelAffine(x4: tf.Tensor4D, scale: tf.Tensor1D, shift?: tf.Tensor1D)
  */
 export function trainingBatchNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): TrainingBatchNorm {
   const channels = x.shape[x.rank - 1]!;
+  if (x.rank < 2 || gamma.size !== channels || beta.size !== channels) {
+    throw new ModelError('MODEL_INVALID', `trainingBatchNorm: x has shape [${x.shape}]; expected rank >= 2 and gamma, beta of its ${channels} channels, got [${gamma.shape}] and [${beta.shape}]`);
+  }
   const positions = x.size / channels;
   let mean: tf.Tensor1D | undefined;
   let variance: tf.Tensor1D | undefined;
