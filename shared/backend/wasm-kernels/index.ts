@@ -1,8 +1,10 @@
 // Training kernels for the tfjs 'wasm' backend (@tensorflow/tfjs-backend-wasm 4.22.0), which has no
 // Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter or DepthwiseConv2dNativeBackpropInput,
-// a naive-loop Conv2DBackpropInput (2.5-16x slower than ours), and a MaxPoolGrad that is 2-3.5x
+// a naive-loop Conv2DBackpropInput (2.5-16x slower than ours), a MaxPoolGrad that is 2-3.5x
 // slower than a plain JS scan and sends a tied window's gradient to the *last* maximum where the
-// cpu backend sends it to the first. One file per kernel in this folder.
+// cpu backend sends it to the first, and an Identity that copies every tensor the tape saves.
+// One file per kernel in this folder. (BatchNorm's training pass is not a kernel: see
+// shared/models/batch-norm-training.ts.)
 //
 // Every kernel here is an exact rewrite onto fast wasm kernels (XNNPACK Conv2D / depthwise conv /
 // fully-connected matmul / average pooling) or a single JS pass over the wasm heap; the results agree
@@ -37,8 +39,8 @@ const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
 const originals = new Map<string, tf.KernelConfig | undefined>();
 
 /**
- * Registers the training kernels for the 'wasm' backend, replacing wasm's Conv2DBackpropInput and
- * MaxPoolGrad. Idempotent: returns the kernel names it registered or replaced, [] when all were
+ * Registers the training kernels for the 'wasm' backend, replacing wasm's Conv2DBackpropInput,
+ * MaxPoolGrad and Identity. Idempotent: returns the kernel names it registered or replaced, [] when all were
  * already in place.
  */
 export function registerWasmTrainingKernels(): string[] {
