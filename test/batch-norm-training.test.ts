@@ -4,22 +4,13 @@
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
+import { describe, expect, it } from 'vitest';
 import { ModelError } from '../shared/errors.js';
 import { trainingBatchNorm } from '../shared/models/batch-norm-training.js';
 import { kerasBatchNormalization } from '../shared/models/keras-batch-norm.js';
-import { TOLERANCE, onBackend, randomValues, relativeError } from './helpers/parity.js';
+import { TOLERANCE, onBackend, randomValues, relativeError, useWasmTrainingKernels } from './helpers/parity.js';
 
-beforeAll(async () => {
-  tf.env().set('PROD', true);
-  registerWasmTrainingKernels();
-  await tf.setBackend('wasm');
-});
-
-afterAll(() => {
-  unregisterWasmTrainingKernels();
-});
+useWasmTrainingKernels();
 
 interface BatchNormCase {
   name: string;

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BackendError } from '../shared/errors.js';
 import { chooseFilterGradFormulation, chooseInputGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
 import { buildModel, regularizationLoss, trainableVariables } from '../shared/models/index.js';
 import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
-import { TOLERANCE, onBackend, randomValues, relativeError } from './helpers/parity.js';
+import { TOLERANCE, onBackend, randomValues, relativeError, useWasmTrainingKernels } from './helpers/parity.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -46,16 +46,7 @@ function runFormulation(kernelFunc: tf.KernelFunc, inputs: Record<string, { valu
   });
 }
 
-beforeAll(async () => {
-  tf.env().set('PROD', true);
-  // Registered before the backend initializes, as worker/backends.ts does.
-  registerWasmTrainingKernels();
-  await tf.setBackend('wasm');
-});
-
-afterAll(() => {
-  unregisterWasmTrainingKernels();
-});
+useWasmTrainingKernels();
 
 describe('wasm training kernels, end to end', () => {
   /** A small conv net from tf ops: every kernel size, stride, padding and a depthwise conv. */

@@ -1,9 +1,25 @@
-// Shared by the gradient-parity tests of the wasm backend against the cpu backend: the error
-// measure and its tolerance, seeded inputs, and running a body on a chosen backend.
+// Shared by the gradient-parity tests of the wasm backend against the cpu backend: the kernels
+// registered for the test file, the error measure and its tolerance, seeded inputs, and running a
+// body on a chosen backend.
 
 import * as tf from '@tensorflow/tfjs';
-import { expect } from 'vitest';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../../shared/backend/wasm-kernels/index.js';
 import { SeededRandom } from '../../shared/random.js';
+
+/** Registers the training kernels for the test file and restores the registry after it. */
+export function useWasmTrainingKernels(): void {
+  beforeAll(async () => {
+    tf.env().set('PROD', true);
+    // Registered before the backend initializes, as shared/backend/select-backend.ts does.
+    registerWasmTrainingKernels();
+    await tf.setBackend('wasm');
+  });
+  afterAll(() => {
+    unregisterWasmTrainingKernels();
+  });
+}
 
 /** The largest relative error a wasm result may have against the cpu backend's. */
 export const TOLERANCE = 1e-4;
