@@ -20,6 +20,7 @@ import {
   type Precision,
   type RunConfig,
 } from '../shared/config.js';
+import { DEFAULT_DROPOUT, HEAD_NAMES, type HeadName } from '../shared/models/index.js';
 import { runCoordinator } from './coordinator.js';
 
 const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
@@ -40,10 +41,11 @@ const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
   .option('synthetic-seed', { type: 'number', default: 1, group: 'Data:', describe: 'seed of the synthetic dataset (the data itself, not the split)' })
   .option('augment', { type: 'boolean', default: true, group: 'Data:', describe: 'train-time augmentation (use --no-augment to turn off)' })
   .option('model', { choices: MODEL_NAMES, default: 'resnet50' as ModelName, group: 'Model:', describe: 'backbone' })
-  .option('image-size', { type: 'number', group: 'Model:', describe: 'input side in pixels (default: 224 for resnet50, 64 for small-cnn)' })
-  .option('freeze', { type: 'string', group: 'Model:', describe: 'none | N (first N backbone layers) | convK (through stage K) (default: 40 for resnet50, none for small-cnn)' })
-  .option('dropout', { type: 'number', default: 0.5, group: 'Model:', describe: 'dropout rate of the head (0: none)' })
-  .option('l2', { type: 'number', default: 0.01, group: 'Model:', describe: 'L2 factor on the head Dense 128 kernel' })
+  .option('image-size', { type: 'number', group: 'Model:', describe: 'input side in pixels (default: 224 for resnet50, 64 for small-cnn, 48 for mini-xception)' })
+  .option('freeze', { type: 'string', group: 'Model:', describe: 'none | N (first N backbone layers) | convK (through stage K) (default: 40 for resnet50, none otherwise)' })
+  .option('head', { choices: HEAD_NAMES, group: 'Model:', describe: "ending: study (GAP, Dense 128, Dropout, Dense 7) or paper (mini-xception's 3x3 conv to 7, GAP) (default: paper for mini-xception, study otherwise)" })
+  .option('dropout', { type: 'number', group: 'Model:', describe: 'dropout rate of the study head (default 0.5; 0: none; the paper head has none)' })
+  .option('l2', { type: 'number', default: 0.01, group: 'Model:', describe: "L2 factor on the study head's Dense 128 kernel and mini-xception's base convolutions" })
   .option('weights', {
     type: 'string',
     group: 'Model:',
@@ -92,6 +94,7 @@ function defaultRunId(model: string): string {
 
 runMain('coordinator', async () => {
   const defaults = MODEL_DEFAULTS[argv.model];
+  const head: HeadName = argv.head ?? defaults.head;
   const config: RunConfig = validateRunConfig({
     runId: argv['run-id'] ?? defaultRunId(argv.model),
     dataset: argv.dataset,
@@ -99,7 +102,8 @@ runMain('coordinator', async () => {
     model: argv.model,
     imageSize: argv['image-size'] ?? defaults.imageSize,
     freeze: argv.freeze ?? defaults.freeze,
-    dropout: argv.dropout,
+    head,
+    dropout: argv.dropout ?? (head === 'paper' ? 0 : DEFAULT_DROPOUT),
     l2: argv.l2,
     seed: argv.seed,
     precision: argv.precision,

@@ -4,7 +4,9 @@
 
 import { ConfigError } from './errors.js';
 import { STUDY_AUGMENTATION, type AugmentationSettings } from './image/augmentation.js';
-import { MODEL_NAMES, type ModelName } from './models/model-spec.js';
+import type { HeadName } from './models/head.js';
+import { MODEL_NAMES, type ModelName, validateModelSpec } from './models/model-spec.js';
+import { modelSpecOf } from './replica-model.js';
 import type { WeightsRecord } from './weights/index.js';
 
 export { MODEL_NAMES, type ModelName };
@@ -19,6 +21,8 @@ export interface WorkerConfig {
   model: ModelName;
   imageSize: number;
   freeze: string;
+  /** The model's ending (--head); absent in runs made before mini-xception: the study's. */
+  head?: HeadName;
   dropout: number;
   l2: number;
   seed: number;
@@ -76,15 +80,24 @@ export interface RunConfig extends WorkerConfig {
   weights?: WeightsRecord | null;
 }
 
-/** Defaults that depend on the model: the reference recipe for resnet50, a quick CPU one for small-cnn. */
-export const MODEL_DEFAULTS: Record<ModelName, { imageSize: number; freeze: string; learningRate: number; preprocessing: Preprocessing }> = {
-  resnet50: { imageSize: 224, freeze: '40', learningRate: 1e-4, preprocessing: 'caffe' },
-  'small-cnn': { imageSize: 64, freeze: 'none', learningRate: 1e-3, preprocessing: 'unit' },
+/**
+ * Defaults that depend on the model: the reference recipe for resnet50, a quick CPU one for
+ * small-cnn, and mini-xception as its paper trains it on FER2013 (Arriaga et al. 2017): 48 px
+ * (FER2013's own size, so no resampling), from scratch (nothing to freeze: it has no pretrained
+ * weights), Adam at Keras' default 1e-3 (the paper's optimiser), pixels as x / 255 (its
+ * preprocess_input goes on to 2x - 1; the first layer, a bias-free 'valid' convolution followed by
+ * BatchNorm, absorbs that affine map exactly, but for BN's epsilon and the scale the L2 term sees),
+ * and its own ending, provisionally: the lead engineer measures both on FER2013.
+ */
+export const MODEL_DEFAULTS: Record<ModelName, { imageSize: number; freeze: string; learningRate: number; preprocessing: Preprocessing; head: HeadName }> = {
+  resnet50: { imageSize: 224, freeze: '40', learningRate: 1e-4, preprocessing: 'caffe', head: 'study' },
+  'small-cnn': { imageSize: 64, freeze: 'none', learningRate: 1e-3, preprocessing: 'unit', head: 'study' },
+  'mini-xception': { imageSize: 48, freeze: 'none', learningRate: 1e-3, preprocessing: 'unit', head: 'paper' },
 };
 
 export function workerConfigOf(config: RunConfig): WorkerConfig {
   const { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing } = config;
-  return { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, augmentation: config.augmentation ?? { ...STUDY_AUGMENTATION }, preprocessing };
+  return { model, imageSize, freeze, head: config.head ?? 'study', dropout, l2, seed, precision, microBatch, augment, augmentation: config.augmentation ?? { ...STUDY_AUGMENTATION }, preprocessing };
 }
 
 function requireInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
@@ -130,6 +143,9 @@ export function validateWorkerConfig(config: WorkerConfig): WorkerConfig {
   if (typeof config.freeze !== 'string' || config.freeze.length === 0) {
     throw new ConfigError('CONFIG_INVALID', `--freeze must be none, a layer count or a stage such as conv4, got ${JSON.stringify(config.freeze)}`);
   }
+  // What only the model knows (its minimum input size, which heads it takes, the freeze syntax),
+  // checked here too so that a bad combination fails before any dataset is read.
+  validateModelSpec(modelSpecOf(config));
   return config;
 }
 

@@ -13,6 +13,7 @@ export function modelSpecOf(config: WorkerConfig): ModelSpec {
     imageSize: config.imageSize,
     seed: config.seed,
     freeze: parseFreeze(config.freeze),
+    head: config.head ?? 'study',
     dropout: config.dropout,
     l2: config.l2,
   };

@@ -1,50 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BackendError } from '../shared/errors.js';
-import { SeededRandom } from '../shared/random.js';
-import { chooseFilterGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
+import { chooseFilterGradFormulation, chooseInputGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
+import { buildModel, regularizationLoss, trainableVariables } from '../shared/models/index.js';
 import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
+import { TOLERANCE, onBackend, randomValues, relativeError, useWasmTrainingKernels } from './helpers/parity.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
-const TOLERANCE = 1e-4;
 const REGISTERED = [
   'Conv2DBackpropFilter',
   'Conv2DBackpropInput',
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'MaxPoolGrad',
+  'Identity',
 ];
 // Captured at import, before anything is registered: what unregistering must restore.
 const nativeConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm');
 const nativeMaxPoolGrad = tf.getKernel('MaxPoolGrad', 'wasm');
-
-/**
- * Relative error of a wasm result against the cpu backend's:
- *   max|wasm - cpu| / max(max|cpu|, 1e-6)
- */
-function relativeError(wasm: ArrayLike<number>, cpu: ArrayLike<number>): number {
-  expect(wasm.length).toBe(cpu.length);
-  let maxDiff = 0;
-  let maxCpu = 0;
-  for (let i = 0; i < cpu.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(wasm[i] - cpu[i]));
-    maxCpu = Math.max(maxCpu, Math.abs(cpu[i]));
-  }
-  return Number.isNaN(maxDiff) ? Infinity : maxDiff / Math.max(maxCpu, 1e-6);
-}
-
-function randomValues(shape: number[], seed: number): Float32Array {
-  const random = new SeededRandom(seed);
-  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal());
-}
-
-async function onBackend<T>(name: 'wasm' | 'cpu', body: () => T): Promise<T> {
-  await tf.setBackend(name);
-  return body();
-}
+const nativeIdentity = tf.getKernel('Identity', 'wasm');
 
 /** Runs a registered kernel through the engine on the current backend and returns its values. */
 function runKernel(kernelName: string, inputs: Record<string, { values: Float32Array; shape: number[] }>, attrs: object): Float32Array {
@@ -69,16 +46,7 @@ function runFormulation(kernelFunc: tf.KernelFunc, inputs: Record<string, { valu
   });
 }
 
-beforeAll(async () => {
-  tf.env().set('PROD', true);
-  // Registered before the backend initializes, as worker/backends.ts does.
-  registerWasmTrainingKernels();
-  await tf.setBackend('wasm');
-});
-
-afterAll(() => {
-  unregisterWasmTrainingKernels();
-});
+useWasmTrainingKernels();
 
 describe('wasm training kernels, end to end', () => {
   /** A small conv net from tf ops: every kernel size, stride, padding and a depthwise conv. */
@@ -120,6 +88,32 @@ describe('wasm training kernels, end to end', () => {
     });
   });
 
+  // The whole model the kernels were made for: separable convs, stride-2 residuals, BatchNorm in
+  // training mode (batch statistics), max pooling, the L2 terms.
+  it('computes every gradient of mini-xception like the cpu backend', async () => {
+    const miniXceptionGradients = () => {
+      const model = buildModel({ name: 'mini-xception', imageSize: 24, seed: 5, freeze: { kind: 'none' }, head: 'paper', dropout: 0, l2: 0.01 });
+      try {
+        return tf.tidy(() => {
+          const x = tf.tensor4d(randomValues([4, 24, 24, 3], 50), [4, 24, 24, 3]);
+          const labels = tf.oneHot(tf.tensor1d([0, 3, 5, 6], 'int32'), 7);
+          const variables = trainableVariables(model).map((v) => v.read() as tf.Variable);
+          const { grads } = tf.variableGrads(() => {
+            const dataLoss = tf.mean(tf.metrics.categoricalCrossentropy(labels, model.apply(x, { training: true }) as tf.Tensor));
+            return tf.add(dataLoss, regularizationLoss(model)) as tf.Scalar;
+          }, variables);
+          return trainableVariables(model).map((v) => ({ name: v.originalName, values: grads[v.name]!.dataSync() as Float32Array }));
+        });
+      } finally {
+        model.dispose();
+      }
+    };
+    const cpu = await onBackend('cpu', miniXceptionGradients);
+    const wasm = await onBackend('wasm', miniXceptionGradients);
+    expect(wasm.map((g) => g.name)).toEqual(cpu.map((g) => g.name));
+    wasm.forEach((g, i) => expect(relativeError(g.values, cpu[i]!.values), g.name).toBeLessThanOrEqual(TOLERANCE));
+  });
+
   it('does not leak tensors or wasm memory across repeated gradient computations', async () => {
     await tf.setBackend('wasm');
     gradients(11);
@@ -152,7 +146,18 @@ const CONV_CASES: ConvCase[] = [
   { name: '3x3 stride 2 pad 1 ceil', x: [2, 8, 8, 2], filter: [3, 3, 2, 3], strides: 2, pad: 1, dimRoundingMode: 'ceil' },
   { name: '2x2 stride 3 valid, kernel smaller than stride', x: [2, 11, 11, 2], filter: [2, 2, 2, 3], strides: 3, pad: 'valid' },
   { name: '3x3 stride 1 same, 40 input channels', x: [2, 7, 7, 40], filter: [3, 3, 40, 6], strides: 1, pad: 'same' },
+  { name: '1x1 stride 2 valid, batch 1, even 10x8', x: [1, 10, 8, 5], filter: [1, 1, 5, 3], strides: 2, pad: 'valid' },
+  { name: '1x1 stride 3 same, odd 11x7', x: [3, 11, 7, 2], filter: [1, 1, 2, 4], strides: 3, pad: 'same' },
+  { name: '1x1 strides [2,1] same', x: [2, 7, 6, 3], filter: [1, 1, 3, 2], strides: [2, 1], pad: 'same' },
+  { name: '1x1 stride 2 explicit padding', x: [2, 6, 6, 3], filter: [1, 1, 3, 2], strides: 2, pad: [[0, 0], [1, 0], [0, 1], [0, 0]] },
 ];
+
+/** Whether a formulation computes this case; the pointwise ones serve only 1x1 convolutions that read no padding. */
+function formulationApplies(name: string, c: ConvCase): boolean {
+  if (!name.startsWith('pointwise')) return true;
+  const { padInfo } = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode);
+  return c.filter[0] === 1 && c.filter[1] === 1 && padInfo.top === 0 && padInfo.bottom === 0 && padInfo.left === 0 && padInfo.right === 0;
+}
 
 function convOutShape(c: ConvCase, depthwise = false, dilations: number | [number, number] = 1): Shape4 {
   return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, dilations, c.pad, c.dimRoundingMode, depthwise, 'channelsLast').outShape as Shape4;
@@ -163,7 +168,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
     const chosen = new Set(
       CONV_CASES.map((c) => chooseFilterGradFormulation(tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode))),
     );
-    expect([...chosen].sort()).toEqual(['im2col-matmul', 'transposed-conv']);
+    expect([...chosen].sort()).toEqual(['im2col-matmul', 'pointwise-matmul', 'transposed-conv']);
   });
 
   it.each(CONV_CASES)('matches the cpu backend with every formulation: $name', async (c) => {
@@ -173,7 +178,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
     await tf.setBackend('wasm');
     expect(relativeError(runKernel('Conv2DBackpropFilter', inputs, attrs), cpu), 'registered').toBeLessThanOrEqual(TOLERANCE);
     for (const [name, kernelFunc] of Object.entries(kernelFormulations.conv2dBackpropFilter)) {
-      expect(relativeError(runFormulation(kernelFunc, inputs, attrs), cpu), name).toBeLessThanOrEqual(TOLERANCE);
+      if (formulationApplies(name, c)) expect(relativeError(runFormulation(kernelFunc, inputs, attrs), cpu), name).toBeLessThanOrEqual(TOLERANCE);
     }
   });
 
@@ -192,7 +197,7 @@ describe('Conv2DBackpropFilter on wasm', () => {
     expect(cpu.every(Number.isFinite)).toBe(true);
     await tf.setBackend('wasm');
     for (const [name, kernelFunc] of Object.entries(kernelFormulations.conv2dBackpropFilter)) {
-      expect(relativeError(runFormulation(kernelFunc, inputs, attrs), cpu), name).toBeLessThanOrEqual(TOLERANCE);
+      if (name !== 'pointwise-matmul') expect(relativeError(runFormulation(kernelFunc, inputs, attrs), cpu), name).toBeLessThanOrEqual(TOLERANCE);
     }
     const depthwiseDy: Shape4 = [1, 6, 6, 2];
     const depthwise = { x: { values, shape: x }, dy: { values: randomValues(depthwiseDy, 18), shape: depthwiseDy } };
@@ -214,6 +219,20 @@ describe('Conv2DBackpropFilter on wasm', () => {
 });
 
 describe('Conv2DBackpropInput on wasm', () => {
+  it('uses both registered formulations across the table', () => {
+    const chosen = new Set(
+      CONV_CASES.map((c) => chooseInputGradFormulation(tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad, c.dimRoundingMode))),
+    );
+    expect([...chosen].sort()).toEqual(['pointwise-conv', 'sub-pixel-conv']);
+  });
+
+  it('refuses a pointwise formulation for a kernel it cannot compute, naming it', async () => {
+    await tf.setBackend('wasm');
+    const inputs = { dy: { values: randomValues([1, 3, 3, 2], 20), shape: [1, 3, 3, 2] }, filter: { values: randomValues([3, 3, 2, 2], 21), shape: [3, 3, 2, 2] } };
+    const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 2] };
+    expect(() => runFormulation(kernelFormulations.conv2dBackpropInput['pointwise-conv'], inputs, attrs)).toThrow(/pointwise-conv needs a 1x1 filter without padding, got 3x3/);
+  });
+
   it.each(CONV_CASES)('matches the cpu backend with every formulation: $name', async (c) => {
     const inputs = { dy: { values: randomValues(convOutShape(c), 3), shape: convOutShape(c) }, filter: { values: randomValues(c.filter, 4), shape: c.filter } };
     const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: c.dimRoundingMode, inputShape: c.x };
@@ -221,7 +240,7 @@ describe('Conv2DBackpropInput on wasm', () => {
     await tf.setBackend('wasm');
     expect(relativeError(runKernel('Conv2DBackpropInput', inputs, attrs), cpu), 'registered').toBeLessThanOrEqual(TOLERANCE);
     for (const [name, kernelFunc] of Object.entries(kernelFormulations.conv2dBackpropInput)) {
-      expect(relativeError(runFormulation(kernelFunc, inputs, attrs), cpu), name).toBeLessThanOrEqual(TOLERANCE);
+      if (formulationApplies(name, c)) expect(relativeError(runFormulation(kernelFunc, inputs, attrs), cpu), name).toBeLessThanOrEqual(TOLERANCE);
     }
   });
 });
@@ -326,6 +345,20 @@ describe('MaxPoolGrad on wasm', () => {
   });
 });
 
+describe('Identity on wasm', () => {
+  it('shares the data instead of copying it, and the copy outlives the original', async () => {
+    await tf.setBackend('wasm');
+    const dataIds = tf.backend().numDataIds();
+    const x = tf.tensor2d([[1, 2], [3, 4]]);
+    const y = tf.clone(x);
+    expect(tf.backend().numDataIds()).toBe(dataIds + 1);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4]);
+    y.dispose();
+    expect(tf.backend().numDataIds()).toBe(dataIds);
+  });
+});
+
 describe('registering the wasm training kernels', () => {
   it('is idempotent and unregistering restores the native kernels, which still run', async () => {
     await tf.setBackend('wasm');
@@ -337,6 +370,7 @@ describe('registering the wasm training kernels', () => {
     expect(tf.getKernel('DepthwiseConv2dNativeBackpropInput', 'wasm')).toBeUndefined();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')).toBe(nativeConv2DBackpropInput);
     expect(tf.getKernel('MaxPoolGrad', 'wasm')).toBe(nativeMaxPoolGrad);
+    expect(tf.getKernel('Identity', 'wasm')).toBe(nativeIdentity);
     // They were replaced before the backend initialized, so restoring must also set them up.
     const transposedConv = () =>
       tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(randomValues([1, 3, 3, 2], 14), [1, 3, 3, 2]), tf.tensor4d(randomValues([3, 3, 1, 2], 15), [3, 3, 1, 2]), [1, 5, 5, 1], 2, 'same').dataSync() as Float32Array);

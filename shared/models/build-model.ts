@@ -2,24 +2,26 @@
 // first, in Keras order, then the head), with deterministic weights and the freeze applied.
 import * as tf from '@tensorflow/tfjs';
 import { ModelError } from '../errors.js';
-import type { Backbone } from './backbone.js';
+import type { Backbone, BackboneOptions } from './backbone.js';
 import { frozenLayerCount } from './freeze.js';
 import { buildHead, isHeadLayer } from './head.js';
+import { buildMiniXceptionBackbone } from './mini-xception.js';
 import { type ModelName, type ModelSpec, validateModelSpec } from './model-spec.js';
 import { buildResNet50Backbone } from './resnet50.js';
 import { InitSeeds } from './seeded-init.js';
 import { buildSmallCnnBackbone } from './small-cnn.js';
 
-const BACKBONES: Record<ModelName, (imageSize: number, seeds: InitSeeds) => Backbone> = {
+const BACKBONES: Record<ModelName, (options: BackboneOptions, seeds: InitSeeds) => Backbone> = {
   'small-cnn': buildSmallCnnBackbone,
   resnet50: buildResNet50Backbone,
+  'mini-xception': buildMiniXceptionBackbone,
 };
 
 export function buildModel(spec: ModelSpec): tf.LayersModel {
   validateModelSpec(spec);
   const seeds = new InitSeeds(spec.seed);
-  const backbone = BACKBONES[spec.name](spec.imageSize, seeds);
-  const output = buildHead(backbone.features, { dropout: spec.dropout, l2: spec.l2 }, seeds);
+  const backbone = BACKBONES[spec.name]({ imageSize: spec.imageSize, l2: spec.l2 }, seeds);
+  const output = buildHead(backbone.features, { head: spec.head, dropout: spec.dropout, l2: spec.l2 }, seeds);
   const model = tf.model({ inputs: backbone.input, outputs: output, name: spec.name });
   try {
     const layers = backboneLayers(model);

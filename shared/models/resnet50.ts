@@ -7,7 +7,7 @@
 // Keras' v1 ResNet convolutions carry a bias; the stride of a stage sits in the 1x1 `_1_conv`
 // and `_0_conv` of its first block.
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone } from './backbone.js';
+import type { Backbone, BackboneOptions } from './backbone.js';
 import { kerasBatchNormalization } from './keras-batch-norm.js';
 import type { InitSeeds } from './seeded-init.js';
 
@@ -90,7 +90,7 @@ function stage(
   return y;
 }
 
-export function buildResNet50Backbone(imageSize: number, seeds: InitSeeds): Backbone {
+export function buildResNet50Backbone({ imageSize }: BackboneOptions, seeds: InitSeeds): Backbone {
   const input = tf.input({ shape: [imageSize, imageSize, 3], name: 'input' });
   let x = tf.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: 'conv1_pad' }).apply(input) as tf.SymbolicTensor;
   x = conv(x, { filters: 64, kernelSize: 7, strides: 2, name: 'conv1_conv' }, seeds);

@@ -3,7 +3,7 @@
 // "1 worker x 128 == 2 workers x 64" test (SPEC §3) relies on. Layers are named convK_conv so
 // `--freeze convK` works as it does for ResNet50.
 import * as tf from '@tensorflow/tfjs';
-import type { Backbone } from './backbone.js';
+import type { Backbone, BackboneOptions } from './backbone.js';
 import type { InitSeeds } from './seeded-init.js';
 
 const SMALL_CNN_STAGES = [
@@ -13,7 +13,7 @@ const SMALL_CNN_STAGES = [
   { filters: 128, strides: 1 },
 ] as const;
 
-export function buildSmallCnnBackbone(imageSize: number, seeds: InitSeeds): Backbone {
+export function buildSmallCnnBackbone({ imageSize }: BackboneOptions, seeds: InitSeeds): Backbone {
   const input = tf.input({ shape: [imageSize, imageSize, 3], name: 'input' });
   let x: tf.SymbolicTensor = input;
   SMALL_CNN_STAGES.forEach(({ filters, strides }, index) => {

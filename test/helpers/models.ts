@@ -15,6 +15,7 @@ export function spec(overrides: Partial<ModelSpec> = {}): ModelSpec {
     imageSize: RESNET_TEST_SIZE,
     seed: 1234,
     freeze: { kind: 'none' },
+    head: 'study',
     dropout: 0.5,
     l2: 0.01,
     ...overrides,

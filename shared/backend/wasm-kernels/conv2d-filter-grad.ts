@@ -3,6 +3,7 @@
 // the stride-phase layout, or a forward Conv2D with the roles of x and dy swapped.
 
 import * as tf from '@tensorflow/tfjs';
+import { BackendError } from '../../errors.js';
 import { conv2dInfo, filterGradInputs, type Conv2DInfo } from './checks.js';
 import { inScope, type KernelScope } from './kernel-scope.js';
 import { dyOnGrid, padAndSplitPhases, phaseGridFor } from './phase-grid.js';
@@ -20,7 +21,7 @@ const MAX_CHUNK_POSITIONS = 8192;
 /** im2col rows (kh * kw * Cin) up to which im2col-matmul beats transposed-conv: 3x3 over 32 channels. */
 const IM2COL_MATMUL_MAX_ROWS = 288;
 
-export type FilterGradFormulation = 'im2col-matmul' | 'transposed-conv';
+export type FilterGradFormulation = 'pointwise-matmul' | 'im2col-matmul' | 'transposed-conv';
 
 /**
  * Which dW formulation is faster for a layer. Both are exact; they differ in what XNNPACK packs and
@@ -44,9 +45,45 @@ export type FilterGradFormulation = 'im2col-matmul' | 'transposed-conv';
  * im2col grid on small feature maps) loses to XNNPACK's conv.
  */
 export function chooseFilterGradFormulation(info: Conv2DInfo): FilterGradFormulation {
+  if (pointwiseMatmulApplies(info)) return 'pointwise-matmul';
   const pointwise = info.filterHeight === 1 && info.filterWidth === 1;
   const im2colRows = info.filterHeight * info.filterWidth * info.inChannels;
   return pointwise || im2colRows <= IM2COL_MATMUL_MAX_ROWS ? 'im2col-matmul' : 'transposed-conv';
+}
+
+/** A 1x1 convolution that reads no padding: every output is one input pixel (1x1 'same' or 'valid', any stride). */
+function pointwiseMatmulApplies(info: Conv2DInfo): boolean {
+  const { top, bottom, left, right } = info.padInfo;
+  return info.filterHeight === 1 && info.filterWidth === 1 && top === 0 && bottom === 0 && left === 0 && right === 0;
+}
+
+/**
+ * dW of a 1x1 convolution that reads no padding, as one XNNPACK matmul: x at the pixels the
+ * outputs read (every stride-th) as [positions, Cin], transposed to [Cin, positions], times dy
+ * [positions, Cout]. No im2col and no chunks: the transposed x is the only full copy. (wasm's
+ * BatchMatMul with transposeA and its StridedSlice are slow loops, hence Transpose and a JS pass.)
+ */
+function filterGradByPointwiseMatmul(scope: KernelScope, x: tf.TensorInfo, dy: tf.TensorInfo, info: Conv2DInfo): tf.TensorInfo {
+  const { batchSize: n, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, strideHeight: sh, strideWidth: sw } = info;
+  const positions = n * outHeight * outWidth;
+  let sampled = x;
+  if (sh > 1 || sw > 1 || inHeight !== outHeight || inWidth !== outWidth) {
+    sampled = scope.alloc([positions, inChannels]);
+    const dst = scope.view(sampled);
+    const src = scope.view(x);
+    let to = 0;
+    for (let b = 0; b < n; b++) {
+      for (let oh = 0; oh < outHeight; oh++) {
+        for (let ow = 0; ow < outWidth; ow++) {
+          const from = ((b * inHeight + oh * sh) * inWidth + ow * sw) * inChannels;
+          for (let c = 0; c < inChannels; c++) dst[to++] = src[from + c]!;
+        }
+      }
+    }
+  }
+  const xT = scope.run('Transpose', { x: scope.reshape(sampled, [positions, inChannels]) }, { perm: [1, 0] });
+  const product = scope.run('BatchMatMul', { a: xT, b: scope.reshape(dy, [positions, outChannels]) }, { transposeA: false, transposeB: false });
+  return scope.reshape(product, [1, 1, inChannels, outChannels]);
 }
 
 /**
@@ -127,8 +164,18 @@ export function conv2dFilterGradKernel(formulation: FilterGradFormulation | 'by-
   return (backend, inputs, attrs) => {
     const { x, dy, info } = filterGradInputs(tf.Conv2DBackpropFilter, inputs, attrs, conv2dInfo);
     const chosen = formulation === 'by-shape' ? chooseFilterGradFormulation(info) : formulation;
-    return inScope(backend, tf.Conv2DBackpropFilter, (scope) =>
-      chosen === 'im2col-matmul' ? filterGradByIm2col(scope, x, dy, info) : filterGradByTransposedConv(scope, x, dy, info),
-    );
+    return inScope(backend, tf.Conv2DBackpropFilter, (scope) => {
+      switch (chosen) {
+        case 'pointwise-matmul':
+          if (!pointwiseMatmulApplies(info)) {
+            throw new BackendError('BACKEND_UNAVAILABLE', `wasm ${tf.Conv2DBackpropFilter}: pointwise-matmul needs a 1x1 filter without padding, got ${info.filterHeight}x${info.filterWidth} with pad [${info.padInfo.top}, ${info.padInfo.bottom}, ${info.padInfo.left}, ${info.padInfo.right}]`);
+          }
+          return filterGradByPointwiseMatmul(scope, x, dy, info);
+        case 'im2col-matmul':
+          return filterGradByIm2col(scope, x, dy, info);
+        case 'transposed-conv':
+          return filterGradByTransposedConv(scope, x, dy, info);
+      }
+    });
   };
 }

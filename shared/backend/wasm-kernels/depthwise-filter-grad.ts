@@ -12,7 +12,9 @@ import { dyOnGrid, padAndSplitPhases, phaseGridFor } from './phase-grid.js';
  * Multiply and one XNNPACK average pool over all positions (times the count) per tap. Three fast
  * passes per tap: 142 ms for x [32,48,48,96] 3x3/1, where a single JS loop took ~430 ms, a
  * slice/multiply/sum-per-tap formulation ~1 s and the cpu backend's kernel 87 s; on [8,24,24,32]
- * 1.8 ms against 472 ms for the cpu kernel (bench/kernels.ts --cpu).
+ * 1.8 ms against 472 ms for the cpu kernel (bench/kernels.ts --cpu). A depthwise forward conv of
+ * the transposed tensors (x as [1, H, W, C*N], dy as a [OH, OW, C*N, 1] filter, then a sum over N)
+ * is 1.7-4.6x slower on mini-xception's layers: XNNPACK's depthwise conv is made for small kernels.
  */
 export function depthwiseFilterGrad(backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
   const kernelName = tf.DepthwiseConv2dNativeBackpropFilter;

@@ -1,8 +1,10 @@
 // Training kernels for the tfjs 'wasm' backend (@tensorflow/tfjs-backend-wasm 4.22.0), which has no
 // Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter or DepthwiseConv2dNativeBackpropInput,
-// a naive-loop Conv2DBackpropInput (2.5-16x slower than ours), and a MaxPoolGrad that is 2-3.5x
+// a naive-loop Conv2DBackpropInput (2.5-16x slower than ours), a MaxPoolGrad that is 2-3.5x
 // slower than a plain JS scan and sends a tied window's gradient to the *last* maximum where the
-// cpu backend sends it to the first. One file per kernel in this folder.
+// cpu backend sends it to the first, and an Identity that copies every tensor the tape saves.
+// One file per kernel in this folder. (BatchNorm's training pass is not a kernel: see
+// shared/models/batch-norm-training.ts.)
 //
 // Every kernel here is an exact rewrite onto fast wasm kernels (XNNPACK Conv2D / depthwise conv /
 // fully-connected matmul / average pooling) or a single JS pass over the wasm heap; the results agree
@@ -20,23 +22,25 @@ import { conv2dFilterGradKernel } from './conv2d-filter-grad.js';
 import { conv2dInputGradKernel } from './conv2d-input-grad.js';
 import { depthwiseFilterGrad } from './depthwise-filter-grad.js';
 import { depthwiseInputGrad } from './depthwise-input-grad.js';
+import { identity } from './identity.js';
 import { maxPoolGrad } from './max-pool-grad.js';
 import { WASM, wasmKernel } from './wasm-kernel.js';
 
 const TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   wasmKernel(tf.Conv2DBackpropFilter, conv2dFilterGradKernel('by-shape')),
-  wasmKernel(tf.Conv2DBackpropInput, conv2dInputGradKernel('sub-pixel-conv')),
+  wasmKernel(tf.Conv2DBackpropInput, conv2dInputGradKernel('by-shape')),
   wasmKernel(tf.DepthwiseConv2dNativeBackpropFilter, depthwiseFilterGrad),
   wasmKernel(tf.DepthwiseConv2dNativeBackpropInput, depthwiseInputGrad),
   wasmKernel(tf.MaxPoolGrad, maxPoolGrad),
+  wasmKernel(tf.Identity, identity),
 ];
 
 /** What each kernel name was registered as before we replaced it (undefined: nothing). */
 const originals = new Map<string, tf.KernelConfig | undefined>();
 
 /**
- * Registers the training kernels for the 'wasm' backend, replacing wasm's Conv2DBackpropInput and
- * MaxPoolGrad. Idempotent: returns the kernel names it registered or replaced, [] when all were
+ * Registers the training kernels for the 'wasm' backend, replacing wasm's Conv2DBackpropInput,
+ * MaxPoolGrad and Identity. Idempotent: returns the kernel names it registered or replaced, [] when all were
  * already in place.
  */
 export function registerWasmTrainingKernels(): string[] {
