@@ -72,15 +72,15 @@ function linesOf(child: ReturnType<typeof spawn>): AsyncIterable<string> {
 }
 
 async function measure(mode: string, workers: number, params: number, precision: 'fp16' | 'fp32', steps: number): Promise<Omit<Measurement, 'gloo' | 'loadAverage'>> {
-  if (mode !== 'star') throw new Error(`--mode ${mode} is not available (star)`);
+  if (mode !== 'star' && mode !== 'ring') throw new Error(`--mode ${mode}: expected star or ring`);
   const token = randomBytes(12).toString('hex');
-  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, token };
+  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, allreduce: mode, token };
   const coordinator = spawn(process.execPath, [COORDINATOR, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = linesOf(coordinator)[Symbol.asyncIterator]();
   const first = await lines.next();
   const port = /^listening (\d+)$/.exec(String(first.value))?.[1];
   if (!port) throw new Error(`the bench coordinator did not start: ${String(first.value)}`);
-  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token, precision], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const results = await Promise.all(
     children.map(async (child) => {
       let last = '';

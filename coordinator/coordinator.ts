@@ -76,7 +76,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const world = new World(config.gpus + config.remoteWorkers, clock);
   const precisionScale = config.precision === 'fp32' ? { initialScale: 1, growthInterval: Number.MAX_SAFE_INTEGER, maxScale: 1 } : {};
   const scaler = new LossScaler({ growthInterval: config.lossScaleGrowthInterval, initialScale: config.initialLossScale, ...precisionScale }, resume?.lossScaler);
-  const engine = new StepEngine(shadow, scaler, config.precision);
+  const engine = new StepEngine(shadow, scaler, config.precision, { allreduce: config.allreduce ?? 'star' });
   const replies = new PendingReplies();
   const plateau = new ReduceLROnPlateau(config.learningRate, { mode: 'min', ...config.plateau }, resume?.plateau);
   const trainer = new Trainer({
@@ -128,9 +128,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     backend: localBackend,
     // The local workers share this host's cores for their data threads.
     dataThreads: Math.max(1, Math.floor(os.availableParallelism() / Math.max(1, config.gpus))),
-    // Local workers verify the server with its CA (or its own self-signed certificate) and, under
-    // mutual TLS, present the server's certificate pair as theirs.
-    tls: tlsCert ? { ca: options.tls.ca ?? options.tls.cert!, ...(tlsCa ? { cert: options.tls.cert!, key: options.tls.key! } : {}) } : undefined,
+    // Local workers verify the server with its CA (or its own self-signed certificate) and hold the
+    // server's certificate pair as theirs: presented under mutual TLS, and served by their Peer
+    // service (--allreduce ring), which their peers verify the same way.
+    tls: tlsCert ? { ca: options.tls.ca ?? options.tls.cert!, cert: options.tls.cert!, key: options.tls.key! } : undefined,
     output: (line) => reporter.info(line),
     onUnexpectedExit: (index, pid, description) => {
       const member = world.byRank(index);

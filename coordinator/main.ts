@@ -9,7 +9,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags } from '../shared/cli.js';
 import {
+  ALLREDUCE_CHOICES,
   BACKEND_CHOICES,
+  type AllReduce,
   EARLY_STOPPING_MONITORS,
   type EarlyStoppingConfig,
   MODEL_DEFAULTS,
@@ -57,6 +59,7 @@ const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
   .option('lr', { type: 'number', group: 'Training:', describe: 'Adam learning rate (default: 1e-4 for resnet50, 1e-3 for small-cnn)' })
   .option('micro-batch', { type: 'number', default: 0, group: 'Training:', describe: 'samples per forward/backward inside a worker, gradients summed (0: whole shard)' })
   .option('precision', { choices: ['fp16', 'fp32'] as const, default: 'fp16' as Precision, group: 'Training:', describe: 'gradient wire format; fp16 uses dynamic loss scaling' })
+  .option('allreduce', { choices: ALLREDUCE_CHOICES, default: 'star' as AllReduce, group: 'Training:', describe: 'reduce gradients through the coordinator (star) or peer to peer between workers (ring)' })
   .option('initial-loss-scale', { type: 'number', default: 2 ** 15, group: 'Training:' })
   .option('loss-scale-growth-interval', { type: 'number', default: 2000, group: 'Training:', describe: 'good steps in a row before the loss scale doubles' })
   .option('patience', { type: 'number', default: 3, group: 'LR schedule (ReduceLROnPlateau on val_loss):' })
@@ -107,6 +110,7 @@ runMain('coordinator', async () => {
     l2: argv.l2,
     seed: argv.seed,
     precision: argv.precision,
+    allreduce: argv.allreduce,
     microBatch: argv['micro-batch'],
     augment: argv.augment,
     augmentation: augmentationFrom(argv),

@@ -3,7 +3,8 @@
 // anything; uploads go to the step engine, reports to the replies the run waits for.
 
 import type { WorkerConfig } from '../shared/config.js';
-import { ProtocolError } from '../shared/errors.js';
+import net from 'node:net';
+import { ProtocolError, describeError } from '../shared/errors.js';
 import type { StatePosition } from '../shared/state-layout.js';
 import type { JoinReply, JoinRequest, ReportRequest, StateManifest, WorkerRef } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
@@ -11,10 +12,10 @@ import type { ShadowState } from './engine-ports.js';
 import { checkJoin } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
 import type { DownloadSink, StepEngine, UploadSession } from './step-engine.js';
-import { describeMember, type CommandSink, type Member, type World } from './world.js';
+import { describeMember, resolvePeerAddress, type CommandSink, type Member, type World } from './world.js';
 
 export interface TrainerHost {
-  join(request: JoinRequest, peer: string): JoinReply;
+  join(request: JoinRequest, peer: string): Promise<JoinReply>;
   openCommands(ref: WorkerRef, sink: CommandSink): void;
   commandsClosed(ref: WorkerRef, reason: string): void;
   heartbeat(ref: WorkerRef): void;
@@ -33,6 +34,33 @@ export interface ProtocolSessionOptions {
   shadow: ShadowState;
   /** Where training stands, for a worker fetching the state. */
   position: () => StatePosition;
+  /** Whether a worker's peer address can be reached (a TCP connection by default). */
+  reachable?: (address: string, timeoutMs: number) => Promise<void>;
+}
+
+/** How long the coordinator tries a ring worker's peer address before refusing it. */
+const PEER_CHECK_TIMEOUT_MS = 3000;
+
+/** Resolves once a TCP connection to `address` (host:port) opens. */
+function canConnect(address: string, timeoutMs: number): Promise<void> {
+  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(address);
+  if (!match) return Promise.reject(new Error(`not host:port`));
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: match[1]!, port: Number(match[2]) });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no connection within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.end();
+      resolve();
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
 }
 
 export class ProtocolSession implements TrainerHost {
@@ -47,8 +75,19 @@ export class ProtocolSession implements TrainerHost {
     return member;
   }
 
-  join(request: JoinRequest, peer: string): JoinReply {
+  async join(request: JoinRequest, peer: string): Promise<JoinReply> {
     checkJoin(request, peer);
+    if (this.options.workerConfig.allreduce === 'ring') {
+      // Peers must reach each other: try the address the worker offers before admitting it.
+      const address = resolvePeerAddress(request.peerAddress, peer);
+      if (address === '') throw new ProtocolError('PROTOCOL_INVALID', `${peer} offered no peer address; this run reduces peer to peer (--allreduce ring)`);
+      await (this.options.reachable ?? canConnect)(address, PEER_CHECK_TIMEOUT_MS).catch((cause: unknown) => {
+        throw new ProtocolError(
+          'PROTOCOL_INVALID',
+          `${request.host || peer} offers peer address ${address}, which the coordinator cannot reach (${describeError(cause)}): behind NAT or a firewall, other workers cannot either; start the worker with --peer-address HOST:PORT that they can reach, or run --allreduce star`,
+        );
+      });
+    }
     const member = this.options.world.join(request, peer);
     return { runId: this.options.runId, workerId: member.workerId, rank: member.rank, configJson: JSON.stringify(this.options.workerConfig) };
   }

@@ -44,7 +44,8 @@ interface Contribution {
   nonFinite: number;
 }
 
-export class GradientReducer {
+/** Star: every member uploads its whole gradient and state; the coordinator adds them. */
+export class GradientReducer implements RoundReducer {
   readonly dtype: TensorDtype;
   /** The reduced gradients of the current round, in the wire dtype (in shared memory: the coordinator's Adam thread reads them). */
   readonly gradientWire: Uint16Array | Float32Array;
@@ -83,6 +84,17 @@ export class GradientReducer {
 
   get expectedBytes(): number {
     return this.gradientBytes + this.state.byteLength;
+  }
+
+  expectedBytesOf(): number {
+    return this.expectedBytes;
+  }
+
+  /** Star uploads declare no segment: the whole gradient travels. */
+  declare(_rank: number, header: { segmentOffset: number; segmentElements: number }, who: string): void {
+    if (header.segmentOffset !== 0 || header.segmentElements !== 0) {
+      throw new ProtocolError('PROTOCOL_INVALID', `${who} declared a ring segment (${header.segmentOffset}, ${header.segmentElements}); this run reduces through the coordinator (--allreduce star)`);
+    }
   }
 
   /** Starts (or restarts) the round of `step` with these members and global batch size. */
@@ -255,4 +267,30 @@ function addFloats(sum: Float32Array, into: number, values: Float32Array, count:
     sum[into + i] = first ? 0 + weight * x : sum[into + i]! + weight * x;
   }
   return nonFinite;
+}
+
+/** What the step engine needs of a round's reduction, for either all-reduce (star or ring). */
+export interface RoundReducer {
+  readonly dtype: TensorDtype;
+  readonly gradientElements: number;
+  readonly stateElements: number;
+  /** The reduced gradients of the round (in shared memory, for the coordinator's Adam thread). */
+  readonly gradientWire: Uint16Array | Float32Array;
+  readonly state: Float32Array;
+  readonly ready: boolean;
+  readonly started: boolean;
+  readonly nonFinite: Array<{ rank: number; count: number }>;
+  /** Bytes `rank` uploads in a round. */
+  expectedBytesOf(rank: number): number;
+  begin(step: number, members: readonly RoundMember[], globalBatch: number): void;
+  shardSizeOf(rank: number): number | undefined;
+  /** Checks the parts of an upload's header that depend on the mode (and records them). */
+  declare(rank: number, header: { nonFinite: number; segmentOffset: number; segmentElements: number }, who: string): void;
+  accept(rank: number, offset: number, data: Uint8Array, what: string): FinalRange[];
+  hasCompleted(rank: number): boolean;
+  receivedBytes(rank: number): number;
+  backlog(rank: number): number;
+  discard(rank: number): void;
+  /** What streams back to every member (views valid until the round is reused). */
+  payload(): Uint8Array[];
 }

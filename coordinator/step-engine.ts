@@ -10,7 +10,7 @@
 // Opening `next` before the verdict means no worker can upload for a step that is not open yet,
 // because no worker starts the next step before it has the current verdict.
 
-import type { Precision } from '../shared/config.js';
+import type { AllReduce, Precision } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError } from '../shared/errors.js';
 import type { LossScaler, StepVerdict } from '../shared/loss-scaler.js';
@@ -18,7 +18,8 @@ import type { GradientHeader, ReducedHeader, StepTimings, TensorChunk } from '..
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
 import { checkUploadHeader } from './message-checks.js';
-import { GradientReducer, type FinalRange } from './reducer.js';
+import { GradientReducer, type FinalRange, type RoundReducer } from './reducer.js';
+import { RingReducer } from './ring-reducer.js';
 import type { Shard } from './sharding.js';
 import { describeMember, type Member } from './world.js';
 
@@ -84,7 +85,7 @@ interface Upload {
 interface Round {
   plan: StepPlan;
   lossScale: number;
-  reducer: GradientReducer;
+  reducer: RoundReducer;
   uploads: Map<number, Upload>;
   restarts: number;
   /** Resolves when every chunk is reduced and every member's upload ended whole. */
@@ -95,7 +96,7 @@ interface Round {
 }
 
 export class StepEngine {
-  private readonly reducers: [GradientReducer, GradientReducer];
+  private readonly reducers: [RoundReducer, RoundReducer];
   private readonly rounds = new Map<number, Round>();
   private readonly lastRoundOf: [Round | undefined, Round | undefined] = [undefined, undefined];
   private readonly failure = new Deferred<never>();
@@ -104,9 +105,10 @@ export class StepEngine {
     private readonly shadow: ShadowState,
     private readonly scaler: LossScaler,
     precision: Precision,
-    chunkBytes?: number,
+    options: { allreduce?: AllReduce; chunkBytes?: number } = {},
   ) {
-    const reducer = () => new GradientReducer(shadow.trainableElements, shadow.stateElements, precision, chunkBytes);
+    const Reducer = options.allreduce === 'ring' ? RingReducer : GradientReducer;
+    const reducer = () => new Reducer(shadow.trainableElements, shadow.stateElements, precision, options.chunkBytes);
     this.reducers = [reducer(), reducer()];
   }
 
@@ -183,6 +185,7 @@ export class StepEngine {
       who,
     );
     if (round.uploads.has(member.rank)) throw new ProtocolError('PROTOCOL_INVALID', `${who} uploaded step ${step} twice`);
+    reducer.declare(member.rank, received, who);
     const upload: Upload = { member, header, sink, paused: false, ended: false };
     round.uploads.set(member.rank, upload);
     const what = `${who}'s gradients for step ${step}`;
@@ -199,7 +202,7 @@ export class StepEngine {
       end: () => {
         if (!live()) return;
         if (!reducer.hasCompleted(member.rank)) {
-          throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: stream ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytes} bytes`);
+          throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: stream ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`);
         }
         upload.ended = true;
         this.checkReduced(round);
@@ -324,7 +327,7 @@ export class StepEngine {
       correct,
       timings,
       bytesUp: round.bytesUp,
-      bytesDown: reducer.expectedBytes * round.uploads.size,
+      bytesDown: reducer.payload().reduce((sum, part) => sum + part.byteLength, 0) * round.uploads.size,
     };
   }
 }

@@ -4,15 +4,14 @@
 // nothing a handler rejects reaches the run's state.
 
 import * as grpc from '@grpc/grpc-js';
-import { timingSafeEqual } from 'node:crypto';
-import { AuthError, ProtocolError, describeError } from '../shared/errors.js';
+import { ProtocolError, describeError } from '../shared/errors.js';
 import {
   CHANNEL_OPTIONS,
   chunkPayload,
   loadTrainerService,
   requireOneof,
   serviceError,
-  tokenFromMetadata,
+  TokenCheck,
   writeMessage,
   type TrainerHandlers,
 } from '../shared/wire/index.js';
@@ -37,13 +36,13 @@ type Handler<K extends keyof TrainerHandlers> = TrainerHandlers[K];
 
 export class TrainerServer {
   private readonly server = new grpc.Server(CHANNEL_OPTIONS);
-  private readonly expectedToken: Buffer;
+  private readonly tokens: TokenCheck;
 
   constructor(
     private readonly host: TrainerHost,
     token: string,
   ) {
-    this.expectedToken = Buffer.from(token, 'utf8');
+    this.tokens = new TokenCheck(token);
     const handlers: TrainerHandlers = {
       Join: this.join,
       Commands: this.commands,
@@ -77,20 +76,20 @@ export class TrainerServer {
   }
 
   private authenticate(metadata: grpc.Metadata, peer: string): void {
-    const token = tokenFromMetadata(metadata);
-    const given = Buffer.from(token ?? '', 'utf8');
-    if (token === undefined || given.length !== this.expectedToken.length || !timingSafeEqual(given, this.expectedToken)) {
-      throw new AuthError('AUTH_REFUSED', `${peer}: ${token === undefined ? 'no token given' : 'wrong token'} (workers need the run's --token or EMOTRAIN_TOKEN)`);
-    }
+    this.tokens.require(metadata, peer);
   }
 
   private readonly join: Handler<'Join'> = (call, callback) => {
     try {
       this.authenticate(call.metadata, call.getPeer());
-      callback(null, this.host.join(call.request, call.getPeer()));
     } catch (error) {
       callback(serviceError(error));
+      return;
     }
+    this.host.join(call.request, call.getPeer()).then(
+      (reply) => callback(null, reply),
+      (error: unknown) => callback(serviceError(error)),
+    );
   };
 
   private readonly commands: Handler<'Commands'> = (call) => {

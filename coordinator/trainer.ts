@@ -39,7 +39,7 @@ export interface RunOutcome {
 }
 
 export interface TrainerOptions {
-  config: Pick<RunConfig, 'runId' | 'epochs' | 'stepsPerEpoch' | 'globalBatch' | 'seed' | 'model' | 'imageSize' | 'preprocessing'>;
+  config: Pick<RunConfig, 'runId' | 'epochs' | 'stepsPerEpoch' | 'globalBatch' | 'seed' | 'model' | 'imageSize' | 'preprocessing' | 'allreduce'>;
   split: SplitIds;
   world: World;
   engine: StepEngine;
@@ -264,6 +264,8 @@ export class Trainer {
 
   /** Sends every member its shard of the step (image bytes only where it lacks them). */
   private async sendStep(plan: StepPlan): Promise<void> {
+    // With --allreduce ring, every member also learns the ring: the members in rank order.
+    const ring = this.options.config.allreduce === 'ring' ? plan.members.map((m) => ({ rank: m.rank, address: m.peerAddress })) : [];
     for (let i = 0; i < plan.members.length; i++) {
       const member = plan.members[i]!;
       const samples = await this.options.samples.samplesFor(member, plan.shards[i]!.sampleIds);
@@ -276,6 +278,7 @@ export class Trainer {
           globalBatch: plan.batch.length,
           samples,
           stepSeed: deriveSeed(this.options.config.seed, 0xd50, plan.step, member.rank),
+          ring,
         },
       });
     }

@@ -17,6 +17,8 @@ export interface Member {
   backend: string;
   /** It reads samples from its own copy of the dataset: it is sent paths and hashes, not bytes. */
   localData: boolean;
+  /** Where its Peer service is (host:port), for --allreduce ring; empty when it offered none. */
+  peerAddress: string;
   peer: string;
   joinedAtMs: number;
   lastHeartbeatMs: number;
@@ -93,6 +95,7 @@ export class World extends EventEmitter<WorldEvents> {
       pid: request.pid,
       backend: request.backend,
       localData: request.localData === true,
+      peerAddress: resolvePeerAddress(request.peerAddress, peer),
       peer,
       joinedAtMs: now,
       lastHeartbeatMs: now,
@@ -140,4 +143,19 @@ export class World extends EventEmitter<WorldEvents> {
       }
     }
   }
+}
+
+/**
+ * The address other workers reach a member's Peer service at: what it offered, with an empty or
+ * wildcard host replaced by the address its connection to the coordinator came from.
+ */
+export function resolvePeerAddress(offered: string, connection: string): string {
+  if (offered === '') return '';
+  const match = /^(.*):(\d+)$/.exec(offered);
+  if (!match) return offered;
+  const [, host, port] = match;
+  if (host !== '' && host !== '0.0.0.0' && host !== '[::]' && host !== '::') return offered;
+  const seen = connection.replace(/^ipv[46]:/, '');
+  const seenHost = /^(\[[^\]]+\]|[^:]+):\d+$/.exec(seen)?.[1] ?? seen;
+  return `${seenHost}:${port}`;
 }

@@ -11,6 +11,9 @@ import type { WeightsRecord } from './weights/index.js';
 
 export { MODEL_NAMES, type ModelName };
 export type Precision = 'fp16' | 'fp32';
+/** How gradients are reduced: through the coordinator (star) or peer to peer (ring). */
+export type AllReduce = 'star' | 'ring';
+export const ALLREDUCE_CHOICES: readonly AllReduce[] = ['star', 'ring'];
 export type Preprocessing = 'unit' | 'caffe';
 export type BackendChoice = 'auto' | 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
 
@@ -27,6 +30,8 @@ export interface WorkerConfig {
   l2: number;
   seed: number;
   precision: Precision;
+  /** Absent in runs made before it existed: star. */
+  allreduce?: AllReduce;
   /** Samples per forward/backward pass inside a worker; 0 = the whole shard at once. */
   microBatch: number;
   augment: boolean;
@@ -97,7 +102,7 @@ export const MODEL_DEFAULTS: Record<ModelName, { imageSize: number; freeze: stri
 
 export function workerConfigOf(config: RunConfig): WorkerConfig {
   const { model, imageSize, freeze, dropout, l2, seed, precision, microBatch, augment, preprocessing } = config;
-  return { model, imageSize, freeze, head: config.head ?? 'study', dropout, l2, seed, precision, microBatch, augment, augmentation: config.augmentation ?? { ...STUDY_AUGMENTATION }, preprocessing };
+  return { model, imageSize, freeze, head: config.head ?? 'study', dropout, l2, seed, precision, allreduce: config.allreduce ?? 'star', microBatch, augment, augmentation: config.augmentation ?? { ...STUDY_AUGMENTATION }, preprocessing };
 }
 
 function requireInteger(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
@@ -136,6 +141,9 @@ export function validateWorkerConfig(config: WorkerConfig): WorkerConfig {
     throw new ConfigError('CONFIG_INVALID', `--precision must be fp16 or fp32, got ${JSON.stringify(config.precision)}`);
   }
   requireInteger('micro-batch', config.microBatch, 0, 4096);
+  if (config.allreduce !== undefined && !ALLREDUCE_CHOICES.includes(config.allreduce)) {
+    throw new ConfigError('CONFIG_INVALID', `--allreduce must be star or ring, got ${JSON.stringify(config.allreduce)}`);
+  }
   if (config.preprocessing !== 'unit' && config.preprocessing !== 'caffe') {
     throw new ConfigError('CONFIG_INVALID', `preprocessing must be unit or caffe, got ${JSON.stringify(config.preprocessing)}`);
   }

@@ -21,7 +21,7 @@ const tempRoot = () => tempDir('pipeline');
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sample = (id: number, fields: Partial<Sample> = {}): Sample => ({ id, label: id % 7, image: Buffer.alloc(0), path: '', sha256: '', ...fields });
-const step = (step: number, samples: Sample[]): Command => ({ kind: 'trainStep', trainStep: { step, epoch: 0, worldSize: 1, globalBatch: samples.length, samples, stepSeed: 1 } });
+const step = (step: number, samples: Sample[]): Command => ({ kind: 'trainStep', trainStep: { step, epoch: 0, worldSize: 1, globalBatch: samples.length, samples, stepSeed: 1, ring: [] } });
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('the command queue', () => {

@@ -28,7 +28,7 @@ async function startCoordinator(): Promise<{ program: Program; address: string }
 }
 
 function joinRequest() {
-  return { protocolVersion: PROTOCOL_VERSION, host: 'test', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1, localData: false };
+  return { protocolVersion: PROTOCOL_VERSION, host: 'test', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1, localData: false, peerAddress: '' };
 }
 
 /** Joins as a worker, fetches the state, and returns the first train-step command. */
@@ -96,6 +96,9 @@ describe('the coordinator validates every message', () => {
       lossSum: 250,
       correct: 20,
       regularizationLoss: 0.1,
+      nonFinite: 0,
+      segmentOffset: 0,
+      segmentElements: 0,
       timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 },
     };
     const received = new Uint16Array(trainable);

@@ -37,6 +37,27 @@ describe('a worker that dies', () => {
   });
 });
 
+describe('a worker that dies in a ring (--allreduce ring)', () => {
+  it('fails the run within seconds, naming it, with no orphan processes', async () => {
+    const runs = tempDir('runs');
+    const runDir = path.join(runs, 'ring-kill');
+    const coordinator = new Program(COORDINATOR, [
+      '--gpus', '3', '--epochs', '50', '--dataset', 'synthetic', '--synthetic-count', '700', '--allreduce', 'ring',
+      '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', 'ring-kill', '--progress', 'lines',
+    ]);
+    const pids = workerPids(await waitForEvents(runDir, (e) => e.some((x) => x.event === 'epoch_end'), 120_000));
+    expect(pids.size).toBe(3);
+    const victim = pids.get(1)!;
+    const killedAt = Date.now();
+    process.kill(victim, 'SIGKILL');
+    const { code } = await coordinator.exit(15_000);
+    expect(code).not.toBe(0);
+    expect((Date.now() - killedAt) / 1000).toBeLessThan(10);
+    expect(coordinator.output).toMatch(/run failed: .*worker 1 \(/);
+    for (const pid of pids.values()) expect(isAlive(pid)).toBe(false);
+  });
+});
+
 describe('a worker that stalls', () => {
   it('is detected by its missing heartbeats and the run stops, naming it', async () => {
     const runs = tempDir('runs');

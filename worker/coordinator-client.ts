@@ -40,6 +40,15 @@ export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCreden
   return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
+/**
+ * The worker's own Peer service serves TLS when the worker has a certificate of its own (peers
+ * verify it with the run's CA, as they verify the coordinator), and plaintext otherwise.
+ */
+export function peerServerCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
+  if (tls?.cert && tls.key) return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
+  return grpc.ServerCredentials.createInsecure();
+}
+
 /** Restarts of one step's exchange (another member's upload broke off) this worker goes along with. */
 const MAX_STEP_RESTARTS = 5;
 

@@ -30,6 +30,8 @@ const argv = yargs(hideBin(process.argv))
   .option('tls-ca', { type: 'string', describe: 'CA certificate to verify the coordinator (enables TLS)' })
   .option('tls-cert', { type: 'string', describe: 'client certificate (mutual TLS)' })
   .option('tls-key', { type: 'string', describe: 'client key (mutual TLS)' })
+  .option('peer-listen', { type: 'string', describe: 'where the Peer service listens for --allreduce ring, host:port (default: loopback when the coordinator is, else 0.0.0.0:0)' })
+  .option('peer-address', { type: 'string', describe: 'the host:port other workers reach this one at (behind NAT, a forwarded port); default: what the coordinator sees' })
   .option('connect-timeout', { type: 'number', default: 30, describe: 'seconds to wait for the coordinator' })
   .option('config', { config: true, describe: 'JSON file with any of these flags' })
   .strict()
@@ -83,6 +85,8 @@ runMain('worker', async () => {
     dataThreads,
     ...(dataDir !== undefined ? { dataDir } : {}),
     ...(ca || cert || key ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
+    ...(argv['peer-listen'] !== undefined ? { peerListen: argv['peer-listen'] } : {}),
+    ...(argv['peer-address'] !== undefined ? { peerAddress: argv['peer-address'] } : {}),
     heartbeatIntervalMs: 1000,
     connectTimeoutMs: argv['connect-timeout'] * 1000,
     log: (message) => process.stderr.write(`${message}\n`),

@@ -154,14 +154,43 @@ export class Replica {
     this.fits.add(shard);
   }
 
-  /** Upload payload: gradients in the wire dtype, then the BatchNorm statistics. */
-  uploadPayload(): Uint8Array[] {
-    return [this.upload16 ? bytesOf(this.upload16) : bytesOf(this.gradients), bytesOf(this.state.state)];
+  get trainableElements(): number {
+    return this.state.trainable.length;
   }
 
-  /** Where the reduced payload goes: this replica's own layout (the verdict is checked against it). */
-  downloadTargets(): Uint8Array[] {
-    return [bytesOf(this.downloadGradients), bytesOf(this.downloadState)];
+  get stateElements(): number {
+    return this.state.state.length;
+  }
+
+  /** This replica's own loss-scaled gradients in the wire dtype (after computeGradients). */
+  ownGradients(): Uint16Array | Float32Array {
+    return this.upload16 ?? this.gradients;
+  }
+
+  /** Where the reduced gradients go: the exchange's download, or the ring's result. */
+  reducedGradients(): Uint16Array | Float32Array {
+    return this.downloadGradients;
+  }
+
+  /**
+   * Upload payload: gradients in the wire dtype, then the BatchNorm statistics. With a ring
+   * segment, the reduced values of that segment (which the ring made final here) instead.
+   */
+  uploadPayload(segment?: { offset: number; count: number }): Uint8Array[] {
+    if (segment) {
+      const elementBytes = this.downloadGradients instanceof Uint16Array ? 2 : 4;
+      const bytes = bytesOf(this.downloadGradients).subarray(segment.offset * elementBytes, (segment.offset + segment.count) * elementBytes);
+      return [bytes, bytesOf(this.state.state)];
+    }
+    return [bytesOf(this.ownGradients()), bytesOf(this.state.state)];
+  }
+
+  /**
+   * Where the reduced payload goes: this replica's own layout (the verdict is checked against
+   * it); after a ring, only the statistics come back from the coordinator.
+   */
+  downloadTargets(ring = false): Uint8Array[] {
+    return ring ? [bytesOf(this.downloadState)] : [bytesOf(this.downloadGradients), bytesOf(this.downloadState)];
   }
 
   /** Applies a reduced step: the Adam update when not skipped, the averaged statistics always. */

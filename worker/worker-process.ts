@@ -12,10 +12,13 @@ import { memoryBudgetBytes } from '../shared/backend/memory-fit.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';
-import { CoordinatorClient, clientCredentials, type TlsFiles } from './coordinator-client.js';
+import { CoordinatorClient, clientCredentials, peerServerCredentials, type TlsFiles } from './coordinator-client.js';
 import { DataPool } from '../shared/data/data-pool.js';
 import { HeartbeatThread } from './heartbeat.js';
+import { PeerServer } from './peer-server.js';
 import { Replica } from './replica.js';
+import { RingAllReduce } from './ring-allreduce.js';
+import { exchangeStep } from './step-exchange.js';
 
 export interface WorkerOptions {
   coordinator: string;
@@ -28,6 +31,10 @@ export interface WorkerOptions {
   /** This worker's copy of the dataset, read instead of receiving image bytes. */
   dataDir?: string;
   tls?: TlsFiles;
+  /** Where the Peer service listens (--allreduce ring), host:port; default: loopback when the coordinator is, else every interface. */
+  peerListen?: string;
+  /** The address other workers reach the Peer service at, when it is not what the coordinator sees. */
+  peerAddress?: string;
   heartbeatIntervalMs: number;
   connectTimeoutMs: number;
   log: (message: string) => void;
@@ -37,6 +44,11 @@ export interface WorkerOutcome {
   rank: number;
   stopReason: string;
   steps: number;
+}
+
+/** Whether host:port names this machine's loopback interface. */
+function isLoopbackAddress(address: string): boolean {
+  return /^(127\.|localhost:|\[::1\]:)/.test(address);
 }
 
 /** How long a failing worker tries to tell the coordinator why before it leaves anyway. */
@@ -49,7 +61,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
   let pool: DataPool | undefined;
   let commandStream: ReturnType<CoordinatorClient['commands']> | undefined;
   let ref: WorkerRef | undefined;
+  // Every worker offers a Peer service: the coordinator says after the join whether the run uses it.
+  const peers = new PeerServer(options.token);
+  let ring: RingAllReduce | undefined;
   try {
+    const listen = options.peerListen ?? (isLoopbackAddress(options.coordinator) ? '127.0.0.1:0' : '0.0.0.0:0');
+    const peerPort = await peers.listen(listen, peerServerCredentials(options.tls));
+    const peerHost = listen.replace(/:\d+$/, '');
+    const peerAddress = options.peerAddress ?? `${peerHost === '0.0.0.0' || peerHost === '[::]' ? '' : peerHost}:${peerPort}`;
     await client.waitForReady(options.connectTimeoutMs);
     const joined = await client.join({
       protocolVersion: PROTOCOL_VERSION,
@@ -60,9 +79,11 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
       backend: backend.name,
       requestedRank: options.requestedRank,
       localData: options.dataDir !== undefined,
+      peerAddress,
     });
     const member: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
     ref = member;
+    peers.setRun(joined.runId);
     // Ping from the moment we are a member: building a big model and fetching its state takes
     // longer than the coordinator waits for a sign of life.
     heartbeat = new HeartbeatThread({
@@ -78,10 +99,18 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     const replica = new Replica(config, budgetBytes === undefined ? undefined : { budgetBytes, backend: backend.name });
     const manifest = await client.fetchState(member, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
     replica.adoptFetchedState(manifest);
+    const allreduce = config.allreduce ?? 'star';
+    if (allreduce === 'ring') ring = new RingAllReduce(peers, options.token, clientCredentials(options.tls));
+    const exchange = { client, replica, member, rank: joined.rank, allreduce, ring };
     pool = new DataPool(options.dataThreads);
     const assembler = new BatchAssembler(config, pool, options.dataDir);
     commandStream = client.commands(member);
+    // A stop (or the end of the stream) while a ring step waits for its peers ends that step at once.
+    const stopRing = (why: string) => ring?.abort(new ProtocolError('RUN_STOPPED', why));
+    commandStream.on('end', () => stopRing('the coordinator ended the command stream'));
+    commandStream.on('error', () => stopRing('the command stream from the coordinator failed'));
     const commands = new CommandQueue<Batch>(commandStream, (command) => {
+      if (command.kind === 'stop') stopRing(`the coordinator stopped the run: ${command.stop.reason}`);
       if (command.kind === 'trainStep') return assembler.assemble(command.trainStep.samples, command.trainStep.epoch);
       if (command.kind === 'evaluate') return assembler.assemble(command.evaluate.samples, undefined);
       return undefined;
@@ -102,29 +131,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           const stats = replica.computeGradients(batch, order.stepSeed);
           assembler.release(batch);
           const t2 = performance.now();
-          const reduced = await client.exchange(
-            {
-              ...member,
-              step: order.step,
-              lossScale,
-              dtype: replica.dtype,
-              gradientElements: replica.state.trainable.length,
-              stateElements: replica.state.state.length,
-              shardSize: batch.count,
-              lossSum: stats.lossSum,
-              correct: stats.correct,
-              regularizationLoss: stats.regularizationLoss,
-              timings: {
-                dataSeconds: (t1 - t0) / 1000,
-                computeSeconds: (t2 - t1) / 1000,
-                exchangeSeconds: lastExchangeSeconds,
-                applySeconds: lastApplySeconds,
-                totalSeconds: lastTotalSeconds,
-              },
-            },
-            replica.uploadPayload(),
-            () => replica.downloadTargets(),
-          );
+          const reduced = await exchangeStep(exchange, order, stats, batch.count, lossScale, {
+            dataSeconds: (t1 - t0) / 1000,
+            computeSeconds: (t2 - t1) / 1000,
+            exchangeSeconds: lastExchangeSeconds,
+            applySeconds: lastApplySeconds,
+            totalSeconds: lastTotalSeconds,
+          });
           const t3 = performance.now();
           replica.applyReduced(reduced);
           const t4 = performance.now();
@@ -176,6 +189,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     // Ends the membership at once when this worker fails: the coordinator sees the stream go.
     commandStream?.cancel();
     await heartbeat?.stop();
+    ring?.close();
+    await peers.close();
     client.close();
     await pool?.close();
   }

@@ -14,7 +14,7 @@ import { StepEngine } from '../../coordinator/step-engine.js';
 import { TrainerServer, serverCredentials } from '../../coordinator/trainer-service.js';
 import { Trainer } from '../../coordinator/trainer.js';
 import { World } from '../../coordinator/world.js';
-import type { Precision } from '../../shared/config.js';
+import type { AllReduce, Precision } from '../../shared/config.js';
 import { LossScaler } from '../../shared/loss-scaler.js';
 import type { Sample } from '../../shared/wire/index.js';
 import { FlatShadow } from './flat-shadow.js';
@@ -24,6 +24,7 @@ export interface ExchangeCoordinatorArgs {
   workers: number;
   steps: number;
   precision: Precision;
+  allreduce: AllReduce;
   token: string;
 }
 
@@ -38,7 +39,7 @@ const GLOBAL_BATCH = 128;
 const world = new World(args.workers);
 const shadow = new FlatShadow(args.params, 0);
 const scaler = new LossScaler(args.precision === 'fp32' ? { initialScale: 1, growthInterval: Number.MAX_SAFE_INTEGER, maxScale: 1 } : {});
-const engine = new StepEngine(shadow, scaler, args.precision);
+const engine = new StepEngine(shadow, scaler, args.precision, { allreduce: args.allreduce });
 const replies = new PendingReplies();
 const events = new RunEvents();
 const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
@@ -49,7 +50,7 @@ const noImages = {
   forgetWorker(): void {},
 };
 const trainer = new Trainer({
-  config: { runId: 'bench-exchange', epochs: 1, stepsPerEpoch: args.steps, globalBatch: GLOBAL_BATCH, seed: 1, model: 'small-cnn', imageSize: 16, preprocessing: 'unit' },
+  config: { runId: 'bench-exchange', epochs: 1, stepsPerEpoch: args.steps, globalBatch: GLOBAL_BATCH, seed: 1, model: 'small-cnn', imageSize: 16, preprocessing: 'unit', allreduce: args.allreduce },
   split: { train: ids(0, GLOBAL_BATCH * args.steps), val: ids(GLOBAL_BATCH * args.steps, args.workers), test: [] },
   world,
   engine,
@@ -68,7 +69,7 @@ events.subscribe('failures', (event) => {
 });
 const session = new ProtocolSession({
   runId: 'bench-exchange',
-  workerConfig: { model: 'small-cnn', imageSize: 16, freeze: 'none', dropout: 0, l2: 0, seed: 1, precision: args.precision, microBatch: 0, augment: false, preprocessing: 'unit' },
+  workerConfig: { model: 'small-cnn', imageSize: 16, freeze: 'none', dropout: 0, l2: 0, seed: 1, precision: args.precision, allreduce: args.allreduce, microBatch: 0, augment: false, preprocessing: 'unit' },
   world,
   engine,
   replies,

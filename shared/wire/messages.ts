@@ -17,6 +17,10 @@ import type { JoinReply__Output } from './generated/emotrain/v1/JoinReply.js';
 import type { JoinRequest__Output } from './generated/emotrain/v1/JoinRequest.js';
 import type { ReducedHeader__Output } from './generated/emotrain/v1/ReducedHeader.js';
 import type { ReportRequest__Output } from './generated/emotrain/v1/ReportRequest.js';
+import type { RingChunk__Output } from './generated/emotrain/v1/RingChunk.js';
+import type { RingHeader__Output } from './generated/emotrain/v1/RingHeader.js';
+import type { RingMessage__Output } from './generated/emotrain/v1/RingMessage.js';
+import type { RingPeer__Output } from './generated/emotrain/v1/RingPeer.js';
 import type { Sample__Output } from './generated/emotrain/v1/Sample.js';
 import type { StateChunk__Output } from './generated/emotrain/v1/StateChunk.js';
 import type { StateManifest__Output } from './generated/emotrain/v1/StateManifest.js';
@@ -40,6 +44,10 @@ export type TensorChunk = TensorChunk__Output;
 export type StateManifest = StateManifest__Output;
 export type StepTimings = StepTimings__Output;
 export type EvaluationResult = EvaluationResult__Output;
+export type RingPeer = RingPeer__Output;
+export type RingChunk = RingChunk__Output;
+/** A ring header whose dtype is known to be set. */
+export type RingHeader = Omit<RingHeader__Output, 'dtype'> & { dtype: TensorDtype };
 export type ChecksumResult = ChecksumResult__Output;
 /** A gradient header whose dtype and timings are known to be set (see `requireGradientHeader`). */
 export type GradientHeader = Omit<GradientHeader__Output, 'dtype' | 'timings'> & { dtype: TensorDtype; timings: StepTimings };
@@ -58,6 +66,7 @@ export type StateChunk = Oneof<StateChunk__Output>;
 export type ExchangeUpload = Oneof<ExchangeUpload__Output, { header: GradientHeader }>;
 export type ExchangeDownload = Oneof<ExchangeDownload__Output, { header: ReducedHeader }>;
 export type ReportRequest = Oneof<ReportRequest__Output>;
+export type RingMessage = Oneof<RingMessage__Output, { header: RingHeader__Output }>;
 
 /**
  * Checks that a received message has its oneof set, and returns it as the union. `what` names the

@@ -9,8 +9,10 @@ import path from 'node:path';
 import { ProtocolError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import type { ProtoGrpcType } from './generated/emotrain.js';
+import type { PeerClient, PeerDefinition } from './generated/emotrain/v1/Peer.js';
 import type { TrainerClient, TrainerDefinition } from './generated/emotrain/v1/Trainer.js';
 
+export type { PeerClient, PeerHandlers } from './generated/emotrain/v1/Peer.js';
 export type { TrainerClient, TrainerHandlers } from './generated/emotrain/v1/Trainer.js';
 
 // 2: the reduced chunks stream back during the upload and the verdict comes last.
@@ -30,14 +32,19 @@ if (os.endianness() !== 'LE') {
   throw new ProtocolError('PROTOCOL_INVALID', 'emotrain needs a little-endian host: tensor payloads are raw little-endian bytes');
 }
 
-/** What `new` on the loaded service gives: a client whose methods are typed by the proto. */
-export type TrainerClientConstructor = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => TrainerClient;
+/** What `new` on a loaded service gives: a client whose methods are typed by the proto. */
+export type ClientConstructor<C> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C;
+export type TrainerClientConstructor = ClientConstructor<TrainerClient>;
 
-let trainer: { client: TrainerClientConstructor; service: TrainerDefinition } | undefined;
+interface LoadedServices {
+  trainer: { client: TrainerClientConstructor; service: TrainerDefinition };
+  peer: { client: ClientConstructor<PeerClient>; service: PeerDefinition };
+}
 
-/** The Trainer service, loaded once per process. */
-export function loadTrainerService(): { client: TrainerClientConstructor; service: TrainerDefinition } {
-  if (!trainer) {
+let services: LoadedServices | undefined;
+
+function loadServices(): LoadedServices {
+  if (!services) {
     const definition = protoLoader.loadSync(path.join(packageRoot(), 'proto', 'emotrain.proto'), {
       keepCase: false,
       longs: Number,
@@ -46,8 +53,21 @@ export function loadTrainerService(): { client: TrainerClientConstructor; servic
       oneofs: true,
     });
     const loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-    const Trainer = loaded.emotrain.v1.Trainer;
-    trainer = { client: Trainer as unknown as TrainerClientConstructor, service: Trainer.service };
+    const { Trainer, Peer } = loaded.emotrain.v1;
+    services = {
+      trainer: { client: Trainer as unknown as TrainerClientConstructor, service: Trainer.service },
+      peer: { client: Peer as unknown as ClientConstructor<PeerClient>, service: Peer.service },
+    };
   }
-  return trainer;
+  return services;
+}
+
+/** The Trainer service (coordinator ← workers), loaded once per process. */
+export function loadTrainerService(): LoadedServices['trainer'] {
+  return loadServices().trainer;
+}
+
+/** The Peer service (worker → worker, the ring), loaded once per process. */
+export function loadPeerService(): LoadedServices['peer'] {
+  return loadServices().peer;
 }

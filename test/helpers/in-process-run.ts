@@ -123,7 +123,7 @@ export class FakeWorker {
 
   /** Joins, fetches the state, opens its command stream and starts obeying it. */
   async start(requestedRank: number): Promise<void> {
-    const reply = this.session.join({ protocolVersion: PROTOCOL_VERSION, host: 'fake', gpu: -1, pid: 1000 + requestedRank, backend: 'fake', requestedRank, localData: false }, 'in-process');
+    const reply = await this.session.join({ protocolVersion: PROTOCOL_VERSION, host: 'fake', gpu: -1, pid: 1000 + requestedRank, backend: 'fake', requestedRank, localData: false, peerAddress: '' }, 'in-process');
     this.ref = { runId: reply.runId, workerId: reply.workerId };
     this.rank = reply.rank;
     const { manifest, payload } = await this.session.state(this.ref);
@@ -213,7 +213,7 @@ export class FakeWorker {
       const upload = this.session.beginUpload(
         {
           ...this.ref, step, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
-          gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0,
+          gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
           timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
         },
         'in-process',

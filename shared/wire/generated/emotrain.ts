@@ -16,9 +16,15 @@ import type { HeartbeatPing as _emotrain_v1_HeartbeatPing, HeartbeatPing__Output
 import type { HeartbeatReply as _emotrain_v1_HeartbeatReply, HeartbeatReply__Output as _emotrain_v1_HeartbeatReply__Output } from './emotrain/v1/HeartbeatReply.js';
 import type { JoinReply as _emotrain_v1_JoinReply, JoinReply__Output as _emotrain_v1_JoinReply__Output } from './emotrain/v1/JoinReply.js';
 import type { JoinRequest as _emotrain_v1_JoinRequest, JoinRequest__Output as _emotrain_v1_JoinRequest__Output } from './emotrain/v1/JoinRequest.js';
+import type { PeerClient as _emotrain_v1_PeerClient, PeerDefinition as _emotrain_v1_PeerDefinition } from './emotrain/v1/Peer.js';
 import type { ReducedHeader as _emotrain_v1_ReducedHeader, ReducedHeader__Output as _emotrain_v1_ReducedHeader__Output } from './emotrain/v1/ReducedHeader.js';
 import type { ReportReply as _emotrain_v1_ReportReply, ReportReply__Output as _emotrain_v1_ReportReply__Output } from './emotrain/v1/ReportReply.js';
 import type { ReportRequest as _emotrain_v1_ReportRequest, ReportRequest__Output as _emotrain_v1_ReportRequest__Output } from './emotrain/v1/ReportRequest.js';
+import type { RingAck as _emotrain_v1_RingAck, RingAck__Output as _emotrain_v1_RingAck__Output } from './emotrain/v1/RingAck.js';
+import type { RingChunk as _emotrain_v1_RingChunk, RingChunk__Output as _emotrain_v1_RingChunk__Output } from './emotrain/v1/RingChunk.js';
+import type { RingHeader as _emotrain_v1_RingHeader, RingHeader__Output as _emotrain_v1_RingHeader__Output } from './emotrain/v1/RingHeader.js';
+import type { RingMessage as _emotrain_v1_RingMessage, RingMessage__Output as _emotrain_v1_RingMessage__Output } from './emotrain/v1/RingMessage.js';
+import type { RingPeer as _emotrain_v1_RingPeer, RingPeer__Output as _emotrain_v1_RingPeer__Output } from './emotrain/v1/RingPeer.js';
 import type { Sample as _emotrain_v1_Sample, Sample__Output as _emotrain_v1_Sample__Output } from './emotrain/v1/Sample.js';
 import type { StateChunk as _emotrain_v1_StateChunk, StateChunk__Output as _emotrain_v1_StateChunk__Output } from './emotrain/v1/StateChunk.js';
 import type { StateManifest as _emotrain_v1_StateManifest, StateManifest__Output as _emotrain_v1_StateManifest__Output } from './emotrain/v1/StateManifest.js';
@@ -51,9 +57,20 @@ export interface ProtoGrpcType {
       HeartbeatReply: MessageTypeDefinition<_emotrain_v1_HeartbeatReply, _emotrain_v1_HeartbeatReply__Output>
       JoinReply: MessageTypeDefinition<_emotrain_v1_JoinReply, _emotrain_v1_JoinReply__Output>
       JoinRequest: MessageTypeDefinition<_emotrain_v1_JoinRequest, _emotrain_v1_JoinRequest__Output>
+      /**
+       * Worker to worker, for `--allreduce ring`: each worker streams one step's reduce-scatter and
+       * all-gather chunks to the next rank of the ring, which validates every message (run, step,
+       * sender, hop, segment, offset, size) before it uses a byte. The token covers these calls too.
+       */
+      Peer: SubtypeConstructor<typeof grpc.Client, _emotrain_v1_PeerClient> & { service: _emotrain_v1_PeerDefinition }
       ReducedHeader: MessageTypeDefinition<_emotrain_v1_ReducedHeader, _emotrain_v1_ReducedHeader__Output>
       ReportReply: MessageTypeDefinition<_emotrain_v1_ReportReply, _emotrain_v1_ReportReply__Output>
       ReportRequest: MessageTypeDefinition<_emotrain_v1_ReportRequest, _emotrain_v1_ReportRequest__Output>
+      RingAck: MessageTypeDefinition<_emotrain_v1_RingAck, _emotrain_v1_RingAck__Output>
+      RingChunk: MessageTypeDefinition<_emotrain_v1_RingChunk, _emotrain_v1_RingChunk__Output>
+      RingHeader: MessageTypeDefinition<_emotrain_v1_RingHeader, _emotrain_v1_RingHeader__Output>
+      RingMessage: MessageTypeDefinition<_emotrain_v1_RingMessage, _emotrain_v1_RingMessage__Output>
+      RingPeer: MessageTypeDefinition<_emotrain_v1_RingPeer, _emotrain_v1_RingPeer__Output>
       Sample: MessageTypeDefinition<_emotrain_v1_Sample, _emotrain_v1_Sample__Output>
       StateChunk: MessageTypeDefinition<_emotrain_v1_StateChunk, _emotrain_v1_StateChunk__Output>
       StateManifest: MessageTypeDefinition<_emotrain_v1_StateManifest, _emotrain_v1_StateManifest__Output>

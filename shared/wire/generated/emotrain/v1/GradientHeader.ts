@@ -28,6 +28,14 @@ export interface GradientHeader {
   'correct'?: (number);
   'regularizationLoss'?: (number | string);
   'timings'?: (_emotrain_v1_StepTimings | null);
+  /**
+   * --allreduce ring: the worker's own count of non-finite (or fp16-overflowing) gradient values,
+   * and the segment of the reduced gradient it uploads (elements [offset, offset + elements)).
+   * The upload's payload is then that segment (final values) followed by the state.
+   */
+  'nonFinite'?: (number | string | Long);
+  'segmentOffset'?: (number | string | Long);
+  'segmentElements'?: (number | string | Long);
 }
 
 export interface GradientHeader__Output {
@@ -53,4 +61,12 @@ export interface GradientHeader__Output {
   'correct': (number);
   'regularizationLoss': (number);
   'timings': (_emotrain_v1_StepTimings__Output | null);
+  /**
+   * --allreduce ring: the worker's own count of non-finite (or fp16-overflowing) gradient values,
+   * and the segment of the reduced gradient it uploads (elements [offset, offset + elements)).
+   * The upload's payload is then that segment (final values) followed by the state.
+   */
+  'nonFinite': (number);
+  'segmentOffset': (number);
+  'segmentElements': (number);
 }

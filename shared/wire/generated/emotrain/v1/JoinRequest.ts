@@ -26,6 +26,11 @@ export interface JoinRequest {
    * and content hashes instead of image bytes.
    */
   'localData'?: (boolean);
+  /**
+   * Where other workers reach this worker's Peer service (--allreduce ring), host:port. A host of
+   * 0.0.0.0 or empty means "the address the coordinator sees me at".
+   */
+  'peerAddress'?: (string);
 }
 
 export interface JoinRequest__Output {
@@ -52,4 +57,9 @@ export interface JoinRequest__Output {
    * and content hashes instead of image bytes.
    */
   'localData': (boolean);
+  /**
+   * Where other workers reach this worker's Peer service (--allreduce ring), host:port. A host of
+   * 0.0.0.0 or empty means "the address the coordinator sees me at".
+   */
+  'peerAddress': (string);
 }

@@ -2,6 +2,7 @@
 // Original file: proto/emotrain.proto
 
 import type { Sample as _emotrain_v1_Sample, Sample__Output as _emotrain_v1_Sample__Output } from '../../emotrain/v1/Sample.js';
+import type { RingPeer as _emotrain_v1_RingPeer, RingPeer__Output as _emotrain_v1_RingPeer__Output } from '../../emotrain/v1/RingPeer.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface TrainStep {
@@ -17,6 +18,10 @@ export interface TrainStep {
    * Seed for this step's dropout masks on this worker.
    */
   'stepSeed'?: (number);
+  /**
+   * The ring of this step, in rank order (--allreduce ring; empty for star).
+   */
+  'ring'?: (_emotrain_v1_RingPeer)[];
 }
 
 export interface TrainStep__Output {
@@ -32,4 +37,8 @@ export interface TrainStep__Output {
    * Seed for this step's dropout masks on this worker.
    */
   'stepSeed': (number);
+  /**
+   * The ring of this step, in rank order (--allreduce ring; empty for star).
+   */
+  'ring': (_emotrain_v1_RingPeer__Output)[];
 }
