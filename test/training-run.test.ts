@@ -107,4 +107,24 @@ describe('a distributed run, end to end', () => {
     expect(state.optimizerIteration).toBe(state.step - skipped.length);
     expect(readEvents(runDir).some((e) => e.event === 'replicas_verified')).toBe(true);
   });
+
+  it('says so at the end, and in events.jsonl, when every step was skipped and no update was ever applied', async () => {
+    const runs = tempDir('runs');
+    // a scale so large that even 30 halvings cannot bring the scaled gradients into fp16 range
+    const coordinator = new Program(COORDINATOR, [
+      '--gpus', '1', '--epochs', '1', '--steps-per-epoch', '3', '--dataset', 'synthetic', '--synthetic-count', '700',
+      '--model', 'small-cnn', '--image-size', '16', '--runs', runs, '--run-id', 'all-skipped', '--progress', 'lines',
+      '--initial-loss-scale', String(2 ** 40),
+    ]);
+    const { code } = await coordinator.exit(120_000);
+    expect(code, coordinator.output).toBe(0);
+    const events = readEvents(path.join(runs, 'all-skipped'));
+    expect(events.filter((e) => e.event === 'step_skipped')).toHaveLength(3);
+    const warnings = events.filter((e) => e.event === 'warning').map((e) => e['code']);
+    expect(warnings).toEqual(['STEPS_MOSTLY_SKIPPED', 'NO_UPDATE_APPLIED']);
+    const noUpdate = coordinator.output.indexOf('warning: no update was applied: all 3 steps were skipped');
+    expect(noUpdate).toBeGreaterThan(0);
+    // the warning comes before the summary line
+    expect(noUpdate).toBeLessThan(coordinator.output.indexOf('finished 1 epoch'));
+  });
 });
