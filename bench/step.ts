@@ -1,8 +1,13 @@
 // npm run bench:step — training throughput of the whole system (coordinator + worker processes +
-// gRPC exchange) for small-cnn at 64x64, global batch 128, with 1 and with 2 workers.
+// gRPC exchange), global batch 128, with 1 and with 2 workers: by default small-cnn at 64x64;
+// `--model resnet50 --image-size 32 --batch 8 --freeze none` is the configuration in which the
+// exchange of ResNet50's 23.8M gradients is a visible part of a real step.
 // Each configuration runs 2 epochs of --steps steps; the first is warm-up (model build, first
-// sample transfer, JIT), the figure is the second epoch's images/s from metrics.csv.
-// Options: --steps N (default 12), --repeat N (default 1), --image-size N, --workers 1,2,
+// sample transfer, JIT), the figures are the second epoch's: images/s from metrics.csv, and the
+// mean seconds of each phase of a step (data, compute, exchange, apply) from its epoch_end event,
+// with the exchange's share of the step.
+// Options: --model M (default small-cnn), --steps N (default 12), --repeat N (default 1),
+//          --image-size N, --batch N, --freeze F, --workers 1,2, --allreduce star|ring,
 //          --metrics on|off|both (default on; both also prints the overhead of the exporter)
 
 import { spawn } from 'node:child_process';
@@ -21,17 +26,30 @@ function option(name: string, fallback: string): string {
 
 const steps = Number(option('steps', '12'));
 const repeat = Number(option('repeat', '1'));
-const imageSize = Number(option('image-size', '64'));
+const model = option('model', 'small-cnn');
+const imageSize = Number(option('image-size', model === 'small-cnn' ? '64' : model === 'mini-xception' ? '48' : '32'));
+const batch = option('batch', '128');
+const freeze = option('freeze', '');
+const allreduce = option('allreduce', 'star');
 const workerCounts = option('workers', '1,2').split(',').map(Number);
 const extra = option('extra', '').split(' ').filter((a) => a !== '');
 const metricsModes = option('metrics', 'on') === 'both' ? ['on', 'off'] : [option('metrics', 'on')];
 
-async function measure(workers: number, metrics: string): Promise<number> {
+interface Phases {
+  data: number;
+  compute: number;
+  exchange: number;
+  apply: number;
+  total: number;
+}
+
+async function measure(workers: number, metrics: string): Promise<{ imagesPerSecond: number; phases: Phases }> {
   const runs = mkdtempSync(path.join(os.tmpdir(), 'emotrain-bench-'));
   try {
     const args = [
       coordinatorMain, '--gpus', String(workers), '--epochs', '2', '--steps-per-epoch', String(steps),
-      '--dataset', 'synthetic', '--model', 'small-cnn', '--image-size', String(imageSize), '--batch', '128',
+      '--dataset', 'synthetic', '--model', model, '--image-size', String(imageSize), '--batch', batch, '--allreduce', allreduce,
+      ...(freeze ? ['--freeze', freeze] : []),
       '--runs', runs, '--run-id', 'bench', '--progress', 'lines',
       ...(metrics === 'on' ? ['--metrics-port', '0'] : ['--no-metrics']), ...extra,
     ];
@@ -43,7 +61,8 @@ async function measure(workers: number, metrics: string): Promise<number> {
     const lines = readFileSync(path.join(runs, 'bench', 'metrics.csv'), 'utf8').trim().split('\n');
     const columns = lines[0]!.split(',');
     const last = lines.at(-1)!.split(',');
-    return Number(last[columns.indexOf('images_per_second')]);
+    const epochEnds = readFileSync(path.join(runs, 'bench', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; phase_seconds?: Phases }).filter((e) => e.event === 'epoch_end');
+    return { imagesPerSecond: Number(last[columns.indexOf('images_per_second')]), phases: epochEnds.at(-1)!.phase_seconds! };
   } finally {
     rmSync(runs, { recursive: true, force: true });
   }
@@ -56,12 +75,17 @@ console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on 
 for (const workers of workerCounts) {
   for (const metrics of metricsModes) {
     // interleave on/off repeats so drifting machine load hits both alike
-    const samples: number[] = [];
-    for (let r = 0; r < repeat; r++) samples.push(await measure(workers, metrics));
+    const runs: Array<{ imagesPerSecond: number; phases: Phases }> = [];
+    for (let r = 0; r < repeat; r++) runs.push(await measure(workers, metrics));
+    const samples = runs.map((r) => r.imagesPerSecond);
+    const middle = runs.find((r) => r.imagesPerSecond === median(samples))!;
+    const p = middle.phases;
+    const share = p.total > 0 ? (100 * p.exchange) / p.total : 0;
     results.set(`${workers}/${metrics}`, median(samples));
     console.log(
-      `small-cnn ${imageSize}x${imageSize}, global batch 128, ${workers} worker(s), metrics ${metrics}: ${median(samples).toFixed(1)} images/s ` +
-        `(median of ${repeat}: ${samples.map((s) => s.toFixed(1)).join(', ')})`,
+      `${model} ${imageSize}x${imageSize}, global batch ${batch}, ${workers} worker(s), ${allreduce}, metrics ${metrics}: ${median(samples).toFixed(1)} images/s ` +
+        `(median of ${repeat}: ${samples.map((s) => s.toFixed(1)).join(', ')}); per step: data ${p.data.toFixed(3)} s, compute ${p.compute.toFixed(3)} s, ` +
+        `exchange ${p.exchange.toFixed(3)} s, apply ${p.apply.toFixed(3)} s of ${p.total.toFixed(3)} s — exchange ${share.toFixed(0)}% (load ${os.loadavg()[0]!.toFixed(2)})`,
     );
   }
 }

@@ -12,6 +12,10 @@ export class EpochProgress {
   skipped = 0;
   stepsDone = 0;
   readonly samplesPerRank: number[] = [];
+  /** Sums over steps and members of the phase timings the members sent, and how many were summed. */
+  private readonly phaseSums = { data: 0, compute: 0, exchange: 0, apply: 0, total: 0 };
+  private phaseCount = 0;
+  private previousStepCount = 0;
 
   constructor(
     readonly epoch: number,
@@ -31,9 +35,37 @@ export class EpochProgress {
     return this.seen / this.trainSeconds;
   }
 
+  /**
+   * Mean seconds per step of each phase over the epoch, averaged over members. Exchange, apply and
+   * total describe a member's previous step (they travel with its next upload), so they average
+   * over the steps that had one.
+   */
+  get phaseSeconds(): { data: number; compute: number; exchange: number; apply: number; total: number } {
+    const mean = (sum: number, count: number) => (count > 0 ? sum / count : 0);
+    const s = this.phaseSums;
+    return {
+      data: mean(s.data, this.phaseCount),
+      compute: mean(s.compute, this.phaseCount),
+      exchange: mean(s.exchange, this.previousStepCount),
+      apply: mean(s.apply, this.previousStepCount),
+      total: mean(s.total, this.previousStepCount),
+    };
+  }
+
   /** Adds a completed step (`seconds`: its wall time) and returns its progress event. */
   add(outcome: StepOutcome, seconds: number): RunEventOf<'step_completed'> {
     const { plan } = outcome;
+    for (const t of outcome.timings.values()) {
+      this.phaseSums.data += t.dataSeconds;
+      this.phaseSums.compute += t.computeSeconds;
+      this.phaseCount++;
+      if (t.totalSeconds > 0) {
+        this.phaseSums.exchange += t.exchangeSeconds;
+        this.phaseSums.apply += t.applySeconds;
+        this.phaseSums.total += t.totalSeconds;
+        this.previousStepCount++;
+      }
+    }
     const batch = plan.batch.length;
     this.stepsDone++;
     this.trainSeconds += seconds;

@@ -73,7 +73,15 @@ export type RunEvent =
   | { event: 'loss_scale_increased'; step: number; from: number; to: number }
   | { event: 'validation_completed'; epoch: number; split: string; count: number; loss: number; accuracy: number; confusion: number[] }
   | { event: 'replicas_verified'; step: number; sha256: string; workers: number }
-  | ({ event: 'epoch_end' } & EpochMetrics & { epochs: number; steps: number; step: number; seconds: number; samples_per_worker: number[] })
+  | ({ event: 'epoch_end' } & EpochMetrics & {
+      epochs: number;
+      steps: number;
+      step: number;
+      seconds: number;
+      samples_per_worker: number[];
+      /** Mean seconds per step of each phase, over the epoch and the members. */
+      phase_seconds: { data: number; compute: number; exchange: number; apply: number; total: number };
+    })
   | { event: 'lr_reduced'; epoch: number; from: number; to: number; monitor: string }
   | { event: 'checkpoint_saved'; kind: 'best' | 'last'; epoch: number; step: number; val_accuracy?: number; previous_best?: number | null; restored_from_epoch?: number }
   | { event: 'early_stopped'; epoch: number; monitor: string; best: number; best_epoch: number; patience: number }

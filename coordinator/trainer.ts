@@ -178,7 +178,7 @@ export class Trainer {
       };
       events.emit({
         event: 'epoch_end', ...row, epochs: config.epochs, steps: progress.steps, step: this.step,
-        seconds: (clock.now() - epochStart) / 1000, samples_per_worker: progress.samplesPerRank,
+        seconds: (clock.now() - epochStart) / 1000, samples_per_worker: progress.samplesPerRank, phase_seconds: progress.phaseSeconds,
       });
       if (progress.skipped * 2 > progress.steps) {
         events.emit({
