@@ -5,13 +5,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { readCheckpointMeta, type CheckpointMeta } from '../shared/checkpoint-meta.js';
+import type { CheckpointKind } from '../shared/checkpoint-source.js';
 import { RunDirectory, type EpochMetrics } from '../shared/run-directory.js';
 import { resolveAtomicDir } from '../shared/atomic-dir.js';
 import { validateWorkerConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { CheckpointError, describeError, ReportError } from '../shared/errors.js';
 import type { LrReduction } from './charts.js';
 
-export type CheckpointKind = 'best' | 'last';
 
 /** config.json: the run's settings, plus what the coordinator recorded beside them. */
 export type RecordedRunConfig = RunConfig & {
