@@ -1,21 +1,13 @@
 // Issue 10, point 2: "EXIF orientation is honoured". A phone's portrait photo is stored sideways
 // with an Orientation tag; the app turns the pixels as the tag says before looking for faces. The
-// JPEGs here get their EXIF block (a TIFF IFD with the one tag 0x0112) written by the test.
+// JPEGs here get their EXIF block (a TIFF IFD with the one tag 0x0112) written by the test helper.
 
 import { describe, expect, it } from 'vitest';
 import type { RgbImage } from '../shared/image/decode.js';
 import { encodeJpeg } from '../shared/image/jpeg-encode.js';
 import { applyOrientation, readOrientation, type Orientation } from '../app/image/orientation.js';
 import { readPhoto } from '../app/image/photo.js';
-
-/** `jpeg` with an APP1 Exif segment saying Orientation = `orientation`, right after SOI. */
-function withOrientation(jpeg: Uint8Array, orientation: number): Uint8Array {
-  const tiff = Buffer.from([0x4d, 0x4d, 0x00, 0x2a, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, orientation, 0, 0, 0, 0, 0, 0]);
-  const payload = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
-  const length = Buffer.alloc(2);
-  length.writeUInt16BE(payload.length + 2);
-  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe1]), length, payload, jpeg.subarray(2)]);
-}
+import { withOrientation } from './helpers/photos.js';
 
 function image(width: number, height: number, pixel: (x: number, y: number) => [number, number, number]): RgbImage {
   const data = new Uint8Array(width * height * 3);
