@@ -6,7 +6,8 @@
 // face when it contains the photo's centre; every other box is counted as a false detection (a
 // second real face in the background would be counted too: look at the contact sheets).
 // Options: --photos DIR (default ../shared/datasets/photos), --out DIR (contact sheets, default
-// bench-results/detectors), --borders 0,0.25 (border fractions to try).
+// bench-results/detectors), --borders 0,0.25 (border fractions to try), --max-side N (default
+// the app's), --detectors a,b, --min-face N (default 0).
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { selectBackend } from '../shared/backend/select-backend.js';
 import { encodePng } from '../shared/image/png.js';
 import { renderImageGrid } from '../shared/render/image-grid.js';
 import { DETECTOR_NAMES, loadDetector, type DetectorName } from '../app/detect/face-detector.js';
+import { DETECTION_VIEW } from '../app/detect/detector-settings.js';
 import { findFaces, type FoundFace } from '../app/detect/face-finder.js';
 import { readPhoto, type Photo } from '../app/image/photo.js';
 import { annotatedPixels } from '../app/predict/annotate.js';
@@ -27,7 +29,7 @@ function option(name: string, fallback: string): string {
 const photosDir = path.resolve(option('photos', '../shared/datasets/photos'));
 const outDir = path.resolve(option('out', 'bench-results/detectors'));
 const borders = option('borders', '0,0.25').split(',').map(Number);
-const maxSide = Number(option('max-side', '1024'));
+const maxSide = Number(option('max-side', String(DETECTION_VIEW.maxSide)));
 const minFace = Number(option('min-face', '0'));
 const detectorNames = option('detectors', DETECTOR_NAMES.join(',')).split(',') as DetectorName[];
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
