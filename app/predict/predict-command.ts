@@ -5,27 +5,17 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { selectBackend } from '../../shared/backend/select-backend.js';
-import type { BackendChoice } from '../../shared/config.js';
 import { describeError, PhotoError } from '../../shared/errors.js';
-import { CROP_FRAMING, DETECTION_VIEW } from '../detect/detector-settings.js';
-import { loadDetector, type DetectorName } from '../detect/face-detector.js';
-import { loadClassifier, type Runtime } from './classifier.js';
 import { resolveModelSource, type CheckpointKind } from '../../shared/checkpoint-source.js';
-import { annotatePrediction, PhotoPredictor, type PhotoPrediction } from './photo-predictor.js';
+import { loadPredictor, type PredictorChoice } from './load-predictor.js';
+import { annotatePrediction, type PhotoPrediction } from './photo-predictor.js';
 
-export interface PredictOptions {
+export interface PredictOptions extends PredictorChoice {
   inputs: readonly string[];
   model: string;
   checkpoint: CheckpointKind;
   outDir: string;
   json: boolean;
-  /** Undefined: --no-detect. */
-  detector: DetectorName | undefined;
-  minFaceSide: number;
-  runtime: Runtime;
-  backend: BackendChoice;
-  maxPixels: number;
 }
 
 export interface PredictOutput {
@@ -65,19 +55,10 @@ export async function runPredict(options: PredictOptions, output: PredictOutput)
   const source = resolveModelSource(options.model, options.checkpoint);
   const { files, skipped } = listPhotos(options.inputs);
   for (const file of skipped) output.stderr(`skipped ${file}: not a photo by its name (${PHOTO_NAME.source})\n`);
-  const backend = await selectBackend(options.backend);
-  const classifier = await loadClassifier(source, options.runtime);
-  const detector = options.detector === undefined ? undefined : await loadDetector(options.detector);
+  const { predictor, runsOn, dispose } = await loadPredictor(source, options);
   output.stderr(
-    `model ${source.dir} (${source.meta.model}, ${source.meta.imageSize}px ${source.meta.preprocessing}, epoch ${source.meta.epoch}) on ${options.runtime === 'onnx' ? 'onnxruntime' : `tfjs ${backend.name}`}; detector ${detector?.name ?? 'none (--no-detect: each photo is one face)'}\n`,
+    `model ${source.dir} (${source.meta.model}, ${source.meta.imageSize}px ${source.meta.preprocessing}, epoch ${source.meta.epoch}) on ${runsOn}; detector ${options.detector ?? 'none (--no-detect: each photo is one face)'}\n`,
   );
-  const predictor = new PhotoPredictor(classifier, {
-    detector,
-    framing: CROP_FRAMING[options.detector ?? 'haar'],
-    view: DETECTION_VIEW,
-    minFaceSide: options.minFaceSide,
-    limits: { maxPixels: options.maxPixels },
-  });
   mkdirSync(options.outDir, { recursive: true });
   const copyNames = new Set<string>();
   let failed = 0;
@@ -100,8 +81,7 @@ export async function runPredict(options: PredictOptions, output: PredictOutput)
       }
     }
   } finally {
-    detector?.dispose();
-    await classifier.dispose();
+    await dispose();
   }
   output.stderr(`${files.length - failed} of ${files.length} photos done${failed > 0 ? `, ${failed} failed` : ''}; annotated copies in ${options.outDir}\n`);
   return failed > 0 ? 1 : 0;

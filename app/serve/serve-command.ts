@@ -3,33 +3,22 @@
 // needs --allow-remote: the app has no authentication), and on Ctrl-C (SIGINT) or SIGTERM stops
 // taking requests, answers the ones it has, and exits 0.
 
-import { selectBackend } from '../../shared/backend/select-backend.js';
-import type { BackendChoice } from '../../shared/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { isLoopbackHost } from '../../shared/loopback.js';
-import { CROP_FRAMING, DETECTION_VIEW } from '../detect/detector-settings.js';
-import { loadDetector, type DetectorName } from '../detect/face-detector.js';
-import { loadClassifier, type Runtime } from '../predict/classifier.js';
 import { resolveModelSource, type CheckpointKind } from '../../shared/checkpoint-source.js';
-import { PhotoPredictor } from '../predict/photo-predictor.js';
+import { loadPredictor, type PredictorChoice } from '../predict/load-predictor.js';
 import { servePage } from './page.js';
 import { RequestQueue } from './request-queue.js';
 import { buildServer } from './server.js';
 import { ServeMetrics } from './serve-metrics.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends PredictorChoice {
   model: string;
   checkpoint: CheckpointKind;
   host: string;
   port: number;
   allowRemote: boolean;
-  /** Undefined: --no-detect. */
-  detector: DetectorName | undefined;
-  minFaceSide: number;
-  runtime: Runtime;
-  backend: BackendChoice;
   maxBytes: number;
-  maxPixels: number;
   /** Requests that may wait while one is predicted. */
   queue: number;
   log: (line: string) => void;
@@ -43,16 +32,7 @@ export async function runServe(options: ServeOptions): Promise<number> {
     );
   }
   const source = resolveModelSource(options.model, options.checkpoint);
-  const backend = await selectBackend(options.backend);
-  const classifier = await loadClassifier(source, options.runtime);
-  const detector = options.detector === undefined ? undefined : await loadDetector(options.detector);
-  const predictor = new PhotoPredictor(classifier, {
-    detector,
-    framing: CROP_FRAMING[options.detector ?? 'haar'],
-    view: DETECTION_VIEW,
-    minFaceSide: options.minFaceSide,
-    limits: { maxPixels: options.maxPixels },
-  });
+  const { predictor, runsOn, dispose } = await loadPredictor(source, options);
   const model = { dir: source.dir, name: source.meta.model, runId: source.meta.runId, epoch: source.meta.epoch, imageSize: source.meta.imageSize, preprocessing: source.meta.preprocessing };
   const app = await buildServer({
     predictor,
@@ -75,14 +55,13 @@ export async function runServe(options: ServeOptions): Promise<number> {
       throw new ConfigError('CONFIG_INVALID', `--host ${options.host} --port ${options.port} ${why}; pick another port (0: any free one)`, { cause });
     }
     options.log(
-      `emotrain serve: listening on ${address} — model ${source.dir} (${source.meta.model}), detector ${predictor.detectorName}, runtime ${options.runtime === 'onnx' ? 'onnxruntime' : `tfjs ${backend.name}`}; Ctrl-C stops`,
+      `emotrain serve: listening on ${address} — model ${source.dir} (${source.meta.model}), detector ${predictor.detectorName}, on ${runsOn}; Ctrl-C stops`,
     );
     const signal = await stopped;
     options.log(`${signal}: answering the requests in hand, then stopping`);
     await app.close();
   } finally {
-    detector?.dispose();
-    await classifier.dispose();
+    await dispose();
   }
   options.log('stopped');
   return 0;
