@@ -32,7 +32,7 @@ const CHECK_TOLERANCE = 1e-4;
 const CHECK_INPUTS = 4;
 
 export async function runExport(options: ExportOptions): Promise<string> {
-  const source = resolveModelSource(options.run, options.checkpoint);
+  const source = resolveModelSource(options.run, options.checkpoint, 'export');
   await selectBackend(options.backend);
   const out = path.resolve(options.out ?? path.join(defaultExportDir(options.run, source), options.format === 'onnx' ? 'model.onnx' : 'tfjs'));
   const model = await loadLayersModelFromDir(source.dir);

@@ -17,20 +17,21 @@ export interface ModelSource {
   meta: CheckpointMeta;
 }
 
-export function resolveModelSource(given: string, kind: CheckpointKind = 'best'): ModelSource {
+/** `argument` names what was given in errors: --model for predict and serve, the run for export. */
+export function resolveModelSource(given: string, kind: CheckpointKind = 'best', argument = '--model'): ModelSource {
   const dir = path.resolve(given);
-  if (!existsSync(dir)) throw new CheckpointError('CHECKPOINT_NOT_FOUND', `--model ${given}: ${dir} does not exist`);
+  if (!existsSync(dir)) throw new CheckpointError('CHECKPOINT_NOT_FOUND', `${argument} ${given}: ${dir} does not exist`);
   if (existsSync(path.join(dir, 'model.json'))) return { dir, meta: readCheckpointMeta(dir) };
   const checkpoints = path.join(dir, 'checkpoints');
   if (existsSync(path.join(dir, 'config.json')) && existsSync(checkpoints)) {
     const checkpoint = resolveAtomicDir(path.join(checkpoints, kind));
     if (checkpoint === undefined) {
-      throw new CheckpointError('CHECKPOINT_NOT_FOUND', `--model ${given}: the run has no checkpoints/${kind} yet (a run writes it at the end of its first epoch)`);
+      throw new CheckpointError('CHECKPOINT_NOT_FOUND', `${argument} ${given}: the run has no checkpoints/${kind} yet (a run writes it at the end of its first epoch)`);
     }
     return { dir: checkpoint, meta: readCheckpointMeta(checkpoint) };
   }
   throw new CheckpointError(
     'CHECKPOINT_NOT_FOUND',
-    `--model ${given}: ${dir} is neither a run directory (config.json and checkpoints/) nor a checkpoint directory (model.json and meta.json)`,
+    `${argument} ${given}: ${dir} is neither a run directory (config.json and checkpoints/) nor a checkpoint directory (model.json and meta.json)`,
   );
 }

@@ -106,6 +106,6 @@ describe('emotrain export --format tfjs', () => {
     const notARun = tempDir('not-a-run');
     const { code, output } = await exportRun([notARun, '--format', 'onnx']);
     expect(code).toBe(1);
-    expect(output).toContain(`${notARun} is neither a run directory (config.json and checkpoints/) nor a checkpoint directory (model.json and meta.json) [CHECKPOINT_NOT_FOUND]`);
+    expect(output).toContain(`export ${notARun}: ${notARun} is neither a run directory (config.json and checkpoints/) nor a checkpoint directory (model.json and meta.json) [CHECKPOINT_NOT_FOUND]`);
   });
 });
