@@ -4,6 +4,9 @@
 //   emotrain dataset preview PATH --out grid.png      augmented training samples with their labels
 //   emotrain dataset synth OUT --count N              the synthetic face set in RAF-DB's layout
 //   emotrain evaluate runs/<run-id> [--split ...]     the study's results section as a report
+//   emotrain predict PHOTO|DIR... --model RUN         faces, emotions, annotated copies (app/predict)
+//   emotrain serve --model RUN                        the web page and API of the same (app/serve)
+//   emotrain export RUN --format onnx|tfjs            the model for other runtimes (export/)
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +22,12 @@ import { previewTiles } from '../shared/dataset/preview.js';
 import { writeSyntheticDataset } from '../shared/dataset/synthetic.js';
 import { ConfigError } from '../shared/errors.js';
 import { renderImageGrid } from '../shared/render/image-grid.js';
+import { DEFAULT_DETECTOR } from '../app/detect/detector-settings.js';
+import { DETECTOR_NAMES, type DetectorName } from '../app/detect/face-detector.js';
+import { RUNTIMES, type Runtime } from '../app/predict/classifier.js';
+import { runPredict } from '../app/predict/predict-command.js';
+import { runServe } from '../app/serve/serve-command.js';
+import { EXPORT_FORMATS, runExport, type ExportFormat } from '../export/export-command.js';
 
 /** The dataset as a run with these flags would use it: generated if synthetic, validated (verdicts cached) and split. */
 function openForRun(dataset: string, flags: { seed: number; 'synthetic-count': number; 'synthetic-seed': number }, log: (line: string) => void) {
@@ -42,7 +51,32 @@ function requireInteger(flag: string, value: number, min: number, max: number): 
   return value;
 }
 
+/** The flags predict and serve share: how faces are found, and which runtime classifies them. */
+function withDetectionFlags<T>(y: Argv<T>) {
+  return y
+    .option('detector', { choices: DETECTOR_NAMES, default: DEFAULT_DETECTOR as DetectorName, describe: 'face detector (README "The app" has the figures)' })
+    .option('detect', { type: 'boolean', default: true, describe: 'find faces; --no-detect classifies each whole photo as one face (pre-cropped faces, as FER2013)' })
+    .option('min-face', { type: 'number', default: 24, describe: 'leave out faces smaller than this many pixels (shorter side of the box)' })
+    .option('runtime', { choices: RUNTIMES, default: 'tfjs' as Runtime, describe: 'run the classifier with tfjs or onnxruntime (the checkpoint converted to ONNX in memory)' })
+    .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: "tfjs' compute backend (also the DNN detectors')" })
+    .option('max-megapixels', { type: 'number', default: 40, describe: 'refuse photos with more pixels than this (millions), before decoding them' });
+}
+
+function detectionSettings(args: { detector: DetectorName; detect: boolean; 'min-face': number; runtime: Runtime; backend: BackendChoice; 'max-megapixels': number }) {
+  const maxMegapixels = args['max-megapixels'];
+  if (!(maxMegapixels > 0 && maxMegapixels <= 1000)) throw new ConfigError('CONFIG_INVALID', `--max-megapixels must be a number in (0, 1000], got ${maxMegapixels}`);
+  return {
+    detector: args.detect ? args.detector : undefined,
+    minFaceSide: requireInteger('min-face', args['min-face'], 0, 100_000),
+    runtime: args.runtime,
+    backend: args.backend,
+    maxPixels: Math.round(maxMegapixels * 1e6),
+  };
+}
+
 runMain('emotrain', async () => {
+  // Commands whose exit code says more than success or failure (predict: did any photo fail) set it here.
+  let exitCode = 0;
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   await yargs(hideBin(process.argv))
     .scriptName('emotrain')
@@ -136,6 +170,80 @@ runMain('emotrain', async () => {
         process.stdout.write(`report: ${summary.reportFile}\n`);
       },
     )
+    .command(
+      'predict <photos..>',
+      'find the faces in photos and label each with its emotion: boxes, labels, confidences, all seven probabilities, and an annotated copy of each photo',
+      (y) =>
+        withDetectionFlags(y)
+          .positional('photos', { type: 'string', array: true, demandOption: true, describe: 'photo files or directories of photos (JPEG, PNG, BMP, PGM/PPM)' })
+          .option('model', { type: 'string', demandOption: true, describe: 'a run directory (runs/<run-id>: its checkpoints/best) or a checkpoint directory (model.json + meta.json)' })
+          .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: "which of a run directory's checkpoints" })
+          .option('out', { type: 'string', default: 'predictions', describe: 'directory for the annotated copies (<photo>.annotated.jpg)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per photo (JSON Lines) instead of text' })
+          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+      async (args) => {
+        exitCode = await runPredict(
+          {
+            inputs: args.photos,
+            model: args.model,
+            checkpoint: args.checkpoint,
+            outDir: path.resolve(args.out),
+            json: args.json,
+            ...detectionSettings(args),
+          },
+          { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
+        );
+      },
+    )
+    .command(
+      'serve',
+      'a web page to upload a photo or take one with the camera and see its faces labelled, with an HTTP API (POST /api/predict), /healthz and Prometheus /metrics',
+      (y) =>
+        withDetectionFlags(y)
+          .option('model', { type: 'string', demandOption: true, describe: 'a run directory (runs/<run-id>: its checkpoints/best) or a checkpoint directory' })
+          .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: "which of a run directory's checkpoints" })
+          .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })
+          .option('port', { type: 'number', default: 8080, describe: 'port to listen on (0: any free port)' })
+          .option('allow-remote', { type: 'boolean', default: false, describe: 'allow a --host other machines can reach (the app has no authentication)' })
+          .option('max-bytes', { type: 'number', default: 10 * 1024 * 1024, describe: 'largest photo accepted, in bytes (413 beyond)' })
+          .option('queue', { type: 'number', default: 8, describe: 'photos that may wait while one is predicted (503 beyond)' })
+          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+      async (args) => {
+        exitCode = await runServe({
+          model: args.model,
+          checkpoint: args.checkpoint,
+          host: args.host,
+          port: requireInteger('port', args.port, 0, 65535),
+          allowRemote: args['allow-remote'],
+          ...detectionSettings(args),
+          maxBytes: requireInteger('max-bytes', args['max-bytes'], 1, 1024 * 1024 * 1024),
+          queue: requireInteger('queue', args.queue, 0, 10_000),
+          log: (line) => process.stdout.write(`${line}\n`),
+        });
+      },
+    )
+    .command(
+      'export <run>',
+      'write the trained model for other runtimes: ONNX (checked with onnxruntime) or a plain TensorFlow.js layers model',
+      (y) =>
+        y
+          .positional('run', { type: 'string', demandOption: true, describe: 'a run directory (runs/<run-id>) or a checkpoint directory' })
+          .option('format', { choices: EXPORT_FORMATS, demandOption: true, describe: 'onnx: one .onnx file; tfjs: model.json + weights.bin + meta.json' })
+          .option('out', { type: 'string', describe: 'file (onnx) or directory (tfjs) to write (default: <run>/export/model.onnx or <run>/export/tfjs)' })
+          .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: "which of a run directory's checkpoints" })
+          .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'tfjs backend for loading and for the check' })
+          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+      async (args) => {
+        await runExport({
+          run: args.run,
+          format: args.format as ExportFormat,
+          checkpoint: args.checkpoint,
+          ...(args.out !== undefined ? { out: args.out } : {}),
+          backend: args.backend,
+          log: (line) => process.stdout.write(`${line}\n`),
+        });
+      },
+    )
     .demandCommand(1, 'name a command')
     .strict()
     .help()
@@ -146,5 +254,5 @@ runMain('emotrain', async () => {
       throw new ConfigError('CONFIG_INVALID', message);
     })
     .parseAsync();
-  return 0;
+  return exitCode;
 });

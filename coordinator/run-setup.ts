@@ -12,12 +12,11 @@ import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/con
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
 import { ConfigError } from '../shared/errors.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 import { RunDirectory } from '../shared/run-directory.js';
 import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
 import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
 import { ShadowModel } from './shadow-model.js';
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export function parseListenAddress(listen: string): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen);
@@ -31,7 +30,7 @@ export function parseListenAddress(listen: string): { host: string; port: number
 export function resolveToken(listen: string, given: string | undefined): string {
   if (given !== undefined && given !== '') return given;
   const { host } = parseListenAddress(listen);
-  if (!LOOPBACK_HOSTS.has(host)) {
+  if (!isLoopbackHost(host)) {
     throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (SPEC §8)`);
   }
   return randomBytes(24).toString('base64url');

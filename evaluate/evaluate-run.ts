@@ -19,8 +19,10 @@ import { classificationReport, classificationReportJson, formatClassificationRep
 import { confusionCsv, confusionMatrix, describeConfusedPair, mostConfusedPairs, rowNormalised } from './confusion.js';
 import { imageDataUrl } from './data-url.js';
 import { predictionGridSpec, selectPredictionExamples, type PredictionKind } from './prediction-grid.js';
+import { predictionsCsv } from './predictions-csv.js';
 import { reportHtml, type ReportImage, type SplitSection } from './report-html.js';
-import { readRunRecord, resolveCheckpoint, DEFAULT_SYNTHETIC_SEED, type CheckpointKind, type RunRecord } from './run-record.js';
+import type { CheckpointKind } from '../shared/checkpoint-source.js';
+import { readRunRecord, resolveCheckpoint, DEFAULT_SYNTHETIC_SEED, type RunRecord } from './run-record.js';
 import { evaluateSplit, type SplitName, type SplitOutcome } from './split-evaluation.js';
 
 export interface EvaluateOptions {
@@ -85,6 +87,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
   const summaries: SplitSummary[] = [];
   for (const outcome of outcomes) {
     const { section, summary } = await reportSplit(outcome, store, options.examplesPerClass ?? DEFAULT_EXAMPLES_PER_CLASS, files);
+    files.set(`${outcome.split}-predictions.csv`, predictionsCsv(outcome, (id) => path.join(dataset.index.root, dataset.index.samples[id]!.path)));
     sections.push(section);
     summaries.push(summary);
     log(`${outcome.split}: accuracy ${outcome.accuracy.toFixed(4)}, loss ${outcome.loss.toFixed(4)} (${outcome.sampleIds.length} images)`);

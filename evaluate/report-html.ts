@@ -3,6 +3,7 @@
 // be mailed or archived as a single file. Pure: builds a string.
 
 import { pngDataUrl } from './data-url.js';
+import { escapeMarkup } from '../shared/render/escape-markup.js';
 
 export interface ReportImage {
   /** Shown under the picture and as its alt text. */
@@ -44,28 +45,24 @@ export interface ReportPage {
   notes: string[];
 }
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 function figure(image: ReportImage): string {
-  const caption = escapeHtml(image.caption);
+  const caption = escapeMarkup(image.caption);
   return `<figure><img src="${pngDataUrl(image.png)}" width="${image.width}" height="${image.height}" alt="${caption}"><figcaption>${caption}</figcaption></figure>`;
 }
 
 function download(attachment: ReportAttachment): string {
   const href = `data:${attachment.mime};base64,${Buffer.from(attachment.content, 'utf8').toString('base64')}`;
-  return `<a download="${escapeHtml(attachment.fileName)}" href="${href}">${escapeHtml(attachment.fileName)}</a>`;
+  return `<a download="${escapeMarkup(attachment.fileName)}" href="${href}">${escapeMarkup(attachment.fileName)}</a>`;
 }
 
 function splitSection(section: SplitSection): string {
   const pairs =
-    section.confusedPairs.length === 0 ? '<p>No sample was misclassified.</p>' : `<ol>${section.confusedPairs.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ol>`;
+    section.confusedPairs.length === 0 ? '<p>No sample was misclassified.</p>' : `<ol>${section.confusedPairs.map((p) => `<li>${escapeMarkup(p)}</li>`).join('')}</ol>`;
   return `
-<section id="split-${escapeHtml(section.split)}">
-<h2>${escapeHtml(section.split)} split: accuracy ${section.accuracy.toFixed(4)}, loss ${section.loss.toFixed(4)} (${section.count} images)</h2>
+<section id="split-${escapeMarkup(section.split)}">
+<h2>${escapeMarkup(section.split)} split: accuracy ${section.accuracy.toFixed(4)}, loss ${section.loss.toFixed(4)} (${section.count} images)</h2>
 <h3>Classification report</h3>
-<pre>${escapeHtml(section.classificationReport)}</pre>
+<pre>${escapeMarkup(section.classificationReport)}</pre>
 <h3>Most confused classes</h3>
 <p>True class → predicted class: samples of the true class, of all its samples.</p>
 ${pairs}
@@ -81,16 +78,16 @@ ${section.predictions.map(figure).join('\n')}
 export function reportHtml(page: ReportPage): string {
   const title = `emotrain evaluation — ${page.runId}`;
   const summaryRows = page.splits
-    .map((s) => `<tr><td>${escapeHtml(s.split)}</td><td>${s.count}</td><td>${s.accuracy.toFixed(4)}</td><td>${s.loss.toFixed(4)}</td></tr>`)
+    .map((s) => `<tr><td>${escapeMarkup(s.split)}</td><td>${s.count}</td><td>${s.accuracy.toFixed(4)}</td><td>${s.loss.toFixed(4)}</td></tr>`)
     .join('');
-  const notes = page.notes.length === 0 ? '' : `<ul class="notes">${page.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`;
+  const notes = page.notes.length === 0 ? '' : `<ul class="notes">${page.notes.map((n) => `<li>${escapeMarkup(n)}</li>`).join('')}</ul>`;
   const curves = page.curves.length === 0 ? '<p>No epochs in metrics.csv yet.</p>' : page.curves.map(figure).join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
+<title>${escapeMarkup(title)}</title>
 <style>
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1280px; margin: 2em auto; padding: 0 1em; color: #1b1f23; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
@@ -104,8 +101,8 @@ figcaption { color: #586069; font-size: .9em; }
 </style>
 </head>
 <body>
-<h1>${escapeHtml(title)}</h1>
-<p class="meta">Run directory <code>${escapeHtml(page.runDir)}</code>; checkpoint <code>${escapeHtml(page.checkpoint.kind)}</code> (after epoch ${page.checkpoint.epoch}) from <code>${escapeHtml(page.checkpoint.dir)}</code>; evaluated on the ${escapeHtml(page.backend)} backend at ${escapeHtml(page.generatedAt)}.</p>
+<h1>${escapeMarkup(title)}</h1>
+<p class="meta">Run directory <code>${escapeMarkup(page.runDir)}</code>; checkpoint <code>${escapeMarkup(page.checkpoint.kind)}</code> (after epoch ${page.checkpoint.epoch}) from <code>${escapeMarkup(page.checkpoint.dir)}</code>; evaluated on the ${escapeMarkup(page.backend)} backend at ${escapeMarkup(page.generatedAt)}.</p>
 ${notes}
 <table>
 <thead><tr><th>split</th><th>images</th><th>accuracy</th><th>loss</th></tr></thead>
@@ -115,7 +112,7 @@ ${notes}
 ${curves}
 ${page.splits.map(splitSection).join('\n')}
 <h2>Run configuration</h2>
-<pre>${escapeHtml(JSON.stringify(page.config, null, 2))}</pre>
+<pre>${escapeMarkup(JSON.stringify(page.config, null, 2))}</pre>
 </body>
 </html>
 `;

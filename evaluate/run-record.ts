@@ -4,15 +4,14 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { CheckpointMeta } from '../shared/checkpoint-meta.js';
+import { readCheckpointMeta, type CheckpointMeta } from '../shared/checkpoint-meta.js';
+import type { CheckpointKind } from '../shared/checkpoint-source.js';
 import { RunDirectory, type EpochMetrics } from '../shared/run-directory.js';
 import { resolveAtomicDir } from '../shared/atomic-dir.js';
-import { EMOTION_CLASSES } from '../shared/classes.js';
 import { validateWorkerConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { CheckpointError, describeError, ReportError } from '../shared/errors.js';
 import type { LrReduction } from './charts.js';
 
-export type CheckpointKind = 'best' | 'last';
 
 /** config.json: the run's settings, plus what the coordinator recorded beside them. */
 export type RecordedRunConfig = RunConfig & {
@@ -100,16 +99,8 @@ export function resolveCheckpoint(run: RunRecord, kind: CheckpointKind): Checkpo
     const hint = existsSync(path.join(run.dir, 'checkpoints', other)) ? ` (--checkpoint ${other} exists)` : ': checkpoints are written at the end of each epoch';
     throw new CheckpointError('CHECKPOINT_NOT_FOUND', `--checkpoint ${kind}: ${wanted} does not exist${hint}`);
   }
+  const meta = readCheckpointMeta(dir);
   const metaFile = path.join(dir, 'meta.json');
-  let meta: CheckpointMeta;
-  try {
-    meta = JSON.parse(readFileSync(metaFile, 'utf8')) as CheckpointMeta;
-  } catch (cause) {
-    throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${metaFile}: ${(cause as Error).message}`, { cause });
-  }
-  if (JSON.stringify(meta.classes) !== JSON.stringify(EMOTION_CLASSES)) {
-    throw new CheckpointError('CHECKPOINT_INVALID', `${metaFile} lists classes ${JSON.stringify(meta.classes)}; emotrain's are ${JSON.stringify(EMOTION_CLASSES)}`);
-  }
   if (meta.imageSize !== run.config.imageSize || meta.preprocessing !== run.config.preprocessing) {
     throw new CheckpointError(
       'CHECKPOINT_INVALID',

@@ -37,7 +37,22 @@ export type ErrorCode =
   | 'WEIGHTS_NOT_FOUND'
   | 'WEIGHTS_UNRECOGNIZED'
   | 'WEIGHTS_UNREADABLE'
-  | 'WEIGHTS_MISMATCH';
+  | 'WEIGHTS_MISMATCH'
+  // The app (issue 10): photos, face detectors, the classifier's runtimes, serve, export.
+  | 'PHOTO_EMPTY'
+  | 'PHOTO_UNSUPPORTED'
+  | 'PHOTO_CORRUPT'
+  | 'PHOTO_TOO_LARGE'
+  | 'PHOTO_UNREADABLE'
+  | 'DETECTOR_UNAVAILABLE'
+  | 'RUNTIME_UNAVAILABLE'
+  | 'REQUEST_CONTENT_TYPE'
+  | 'REQUEST_TOO_LARGE'
+  | 'REQUEST_INVALID'
+  | 'SERVER_BUSY'
+  | 'SERVER_FAILED'
+  | 'EXPORT_UNSUPPORTED_LAYER'
+  | 'EXPORT_FAILED';
 
 export class EmotrainError extends Error {
   readonly code: ErrorCode;
@@ -63,6 +78,16 @@ export class TrainingError extends EmotrainError {}
 export class ReportError extends EmotrainError {}
 /** --weights: a source that is missing, not weights, unreadable, or does not fit the model (issue 9, point 5). */
 export class WeightsError extends EmotrainError {}
+/** A photo given to predict or serve that cannot be used: empty, not an image, cut short, too large. */
+export class PhotoError extends EmotrainError {}
+/** A face detector that cannot be loaded or run. */
+export class DetectorError extends EmotrainError {}
+/** An inference runtime (--runtime) that cannot be loaded or gives the wrong answer's shape. */
+export class RuntimeError extends EmotrainError {}
+/** An HTTP request to `emotrain serve` that is refused before any photo is looked at, or one it has no room for. */
+export class ServeError extends EmotrainError {}
+/** `emotrain export`: a model it cannot write in the asked format. */
+export class ExportError extends EmotrainError {}
 
 /** The message of any thrown value, for logs; keeps the cause chain short and readable. */
 export function describeError(error: unknown): string {

@@ -67,7 +67,7 @@ describe('emotrain evaluate on a real run', () => {
         'report.html', 'training-accuracy.png', 'training-loss.png',
         'val-classification-report.txt', 'val-classification-report.json', 'val-confusion-counts.csv', 'val-confusion-normalized.csv',
         'val-confusion-counts.png', 'val-confusion-normalized.png', 'val-predictions-correct.png', 'val-predictions-incorrect.png',
-        'val-most-confused.txt', 'test-classification-report.txt', 'test-confusion-counts.png',
+        'val-most-confused.txt', 'val-predictions.csv', 'test-classification-report.txt', 'test-confusion-counts.png',
       ]),
     );
     // The text report's support column adds up to the split.

@@ -88,4 +88,26 @@ describe('decoding images of every supported format to RGB', () => {
     const bmp = bmp24(rgb, side, side);
     expect(problem(tryDecodeImage(bmp.subarray(0, bmp.length - 100)))).toMatchObject({ problem: 'corrupt', reason: expect.stringMatching(/truncated/) });
   });
+
+  it('says a JPEG or PNG cut short is truncated, and how many bytes it has', () => {
+    const jpeg = faceJpeg(3, 7, side);
+    const cut = jpeg.subarray(0, Math.floor(jpeg.length * 0.6));
+    expect(problem(tryDecodeImage(cut)).reason).toBe(`cannot decode JPEG image (truncated: it ends after ${cut.length} bytes, before its end marker)`);
+    const png = encodePng({ width: side, height: side, data: rgb });
+    expect(problem(tryDecodeImage(png.subarray(0, png.length - 30))).reason).toMatch(/^cannot decode PNG image \(truncated: it ends after \d+ bytes, before its end marker\)$/);
+  });
+
+  it('refuses an image over the pixel limit from its header alone, naming its size', () => {
+    const limits = { maxPixels: side * side - 1 };
+    const netpbm = Buffer.concat([Buffer.from(`P6\n# a comment\n${side} ${side}\n255\n`), Buffer.from(rgb)]);
+    for (const bytes of [faceJpeg(3, 7, side), encodePng({ width: side, height: side, data: rgb }), bmp24(rgb, side, side), bmp8(gray, side, side), netpbm]) {
+      expect(problem(tryDecodeImage(bytes, limits))).toMatchObject({ problem: 'too-large', reason: expect.stringMatching(new RegExp(`image is ${side}x${side} \\(0\\.0 megapixels\\), more than the 0\\.0 megapixels allowed$`)) });
+      expect(decoded(tryDecodeImage(bytes, { maxPixels: side * side })).width).toBe(side);
+    }
+    // The header is read, not the pixels: a PNG declaring 100000 x 100000 is refused without a byte of its data.
+    const huge = encodePng({ width: 2, height: 2, data: new Uint8Array(12) });
+    huge.writeUInt32BE(100_000, 16);
+    huge.writeUInt32BE(100_000, 20);
+    expect(problem(tryDecodeImage(huge))).toMatchObject({ problem: 'too-large', reason: expect.stringContaining('100000x100000 (10000.0 megapixels)') });
+  });
 });

@@ -33,6 +33,7 @@ export type SkipKind =
   | 'empty'
   | 'corrupt'
   | 'unsupported-format'
+  | 'too-large'
   | 'label-out-of-range'
   | 'label-conflict'
   | 'unknown-label-folder'
@@ -44,6 +45,7 @@ export const SKIP_KIND_DESCRIPTIONS: Readonly<Record<SkipKind, string>> = {
   empty: 'empty files',
   corrupt: 'corrupt or truncated images',
   'unsupported-format': 'files in an unsupported format',
+  'too-large': 'images over the pixel limit',
   'label-out-of-range': 'labels out of range',
   'label-conflict': 'conflicting labels',
   'unknown-label-folder': 'unknown label folders',

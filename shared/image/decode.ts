@@ -11,6 +11,7 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { DatasetError } from '../errors.js';
 import { BmpFormatError, decodeBmp, isBmp } from './bmp.js';
+import { readImageSize } from './image-size.js';
 import { decodeNetpbm, isNetpbm } from './netpbm.js';
 
 export interface RgbImage {
@@ -23,7 +24,7 @@ export interface RgbImage {
 export type ImageFormat = 'jpeg' | 'png' | 'bmp' | 'netpbm';
 
 /** What can be wrong with an image file, for reports that count problems by kind. */
-export type ImageProblem = 'empty' | 'unsupported-format' | 'corrupt';
+export type ImageProblem = 'empty' | 'unsupported-format' | 'corrupt' | 'too-large';
 
 export type DecodeOutcome = { ok: true; image: RgbImage; format: ImageFormat } | { ok: false; problem: ImageProblem; reason: string };
 
@@ -31,7 +32,12 @@ export const SUPPORTED_FORMATS = 'JPEG, PNG, BMP, PGM/PPM';
 
 // A face crop is small; anything huge is a mistake or an attack, not a training sample.
 const MAX_MEGAPIXELS = 40;
-const MAX_PIXELS = MAX_MEGAPIXELS * 1024 * 1024;
+export const DEFAULT_MAX_PIXELS = MAX_MEGAPIXELS * 1024 * 1024;
+
+export interface DecodeLimits {
+  /** Width x height above which an image is refused from its header, before decoding (default 40 Mi). */
+  maxPixels?: number;
+}
 
 export function detectImageFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
@@ -52,7 +58,7 @@ function knownUnsupportedFormat(bytes: Uint8Array): string | undefined {
 }
 
 /** Decodes any supported image; failures are described, not thrown. */
-export function tryDecodeImage(bytes: Uint8Array): DecodeOutcome {
+export function tryDecodeImage(bytes: Uint8Array, limits: DecodeLimits = {}): DecodeOutcome {
   if (bytes.length === 0) return { ok: false, problem: 'empty', reason: 'empty file (0 bytes)' };
   const format = detectImageFormat(bytes);
   if (format === undefined) {
@@ -62,13 +68,34 @@ export function tryDecodeImage(bytes: Uint8Array): DecodeOutcome {
       : `not a ${SUPPORTED_FORMATS} image (starts with ${hexPrefix(bytes)})`;
     return { ok: false, problem: 'unsupported-format', reason };
   }
+  const name = format === 'netpbm' ? 'PGM/PPM' : format.toUpperCase();
+  const maxPixels = limits.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const size = readImageSize(bytes, format);
+  if (size !== undefined && size.width * size.height > maxPixels) {
+    const megapixels = (n: number) => `${(n / 1e6).toFixed(1)} megapixels`;
+    return { ok: false, problem: 'too-large', reason: `the ${name} image is ${size.width}x${size.height} (${megapixels(size.width * size.height)}), more than the ${megapixels(maxPixels)} allowed` };
+  }
   try {
-    return { ok: true, image: decodeAs(format, bytes), format };
+    return { ok: true, image: decodeAs(format, bytes, maxPixels), format };
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
     const unsupported = cause instanceof BmpFormatError && /not supported/.test(message);
-    return { ok: false, problem: unsupported ? 'unsupported-format' : 'corrupt', reason: `cannot decode ${format === 'netpbm' ? 'PGM/PPM' : format.toUpperCase()} image (${message})` };
+    // The decoders' own words for a cut-off file ("marker was not found") say less than this.
+    const why = lacksEndMarker(format, bytes) ? `truncated: it ends after ${bytes.length} bytes, before its end marker` : message;
+    return { ok: false, problem: unsupported ? 'unsupported-format' : 'corrupt', reason: `cannot decode ${name} image (${why})` };
   }
+}
+
+/**
+ * Whether a JPEG lacks its end-of-image marker (FF D9) or a PNG its IEND chunk: the file was cut
+ * short (an interrupted upload or copy), which says more than the decoder's own complaint.
+ */
+function lacksEndMarker(format: ImageFormat, bytes: Uint8Array): boolean {
+  // Some writers pad after the end marker, so look at the last few bytes, not only the last two.
+  const tail = bytes.subarray(Math.max(0, bytes.length - 64));
+  if (format === 'jpeg') return !tail.some((byte, i) => byte === 0xff && tail[i + 1] === 0xd9);
+  if (format === 'png') return !Buffer.from(tail).includes('IEND');
+  return false;
 }
 
 /** Decodes any supported image; `where` names the sample in the error. */
@@ -78,21 +105,21 @@ export function decodeImage(bytes: Uint8Array, where: string): RgbImage {
   return outcome.image;
 }
 
-function decodeAs(format: ImageFormat, bytes: Uint8Array): RgbImage {
+function decodeAs(format: ImageFormat, bytes: Uint8Array, maxPixels: number): RgbImage {
   switch (format) {
     case 'jpeg': {
-      const decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: MAX_MEGAPIXELS, maxMemoryUsageInMB: 512 });
+      // jpeg-js counts megapixels as 10^6 pixels; its own limit is only a backstop to the header check.
+      const decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: Math.ceil(maxPixels / 1e6), maxMemoryUsageInMB: 512 });
       return { width: decoded.width, height: decoded.height, data: decoded.data };
     }
     case 'png': {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      if (png.width * png.height > MAX_PIXELS) throw new Error(`${png.width}x${png.height} is larger than ${MAX_MEGAPIXELS} megapixels`);
       return { width: png.width, height: png.height, data: rgbaToRgb(png.data) };
     }
     case 'bmp':
-      return decodeBmp(bytes, MAX_PIXELS);
+      return decodeBmp(bytes, maxPixels);
     case 'netpbm':
-      return decodeNetpbm(bytes, MAX_PIXELS);
+      return decodeNetpbm(bytes, maxPixels);
   }
 }
 

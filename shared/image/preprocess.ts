@@ -7,11 +7,13 @@
 import type { Preprocessing } from '../config.js';
 import { NO_AUGMENTATION } from './augmentation.js';
 import type { RgbImage } from './decode.js';
-import { sourceMap, warpInto } from './warp.js';
+import { sourceMap, warpInto, type SourceRegion } from './warp.js';
 
 export interface Placement {
   /** Mirror horizontally while sampling. */
   flip: boolean;
+  /** Only this rectangle of the image (a detected face), resized as if it were the whole image. */
+  region?: SourceRegion;
 }
 
 /** Resizes `image` to size x size into `target` at `offset` (NHWC floats), preprocessed. */
@@ -23,6 +25,6 @@ export function resizeInto(
   offset: number,
   placement: Placement = { flip: false },
 ): void {
-  const map = sourceMap({ ...NO_AUGMENTATION, flip: placement.flip }, image.width, image.height, size);
+  const map = sourceMap({ ...NO_AUGMENTATION, flip: placement.flip }, image.width, image.height, size, placement.region);
   warpInto(image, size, map, preprocessing, target, offset);
 }

@@ -28,15 +28,27 @@ export interface AffineMap {
   y0: number;
 }
 
-/** The map from a size x size output to a width x height source, through `augmentation`. */
-export function sourceMap(augmentation: Augmentation, sourceWidth: number, sourceHeight: number, size: number): AffineMap {
+/** A rectangle of the source in pixels (edges, not centres: the whole image is 0, 0, width, height). */
+export interface SourceRegion {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * The map from a size x size output to a width x height source, through `augmentation`. With
+ * `region`, the output shows that rectangle of the source (a face found in a photo) as the
+ * resize would show a source of exactly that rectangle; without it, the whole source.
+ */
+export function sourceMap(augmentation: Augmentation, sourceWidth: number, sourceHeight: number, size: number, region?: SourceRegion): AffineMap {
   const centre = (size - 1) / 2;
   const cos = Math.cos(augmentation.angle);
   const sin = Math.sin(augmentation.angle);
   const mirror = augmentation.flip ? -1 : 1;
   const z = augmentation.zoom;
-  const kx = sourceWidth / size;
-  const ky = sourceHeight / size;
+  const kx = (region?.width ?? sourceWidth) / size;
+  const ky = (region?.height ?? sourceHeight) / size;
   // In the output frame: f = c + D·z·R·(p - c), D = diag(mirror, 1), R = [[cos, -sin], [sin, cos]]
   // (zoom about the centre, then rotation about it, then the mirror); then the half-pixel resize
   // s = (f + 0.5)·k - 0.5 into the source.
@@ -47,13 +59,14 @@ export function sourceMap(augmentation: Augmentation, sourceWidth: number, sourc
   // RandomTranslation comes last: an output pixel p samples the zoomed image at p - t.
   const tx = (augmentation.shiftX ?? 0) * size;
   const ty = (augmentation.shiftY ?? 0) * size;
+  // The region's corner is added last, so the whole image (no region) gives the same bits as ever.
   return {
     xx,
     xy,
-    x0: kx * (centre + 0.5) - 0.5 - (xx + xy) * centre - (xx * tx + xy * ty),
+    x0: kx * (centre + 0.5) - 0.5 - (xx + xy) * centre - (xx * tx + xy * ty) + (region?.left ?? 0),
     yx,
     yy,
-    y0: ky * (centre + 0.5) - 0.5 - (yx + yy) * centre - (yx * tx + yy * ty),
+    y0: ky * (centre + 0.5) - 0.5 - (yx + yy) * centre - (yx * tx + yy * ty) + (region?.top ?? 0),
   };
 }
 

@@ -51,14 +51,31 @@ export async function vegaToSvg(spec: vega.Spec, what: string): Promise<string> 
 
 /** Rasterises SVG at `scale` device pixels per CSS pixel, on white. */
 export function svgToPng(svg: string, what: string, scale = 1): RenderedPicture {
+  const rendered = rasterise(svg, what, scale, 'white');
+  return { png: rendered.asPng(), width: rendered.width, height: rendered.height };
+}
+
+export interface RgbaPixels {
+  width: number;
+  height: number;
+  /** width * height * 4 bytes, RGBA with the colour premultiplied by alpha (as resvg renders). */
+  rgba: Uint8Array;
+}
+
+/** Rasterises SVG at its own size on a transparent background: an overlay to lay over a photo. */
+export function svgToRgba(svg: string, what: string): RgbaPixels {
+  const rendered = rasterise(svg, what, 1, undefined);
+  return { width: rendered.width, height: rendered.height, rgba: rendered.pixels };
+}
+
+function rasterise(svg: string, what: string, scale: number, background: string | undefined) {
   const fontFile = findFont();
   try {
-    const rendered = new Resvg(svg, {
+    return new Resvg(svg, {
       font: { fontFiles: [fontFile], loadSystemFonts: false, defaultFontFamily: FONT_FAMILY, sansSerifFamily: FONT_FAMILY },
       fitTo: { mode: 'zoom', value: scale },
-      background: 'white',
+      ...(background !== undefined ? { background } : {}),
     }).render();
-    return { png: rendered.asPng(), width: rendered.width, height: rendered.height };
   } catch (cause) {
     throw new ReportError('REPORT_RENDER_FAILED', `cannot rasterise ${what}: ${describeError(cause)}`, { cause });
   }

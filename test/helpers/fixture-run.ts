@@ -1,13 +1,14 @@
 // A run directory made in the test process, without training: config.json, a metrics.csv with
 // made-up epochs, an LR reduction in events.jsonl, and best/last checkpoints of a freshly
 // initialised small CNN. Enough for `emotrain evaluate` to report on in about a second, where a
-// real run costs ~15 s; tests that need the run's own numbers train a real one instead.
+// real run costs ~15 s; tests that need the run's own numbers train a real one instead. Any
+// model can be asked for (the export tests write one of each).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeDirectoryAtomically } from '../../shared/atomic-dir.js';
 import { EMOTION_CLASSES } from '../../shared/classes.js';
-import { workerConfigOf, type RunConfig, type WorkerConfig } from '../../shared/config.js';
+import { MODEL_DEFAULTS, workerConfigOf, type ModelName, type RunConfig, type WorkerConfig } from '../../shared/config.js';
 import { layersModelFiles } from '../../shared/model-io.js';
 import { buildModel } from '../../shared/models/index.js';
 import { modelSpecOf } from '../../shared/replica-model.js';
@@ -15,6 +16,9 @@ import { prepareDataset } from '../../shared/dataset/prepare.js';
 import { TEST_CACHE } from './processes.js';
 
 export interface FixtureOptions {
+  /** The model of the checkpoints (default small-cnn) and its input side (default 32). */
+  model?: ModelName;
+  imageSize?: number;
   /** Rows of metrics.csv (default 6; an LR reduction after epoch 4 when there are 4 or more). */
   epochs?: number;
   /** Which checkpoints to write (default both). */
@@ -37,13 +41,16 @@ export const FIXTURE_MODEL: WorkerConfig = {
   preprocessing: 'unit',
 };
 
-export function fixtureConfig(runsDir: string, runId: string): RunConfig & { syntheticSeed: number } {
+export function fixtureConfig(runsDir: string, runId: string, model: ModelName = 'small-cnn', imageSize = 32): RunConfig & { syntheticSeed: number } {
   return {
     runId,
     dataset: 'synthetic',
     syntheticCount: FIXTURE_SYNTHETIC_COUNT,
     syntheticSeed: 1,
     ...FIXTURE_MODEL,
+    model,
+    imageSize,
+    preprocessing: MODEL_DEFAULTS[model].preprocessing,
     epochs: 6,
     stepsPerEpoch: 0,
     globalBatch: 128,
@@ -63,7 +70,7 @@ export function fixtureConfig(runsDir: string, runId: string): RunConfig & { syn
 export async function writeFixtureRun(runsDir: string, runId: string, options: FixtureOptions = {}): Promise<string> {
   const dir = path.join(runsDir, runId);
   mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
-  const config = fixtureConfig(runsDir, runId);
+  const config = fixtureConfig(runsDir, runId, options.model, options.imageSize);
   const split = await fixtureSplit();
   writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify({ ...config, split }, null, 2)}\n`);
   const epochs = options.epochs ?? 6;
