@@ -4,6 +4,8 @@
 //   emotrain dataset preview PATH --out grid.png      augmented training samples with their labels
 //   emotrain dataset synth OUT --count N              the synthetic face set in RAF-DB's layout
 //   emotrain evaluate runs/<run-id> [--split ...]     the study's results section as a report
+//   emotrain status [--nats URL] [--run ID] [--json]  a running run's world, step, metrics and ETA
+//   emotrain stop [--nats URL] [--run ID] [--token T] stop it cleanly at the next step boundary
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +13,9 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-run.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
-import { augmentationFrom, runMain, withAugmentationFlags } from '../shared/cli.js';
+import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags } from '../shared/cli.js';
+import { natsSettingsFrom, withNatsFlags, type NatsFlags } from '../shared/control/nats-settings.js';
+import { statusCommand, stopCommand } from './control-commands.js';
 import { BACKEND_CHOICES, validateAugmentation, type BackendChoice } from '../shared/config.js';
 import { prepareDataset } from '../shared/dataset/prepare.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
@@ -35,6 +39,11 @@ function syntheticOptions<T>(y: Argv<T>) {
   return y
     .option('synthetic-count', { type: 'number', default: 4000, describe: "images in the synthetic set (PATH 'synthetic')" })
     .option('synthetic-seed', { type: 'number', default: 1, describe: "seed of the synthetic set (PATH 'synthetic')" });
+}
+
+/** --nats, or the local server a person most likely runs (nats-server's default address). */
+function controlSettings(flags: NatsFlags) {
+  return natsSettingsFrom({ ...flags, nats: flags.nats ?? process.env['EMOTRAIN_NATS'] ?? 'nats://127.0.0.1:4222' })!;
 }
 
 function requireInteger(flag: string, value: number, min: number, max: number): number {
@@ -134,6 +143,33 @@ runMain('emotrain', async () => {
           log: (line) => process.stdout.write(`${line}\n`),
         });
         process.stdout.write(`report: ${summary.reportFile}\n`);
+      },
+    )
+    .command(
+      'status',
+      "a running run's state over the NATS control plane: its world (rank, host, GPU, backend of each worker), step, epoch, latest metrics and ETA",
+      (y) =>
+        withNatsFlags(y, 'the NATS server the coordinator was started with (default: $EMOTRAIN_NATS, else nats://127.0.0.1:4222)', 'NATS:')
+          .option('run', { type: 'string', describe: 'the run id (default: every run that answers)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts (one object, or a list for several runs)' }),
+      async (args) => {
+        await statusCommand({ settings: controlSettings(args), runId: args.run, json: args.json, write: (t) => process.stdout.write(t), warn: progress });
+      },
+    )
+    .command(
+      'stop',
+      'stop a run cleanly at the next step boundary, as Ctrl-C at its coordinator does (checkpoints stay as of the last epoch; continue with coordinator --resume)',
+      (y) =>
+        withNatsFlags(y, 'the NATS server the coordinator was started with (default: $EMOTRAIN_NATS, else nats://127.0.0.1:4222)', 'NATS:')
+          .option('run', { type: 'string', describe: 'the run id (default: the only run that is waiting or training)' })
+          .option('token', { type: 'string', describe: "the run's worker token (default: $EMOTRAIN_TOKEN); may be left out when the NATS server authenticates its clients" })
+          .option('reason', { type: 'string', describe: 'why, for the run record' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' }),
+      async (args) => {
+        await stopCommand({
+          settings: controlSettings(args), runId: args.run, json: args.json, token: tokenFrom(args.token), reason: args.reason,
+          write: (t) => process.stdout.write(t), warn: progress,
+        });
       },
     )
     .demandCommand(1, 'name a command')

@@ -95,6 +95,9 @@ export class ConsoleReporter {
       case 'weights_restored':
         this.info(`restoring model weights from the end of the best epoch: ${event.from_epoch}`);
         return;
+      case 'control_plane':
+        this.info(event.state === 'connected' ? `NATS: connected to ${event.server}` : `NATS: reconnected to ${event.server} after ${event.outage_seconds?.toFixed(1)} s`);
+        return;
       case 'warning':
         this.info(`warning: ${event.message}`);
         return;

@@ -14,10 +14,9 @@ import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/d
 import { ConfigError } from '../shared/errors.js';
 import { RunDirectory } from '../shared/run-directory.js';
 import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
+import { isLoopbackHost } from './advertised-addresses.js';
 import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
 import { ShadowModel } from './shadow-model.js';
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 export function parseListenAddress(listen: string): { host: string; port: number } {
   const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(listen);
@@ -31,7 +30,7 @@ export function parseListenAddress(listen: string): { host: string; port: number
 export function resolveToken(listen: string, given: string | undefined): string {
   if (given !== undefined && given !== '') return given;
   const { host } = parseListenAddress(listen);
-  if (!LOOPBACK_HOSTS.has(host)) {
+  if (!isLoopbackHost(host)) {
     throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (SPEC §8)`);
   }
   return randomBytes(24).toString('base64url');

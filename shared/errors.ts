@@ -37,7 +37,13 @@ export type ErrorCode =
   | 'WEIGHTS_NOT_FOUND'
   | 'WEIGHTS_UNRECOGNIZED'
   | 'WEIGHTS_UNREADABLE'
-  | 'WEIGHTS_MISMATCH';
+  | 'WEIGHTS_MISMATCH'
+  | 'CONTROL_INVALID'
+  | 'CONTROL_UNREACHABLE'
+  | 'CONTROL_AUTH_FAILED'
+  | 'CONTROL_NO_RUN'
+  | 'STOP_REFUSED'
+  | 'LAUNCH_INVALID';
 
 export class EmotrainError extends Error {
   readonly code: ErrorCode;
@@ -63,6 +69,10 @@ export class TrainingError extends EmotrainError {}
 export class ReportError extends EmotrainError {}
 /** --weights: a source that is missing, not weights, unreadable, or does not fit the model (issue 9, point 5). */
 export class WeightsError extends EmotrainError {}
+/** The NATS control plane: a message that is not what it should be, a server that cannot be used, no run to talk to, a stop refused (issue 13, point 1). */
+export class ControlError extends EmotrainError {}
+/** A cluster engine's environment (Slurm) that does not say what a launch needs (issue 13, point 3). */
+export class LaunchError extends EmotrainError {}
 
 /** The message of any thrown value, for logs; keeps the cause chain short and readable. */
 export function describeError(error: unknown): string {
