@@ -53,7 +53,7 @@ export class ConsoleReporter {
   readonly onEvent = (event: RunEvent): void => {
     switch (event.event) {
       case 'worker_joined':
-        this.info(`${describeMember(event)} joined (${event.backend} backend${event.local_data ? ', reads its own copy of the dataset' : ''}) — ${event.workers}/${event.world}`);
+        this.info(`${describeMember(event)} joined from ${event.peer} (${event.backend} backend${event.local_data ? ', reads its own copy of the dataset' : ''}) — ${event.workers}/${event.world}`);
         return;
       case 'step_completed':
         this.step({

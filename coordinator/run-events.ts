@@ -44,7 +44,8 @@ export type RunEvent =
       /** Layers of the source this model does not have. */
       unused: string[];
     }
-  | { event: 'worker_joined'; rank: number; host: string; gpu: number; pid: number; backend: string; local_data: boolean; workers: number; world: number }
+  /** `peer`: the network address the worker's Join came from. */
+  | { event: 'worker_joined'; rank: number; host: string; gpu: number; pid: number; backend: string; local_data: boolean; workers: number; world: number; peer: string }
   | { event: 'worker_left'; rank: number; host: string; gpu: number; pid: number; reason: string; expected: boolean; workers: number }
   | {
       event: 'step_completed';

@@ -84,7 +84,7 @@ export class Trainer {
     world.on('joined', (member) => {
       events.emit({
         event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend,
-        local_data: member.localData, workers: world.memberCount, world: world.size,
+        local_data: member.localData, workers: world.memberCount, world: world.size, peer: member.peer,
       });
       if (world.full) this.worldFormed.resolve();
     });

@@ -38,7 +38,7 @@ class FakeBus implements ControlBus {
 
 const clock = { now: () => Date.UTC(2025, 0, 1) };
 const started: RunEvent = { event: 'run_started', run_id: 'r1', listen: '0.0.0.0:5000', metrics: null, world: 2, step: 0, epochs: 3, epochs_completed: 0, learning_rate: 1e-3, loss_scale: 32768, best_val_accuracy: null };
-const joined = (rank: number): RunEvent => ({ event: 'worker_joined', rank, host: `host-${rank}`, gpu: rank, pid: 100 + rank, backend: 'tfjs-node-gpu', local_data: false, workers: rank + 1, world: 2 });
+const joined = (rank: number): RunEvent => ({ event: 'worker_joined', rank, host: `host-${rank}`, gpu: rank, pid: 100 + rank, backend: 'tfjs-node-gpu', local_data: false, workers: rank + 1, world: 2, peer: `198.18.0.${rank + 2}:4000` });
 const step = (n: number): RunEvent => ({
   event: 'step_completed', step: n, epoch: 1, epochs: 3, step_in_epoch: n + 1, steps_in_epoch: 10, applied: true, batch: 128, seconds: 1, workers: [], bytes_up: 0, bytes_down: 0,
   loss_scale: 32768, next_loss_scale: 32768, learning_rate: 1e-3, epoch_loss: 1.5, epoch_accuracy: 0.25, images_per_second: 128, epoch_eta_seconds: 8, eta_seconds: 28,

@@ -30,7 +30,9 @@ describe('the NATS control plane', () => {
     const received: Array<{ seq: number; event: RunEventLine }> = [];
     subscriber = await connect({ servers: nats.url, user: nats.user, pass: nats.password, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     subscriber.subscribe(`emotrain.run.${runId}.events`, {
-      callback: (_error, message) => received.push({ seq: Number(message.headers?.get('Emotrain-Seq')), event: message.json<RunEventLine>() }),
+      callback: (_error, message) => {
+        received.push({ seq: Number(message.headers?.get('Emotrain-Seq')), event: message.json<RunEventLine>() });
+      },
     });
     await subscriber.flush();
 
@@ -49,7 +51,7 @@ describe('the NATS control plane', () => {
     // told only where NATS is, the worker finds the coordinator
     const worker = new Program(WORKER, [...natsFlags, '--token', 'run-token'], natsEnv);
     await worker.waitFor(new RegExp(`found run ${runId} on NATS: joining its coordinator at 127\\.0\\.0\\.1:\\d+`), 30_000);
-    await coordinator.waitFor(/joined \(wasm backend\) — 2\/2/, 30_000);
+    await coordinator.waitFor(/joined from \S+ \(wasm backend\) — 2\/2/, 30_000);
     await waitForEvents(runDir, (events) => events.some((e) => e.event === 'epoch_end'), 60_000);
 
     const status = new Program(EMOTRAIN, ['status', ...natsFlags, '--run', runId, '--json'], natsEnv);
