@@ -6,6 +6,7 @@
 //   emotrain evaluate runs/<run-id> [--split ...]     the study's results section as a report
 //   emotrain status [--nats URL] [--run ID] [--json]  a running run's world, step, metrics and ETA
 //   emotrain stop [--nats URL] [--run ID] [--token T] stop it cleanly at the next step boundary
+//   srun emotrain slurm -- [coordinator flags]        one task of a Slurm launch (deploy/slurm/)
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,8 @@ import { EMOTION_CLASSES } from '../shared/classes.js';
 import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags } from '../shared/cli.js';
 import { natsSettingsFrom, withNatsFlags, type NatsFlags } from '../shared/control/nats-settings.js';
 import { statusCommand, stopCommand } from './control-commands.js';
+import { slurmTask } from '../launch/slurm-env.js';
+import { runSlurmTask } from '../launch/slurm-launch.js';
 import { BACKEND_CHOICES, validateAugmentation, type BackendChoice } from '../shared/config.js';
 import { prepareDataset } from '../shared/dataset/prepare.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
@@ -53,8 +56,11 @@ function requireInteger(flag: string, value: number, min: number, max: number): 
 
 runMain('emotrain', async () => {
   const progress = (line: string) => process.stderr.write(`${line}\n`);
+  let exitCode = 0;
   await yargs(hideBin(process.argv))
     .scriptName('emotrain')
+    // `emotrain slurm -- FLAGS`: what follows `--` is the coordinator's.
+    .parserConfiguration({ 'populate--': true })
     .usage('$0 <command>\n\nDataset tooling, evaluation reports and the emotion-labelling app.')
     .command('dataset', 'dataset tools', (dataset) =>
       dataset
@@ -172,6 +178,26 @@ runMain('emotrain', async () => {
         });
       },
     )
+    .command(
+      'slurm',
+      'one task of an srun line (deploy/slurm/emotrain.sbatch): task 0 runs the coordinator and a worker, every other task a worker, each on the GPU Slurm assigned it; coordinator flags go after --',
+      (y) =>
+        y
+          .option('port', { type: 'number', describe: "the coordinator's gRPC port (default: 20000 + job id mod 40000, the same in every task)" })
+          .option('coordinator-host', { type: 'string', describe: "the coordinator's node as workers reach it (default: the first node of the step)" })
+          .option('backend', { choices: BACKEND_CHOICES, describe: "the workers' compute backend (default: auto)" })
+          .option('data-dir', { type: 'string', describe: "each node's copy of the dataset (worker --data-dir)" })
+          .option('data-threads', { type: 'number', describe: 'decode-and-augment threads per worker (default: SLURM_CPUS_PER_TASK, else the CPU count)' }),
+      async (args) => {
+        const task = slurmTask(process.env, { ...(args.port !== undefined ? { port: args.port } : {}), ...(args['coordinator-host'] ? { coordinatorHost: args['coordinator-host'] } : {}) });
+        const workerArgs = [
+          ...(args.backend ? ['--backend', args.backend] : []),
+          ...(args['data-dir'] ? ['--data-dir', args['data-dir']] : []),
+          ...(args['data-threads'] !== undefined ? ['--data-threads', String(args['data-threads'])] : []),
+        ];
+        exitCode = await runSlurmTask({ task, coordinatorArgs: ((args['--'] as unknown[] | undefined) ?? []).map(String), workerArgs, log: progress });
+      },
+    )
     .demandCommand(1, 'name a command')
     .strict()
     .help()
@@ -182,5 +208,5 @@ runMain('emotrain', async () => {
       throw new ConfigError('CONFIG_INVALID', message);
     })
     .parseAsync();
-  return 0;
+  return exitCode;
 });
