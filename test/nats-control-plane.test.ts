@@ -109,4 +109,25 @@ describe('the NATS control plane', () => {
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(received.at(-1)!.event.event).toBe('run_stopped');
   });
+
+  it('trains without the control plane when NATS cannot be reached, and refuses wrong NATS credentials before anything else', async () => {
+    const nats = new NatsServer('127.0.0.1', await freePort(), 'emotrain', 'nats-secret');
+    const runs = tempDir('nats-down-runs');
+    const tiny = ['--gpus', '1', '--epochs', '1', '--steps-per-epoch', '2', '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn', '--image-size', '16', '--runs', runs, '--progress', 'lines'];
+
+    // nobody listens on the port yet: the run goes on and says so
+    const unreachable = new Program(COORDINATOR, [...tiny, '--run-id', 'nats-down', '--nats', nats.url, '--nats-user', nats.user, '--nats-password', nats.password]);
+    expect((await unreachable.exit(60_000)).code, unreachable.output).toBe(0);
+    expect(unreachable.output).toMatch(/warning: cannot reach NATS nats:\/\/127\.0\.0\.1:\d+ \(user emotrain\) \(.+\); training goes on without the control plane and keeps trying/);
+    const events = readEvents(path.join(runs, 'nats-down'));
+    expect(events.some((e) => e.event === 'warning' && e['code'] === 'NATS_UNREACHABLE')).toBe(true);
+    expect(events.at(-1)!.event).toBe('run_finished');
+
+    // a server that refuses us is a mistake on the command line: said at once, before the dataset is read
+    await nats.start();
+    const refused = new Program(COORDINATOR, [...tiny, '--run-id', 'nats-refused', '--nats', nats.url, '--nats-user', nats.user, '--nats-password', 'wrong']);
+    expect((await refused.exit(30_000)).code).toBe(1);
+    expect(refused.output).toMatch(/coordinator: NATS nats:\/\/127\.0\.0\.1:\d+ \(user emotrain\) refused our credentials: .+ \[CONTROL_AUTH_FAILED\]/);
+    expect(refused.output).not.toContain('dataset');
+  });
 });

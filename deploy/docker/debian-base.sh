@@ -4,6 +4,8 @@
 # emotrain needs >= 20.19), imported into podman (or docker) as localhost/emotrain-base:bookworm.
 #   sudo deploy/docker/debian-base.sh [podman|docker]
 # Needs: debootstrap, and node + npm installed under /usr (as NodeSource's nodejs package puts them).
+# Behind a TLS-intercepting proxy, EXTRA_CA_CERTS=/path/to/proxy-ca.pem makes the image trust it
+# (npm ci inside the build reaches the npm registry through the proxy).
 set -euo pipefail
 ENGINE="${1:-podman}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -20,6 +22,13 @@ mkdir -p "$ROOT/usr/local/lib/node_modules"
 cp -a "$NPM_DIR" "$ROOT/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$ROOT/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$ROOT/usr/local/bin/npx"
+CHANGES=(--change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin')
+if [ -n "${EXTRA_CA_CERTS:-}" ]; then
+  install -D -m 0644 "$EXTRA_CA_CERTS" "$ROOT/usr/local/share/ca-certificates/extra-ca.crt"
+  chroot "$ROOT" update-ca-certificates
+  # Node.js trusts its own bundled CAs only, unless told of more.
+  CHANGES+=(--change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt')
+fi
 rm -rf "$ROOT/var/cache/apt/archives/"*.deb "$ROOT/var/lib/apt/lists/"*
-tar -C "$ROOT" -c . | "$ENGINE" import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin' - "$TAG"
+tar -C "$ROOT" -c . | "$ENGINE" import "${CHANGES[@]}" - "$TAG"
 echo "imported $TAG"

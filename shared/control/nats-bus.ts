@@ -35,6 +35,7 @@ export class NatsBus implements ControlBus {
   private readonly subscriptions: Subscription[] = [];
   private dropped = 0;
   private closing = false;
+  private everConnected = false;
   private disconnectedAtMs: number | undefined;
 
   private constructor(
@@ -65,11 +66,15 @@ export class NatsBus implements ControlBus {
     return { reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: RETRY_MS, reconnectJitter: 200, pingInterval: 5000, maxPingOut: 2 };
   }
 
+  /**
+   * One attempt per RETRY_MS until a server answers. Our own loop rather than the client's
+   * waitOnFirstConnect, which cannot be cancelled: a finished run must be able to exit while NATS
+   * is still down (the retry timer is unref'd).
+   */
   private connectInBackground(): void {
     if (this.closing) return;
     this.disconnectedAtMs ??= Date.now();
-    // waitOnFirstConnect: the client keeps trying until a first connection, then reconnects as usual.
-    connect({ ...connectionOptions(this.settings, this.name), ...this.reconnectForever(), waitOnFirstConnect: true }).then(
+    connect({ ...connectionOptions(this.settings, this.name), ...this.reconnectForever(), timeout: 2000 }).then(
       (connection) => {
         if (this.closing) {
           void connection.close();
@@ -77,22 +82,20 @@ export class NatsBus implements ControlBus {
         }
         this.adopt(connection);
       },
-      (error: unknown) => {
-        this.report({ kind: 'unreachable', servers: this.settings.servers.join(','), error: describeError(error) });
-        setTimeout(() => this.connectInBackground(), RETRY_MS).unref();
-      },
+      () => setTimeout(() => this.connectInBackground(), RETRY_MS).unref(),
     );
   }
 
   private adopt(connection: NatsConnection): void {
     this.connection = connection;
     const server = connection.getServer();
-    if (this.disconnectedAtMs !== undefined) {
+    if (this.everConnected && this.disconnectedAtMs !== undefined) {
       this.report({ kind: 'reconnected', server, outageSeconds: (Date.now() - this.disconnectedAtMs) / 1000 });
-      this.disconnectedAtMs = undefined;
     } else {
       this.report({ kind: 'connected', server });
     }
+    this.everConnected = true;
+    this.disconnectedAtMs = undefined;
     for (const [subject, respond] of this.handlers) this.subscribe(subject, respond);
     this.flushQueue();
     void this.watch(connection);
