@@ -34,7 +34,7 @@ function resources(): Resource[] {
   return files.flatMap((file) =>
     parseAllDocuments(readFileSync(path.join(DIR, file), 'utf8')).map((doc) => {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
-      return { ...(doc.toJS() as Omit<Resource, 'file'>), file };
+      return { ...(doc.toJS() as Omit<Resource, 'file'>), file } as Resource;
     }),
   );
 }
