@@ -2,10 +2,8 @@
 // `sbatch deploy/slurm/emotrain.sbatch` starts, through one srun line, the coordinator and one
 // worker per task, each on the GPU Slurm bound to it, and the run finishes.
 
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EMOTRAIN, ROOT, TEST_CACHE, cleanUp, readEvents, tempDir } from './helpers/processes.js';
 import { SlurmCluster, requireSlurm } from './helpers/slurm-cluster.js';
@@ -26,24 +24,21 @@ describe('launching on Slurm', () => {
     const runs = tempDir('slurm-runs');
     const runId = `slurm-${process.pid}`;
     const output = path.join(cluster.dir, 'job.out');
-    const { stdout } = await promisify(execFile)(
-      'sbatch',
+    const job = await cluster.runBatch(
       [
-        '--wait', '--nodes=1', '--ntasks-per-node=2', '--gpus-per-task=1', '--cpus-per-task=1', `--output=${output}`,
+        '--nodes=1', '--ntasks-per-node=2', '--gpus-per-task=1', '--cpus-per-task=1', `--output=${output}`,
         path.join(ROOT, 'deploy', 'slurm', 'emotrain.sbatch'),
         '--epochs', '2', '--steps-per-epoch', '3', '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn',
         '--image-size', '16', '--runs', runs, '--run-id', runId, '--progress', 'lines', '--metrics-port', '0',
       ],
-      { cwd: ROOT, env: { ...process.env, ...cluster.env, EMOTRAIN: `${process.execPath} ${EMOTRAIN}`, EMOTRAIN_CACHE: TEST_CACHE }, timeout: 90_000 },
-    ).catch((error: Error & { stdout?: string }) => {
-      throw new Error(`sbatch failed: ${error.message}\n${readFileSync(output, 'utf8')}\n${cluster!.logs()}`);
-    });
-    const job = /Submitted batch job (\d+)/.exec(stdout)![1];
+      { cwd: ROOT, env: { ...process.env, EMOTRAIN: `${process.execPath} ${EMOTRAIN}`, EMOTRAIN_CACHE: TEST_CACHE }, timeoutMs: 90_000 },
+    );
     const log = readFileSync(output, 'utf8');
+    expect(job, `${log}\n${cluster.logs()}`).toMatchObject({ state: 'COMPLETED', exitCode: '0:0' });
 
     // each task read its place and its GPU from Slurm's environment
-    expect(log).toMatch(new RegExp(`slurm job ${job}, task 0 of 2 on ${cluster.node}: the coordinator at ${cluster.node}:\\d+ and a worker on GPU 0 \\(CUDA_VISIBLE_DEVICES=0\\)`));
-    expect(log).toMatch(new RegExp(`slurm job ${job}, task 1 of 2 on ${cluster.node}: a worker on GPU 1 \\(CUDA_VISIBLE_DEVICES=1\\)`));
+    expect(log).toMatch(new RegExp(`slurm job ${job.jobId}, task 0 of 2 on ${cluster.node}: the coordinator at ${cluster.node}:\\d+ and a worker on GPU 0 \\(CUDA_VISIBLE_DEVICES=0\\)`));
+    expect(log).toMatch(new RegExp(`slurm job ${job.jobId}, task 1 of 2 on ${cluster.node}: a worker on GPU 1 \\(CUDA_VISIBLE_DEVICES=1\\)`));
     expect(log).toMatch(/worker [01]: step 0 \(epoch 1\), 1 steps done/);
     expect(log).toMatch(/finished 2 epochs/);
 

@@ -81,6 +81,25 @@ export class SlurmCluster {
     }
   }
 
+  /**
+   * Submits a batch job and waits for it to end, polling its state (sbatch --wait polls slowly:
+   * it returns half a minute after a short job has ended). Returns the job's id, state and exit code.
+   */
+  async runBatch(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ jobId: string; state: string; exitCode: string }> {
+    const env = { ...options.env, ...this.env };
+    const jobId = execFileSync('sbatch', ['--parsable', ...args], { cwd: options.cwd, env, encoding: 'utf8' }).trim().split(';')[0]!;
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      const info = execFileSync('scontrol', ['show', 'job', '-o', jobId], { env, encoding: 'utf8' });
+      const state = /JobState=(\S+)/.exec(info)?.[1] ?? 'UNKNOWN';
+      if (!['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'UNKNOWN'].includes(state)) {
+        return { jobId, state, exitCode: /ExitCode=(\S+)/.exec(info)?.[1] ?? '?' };
+      }
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${state} after ${options.timeoutMs} ms:\n${this.logs()}`);
+      await sleep(250);
+    }
+  }
+
   logs(): string {
     return ['slurmctld.log', 'slurmd.log'].map((f) => path.join(this.dir, f)).filter(existsSync).map((f) => `${f}:\n${readFileSync(f, 'utf8').split('\n').slice(-30).join('\n')}`).join('\n');
   }
