@@ -49,6 +49,11 @@ function controlSettings(flags: NatsFlags) {
   return natsSettingsFrom({ ...flags, nats: flags.nats ?? process.env['EMOTRAIN_NATS'] ?? 'nats://127.0.0.1:4222' })!;
 }
 
+/** The NATS flags of `status` and `stop`, which talk to a coordinator's server. */
+function controlFlags<T>(y: Argv<T>) {
+  return withNatsFlags(y, 'the NATS server the coordinator was started with (default: $EMOTRAIN_NATS, else nats://127.0.0.1:4222)', 'NATS:');
+}
+
 function requireInteger(flag: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) throw new ConfigError('CONFIG_INVALID', `--${flag} must be an integer in [${min}, ${max}], got ${value}`);
   return value;
@@ -155,7 +160,7 @@ runMain('emotrain', async () => {
       'status',
       "a running run's state over the NATS control plane: its world (rank, host, GPU, backend of each worker), step, epoch, latest metrics and ETA",
       (y) =>
-        withNatsFlags(y, 'the NATS server the coordinator was started with (default: $EMOTRAIN_NATS, else nats://127.0.0.1:4222)', 'NATS:')
+        controlFlags(y)
           .option('run', { type: 'string', describe: 'the run id (default: every run that answers)' })
           .option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts (one object, or a list for several runs)' }),
       async (args) => {
@@ -166,7 +171,7 @@ runMain('emotrain', async () => {
       'stop',
       'stop a run cleanly at the next step boundary, as Ctrl-C at its coordinator does (checkpoints stay as of the last epoch; continue with coordinator --resume)',
       (y) =>
-        withNatsFlags(y, 'the NATS server the coordinator was started with (default: $EMOTRAIN_NATS, else nats://127.0.0.1:4222)', 'NATS:')
+        controlFlags(y)
           .option('run', { type: 'string', describe: 'the run id (default: the only run that is waiting or training)' })
           .option('token', { type: 'string', describe: "the run's worker token (default: $EMOTRAIN_TOKEN); may be left out when the NATS server authenticates its clients" })
           .option('reason', { type: 'string', describe: 'why, for the run record' })
