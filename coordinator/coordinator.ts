@@ -55,15 +55,23 @@ export const EXIT_INTERRUPTED = 130;
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
   const reporter = new ConsoleReporter(process.stdout, options.progress);
+  // Before the dataset is read: wrong NATS credentials are a mistake to say at once. A server
+  // that is down is not: it is reported and retried while the run goes on.
+  const control = options.nats ? await ControlPlaneLink.connect(options.nats, (line) => reporter.info(line)) : undefined;
+  try {
+    return await runWith(options, reporter, control);
+  } finally {
+    // Also when set-up fails: an open NATS connection would keep the process from exiting.
+    await control?.close();
+  }
+}
+
+async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, control: ControlPlaneLink | undefined): Promise<number> {
   const token = resolveToken(options.config.listen, options.token);
   const tlsCert = readOptionalFile('--tls-cert', options.tls.cert);
   const tlsKey = readOptionalFile('--tls-key', options.tls.key);
   const tlsCa = readOptionalFile('--tls-ca', options.tls.ca);
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
-
-  // Before the dataset is read: wrong NATS credentials are a mistake to say at once. A server
-  // that is down is not: it is reported and retried while the run goes on.
-  const control = options.nats ? await ControlPlaneLink.connect(options.nats, (line) => reporter.info(line)) : undefined;
 
   const localBackend: ResolvedBackend = options.config.backend === 'auto' ? resolveAuto() : options.config.backend;
   const { config, dataset, runDir, shadow, resume, weights, warnings } = await prepareRun({ ...options, localBackend, log: (line) => reporter.info(line) });
@@ -222,7 +230,6 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
     await shadow.close();
     removeInterrupts();
     await server.close(1000);
-    await control?.close();
     if (metricsServer) {
       // Give Prometheus a chance at the final values before the endpoint goes away.
       const lingerMs = (options.metrics?.lingerSeconds ?? 0) * 1000;

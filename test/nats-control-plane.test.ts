@@ -110,7 +110,7 @@ describe('the NATS control plane', () => {
     expect(received.at(-1)!.event.event).toBe('run_stopped');
   });
 
-  it('trains without the control plane when NATS cannot be reached, and refuses wrong NATS credentials before anything else', async () => {
+  it('trains without the control plane when NATS cannot be reached, refuses wrong NATS credentials before anything else, and exits after a set-up error', async () => {
     const nats = new NatsServer('127.0.0.1', await freePort(), 'emotrain', 'nats-secret');
     const runs = tempDir('nats-down-runs');
     const tiny = ['--gpus', '1', '--epochs', '1', '--steps-per-epoch', '2', '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn', '--image-size', '16', '--runs', runs, '--progress', 'lines'];
@@ -129,5 +129,10 @@ describe('the NATS control plane', () => {
     expect((await refused.exit(30_000)).code).toBe(1);
     expect(refused.output).toMatch(/coordinator: NATS nats:\/\/127\.0\.0\.1:\d+ \(user emotrain\) refused our credentials: .+ \[CONTROL_AUTH_FAILED\]/);
     expect(refused.output).not.toContain('dataset');
+
+    // regression: a set-up error after NATS connected left the connection open and the process running
+    const badDataset = new Program(COORDINATOR, ['--gpus', '1', '--dataset', path.join(runs, 'missing'), '--nats', nats.url, '--nats-user', nats.user, '--nats-password', nats.password]);
+    expect((await badDataset.exit(15_000)).code).toBe(1);
+    expect(badDataset.output).toContain('[DATASET_NOT_FOUND]');
   });
 });

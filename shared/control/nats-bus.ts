@@ -4,7 +4,7 @@
 // answer requests are made again on every new connection. Only a server that refuses our
 // credentials is an error, and only at the start, where it is a mistake in the command line.
 
-import { connect, type Msg, type NatsConnection, type Subscription, headers as natsHeaders } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import { ControlError, describeError } from '../errors.js';
 import { connectionOptions, describeNats, type NatsSettings } from './nats-settings.js';
 
@@ -32,7 +32,6 @@ export class NatsBus implements ControlBus {
   private connection: NatsConnection | undefined;
   private readonly queued: Array<{ subject: string; payload: Uint8Array; headers?: Record<string, string> }> = [];
   private readonly handlers = new Map<string, (payload: Uint8Array) => Uint8Array>();
-  private readonly subscriptions: Subscription[] = [];
   private dropped = 0;
   private closing = false;
   private everConnected = false;
@@ -116,23 +115,19 @@ export class NatsBus implements ControlBus {
     // The status iterator ends with the connection. Closed by us: done; otherwise (the client
     // gave up, e.g. after repeated auth errors) start again from scratch.
     if (this.connection === connection) this.connection = undefined;
-    if (!this.closing) {
-      this.subscriptions.length = 0;
-      this.connectInBackground();
-    }
+    if (!this.closing) this.connectInBackground();
   }
 
   private subscribe(subject: string, respond: (payload: Uint8Array) => Uint8Array): void {
     const connection = this.connection;
     if (!connection) return;
-    this.subscriptions.push(
-      connection.subscribe(subject, {
-        callback: (error: Error | null, message: Msg) => {
-          if (error || !message.reply) return;
-          message.respond(respond(message.data));
-        },
-      }),
-    );
+    // nats.js makes a subscription again by itself after a reconnect; a new connection gets new ones (adopt).
+    connection.subscribe(subject, {
+      callback: (error: Error | null, message: Msg) => {
+        if (error || !message.reply) return;
+        message.respond(respond(message.data));
+      },
+    });
   }
 
   private connected(): NatsConnection | undefined {
