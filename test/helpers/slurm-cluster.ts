@@ -81,23 +81,31 @@ export class SlurmCluster {
     }
   }
 
+  /** Submits a batch job; returns its id. */
+  submit(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): string {
+    return execFileSync('sbatch', ['--parsable', ...args], { cwd: options.cwd, env: { ...options.env, ...this.env }, encoding: 'utf8' }).trim().split(';')[0]!;
+  }
+
   /**
-   * Submits a batch job and waits for it to end, polling its state (sbatch --wait polls slowly:
-   * it returns half a minute after a short job has ended). Returns the job's id, state and exit code.
+   * Waits for a job to end, polling its state (sbatch --wait polls slowly: it returns half a
+   * minute after a short job has ended). Returns its final state and exit code.
    */
-  async runBatch(args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<{ jobId: string; state: string; exitCode: string }> {
-    const env = { ...options.env, ...this.env };
-    const jobId = execFileSync('sbatch', ['--parsable', ...args], { cwd: options.cwd, env, encoding: 'utf8' }).trim().split(';')[0]!;
-    const deadline = Date.now() + options.timeoutMs;
+  async waitForJob(jobId: string, timeoutMs: number): Promise<{ jobId: string; state: string; exitCode: string }> {
+    const env = { ...process.env, ...this.env };
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const info = execFileSync('scontrol', ['show', 'job', '-o', jobId], { env, encoding: 'utf8' });
       const state = /JobState=(\S+)/.exec(info)?.[1] ?? 'UNKNOWN';
       if (!['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'UNKNOWN'].includes(state)) {
         return { jobId, state, exitCode: /ExitCode=(\S+)/.exec(info)?.[1] ?? '?' };
       }
-      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${state} after ${options.timeoutMs} ms:\n${this.logs()}`);
+      if (Date.now() > deadline) throw new Error(`job ${jobId} still ${state} after ${timeoutMs} ms:\n${this.logs()}`);
       await sleep(250);
     }
+  }
+
+  cancel(jobId: string): void {
+    execFileSync('scancel', [jobId], { env: { ...process.env, ...this.env } });
   }
 
   logs(): string {
