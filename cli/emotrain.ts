@@ -7,6 +7,9 @@
 //   emotrain predict PHOTO|DIR... --model RUN         faces, emotions, annotated copies (app/predict)
 //   emotrain serve --model RUN                        the web page and API of the same (app/serve)
 //   emotrain export RUN --format onnx|tfjs            the model for other runtimes (export/)
+//   emotrain status [--nats URL] [--run ID] [--json]  a running run's world, step, metrics and ETA
+//   emotrain stop [--nats URL] [--run ID] [--token T] stop it cleanly at the next step boundary
+//   srun emotrain slurm -- [coordinator flags]        one task of a Slurm launch (deploy/slurm/)
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,7 +17,11 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-run.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
-import { augmentationFrom, runMain, withAugmentationFlags } from '../shared/cli.js';
+import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags } from '../shared/cli.js';
+import { natsSettingsFrom, withNatsFlags, type NatsFlags } from '../shared/control/nats-settings.js';
+import { statusCommand, stopCommand } from './control-commands.js';
+import { slurmTask } from '../launch/slurm-env.js';
+import { runSlurmTask } from '../launch/slurm-launch.js';
 import { BACKEND_CHOICES, validateAugmentation, type BackendChoice } from '../shared/config.js';
 import { prepareDataset } from '../shared/dataset/prepare.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
@@ -44,6 +51,16 @@ function syntheticOptions<T>(y: Argv<T>) {
   return y
     .option('synthetic-count', { type: 'number', default: 4000, describe: "images in the synthetic set (PATH 'synthetic')" })
     .option('synthetic-seed', { type: 'number', default: 1, describe: "seed of the synthetic set (PATH 'synthetic')" });
+}
+
+/** --nats, or the local server a person most likely runs (nats-server's default address). */
+function controlSettings(flags: NatsFlags) {
+  return natsSettingsFrom({ ...flags, nats: flags.nats ?? process.env['EMOTRAIN_NATS'] ?? 'nats://127.0.0.1:4222' })!;
+}
+
+/** The NATS flags of `status` and `stop`, which talk to a coordinator's server. */
+function controlFlags<T>(y: Argv<T>) {
+  return withNatsFlags(y, 'the NATS server the coordinator was started with (default: $EMOTRAIN_NATS, else nats://127.0.0.1:4222)', 'NATS:');
 }
 
 function requireInteger(flag: string, value: number, min: number, max: number): number {
@@ -80,6 +97,8 @@ runMain('emotrain', async () => {
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   await yargs(hideBin(process.argv))
     .scriptName('emotrain')
+    // `emotrain slurm -- FLAGS`: what follows `--` is the coordinator's.
+    .parserConfiguration({ 'populate--': true })
     .usage('$0 <command>\n\nDataset tooling, evaluation reports and the emotion-labelling app.')
     .command('dataset', 'dataset tools', (dataset) =>
       dataset
@@ -223,6 +242,33 @@ runMain('emotrain', async () => {
       },
     )
     .command(
+      'status',
+      "a running run's state over the NATS control plane: its world (rank, host, GPU, backend of each worker), step, epoch, latest metrics and ETA",
+      (y) =>
+        controlFlags(y)
+          .option('run', { type: 'string', describe: 'the run id (default: every run that answers)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON for scripts (one object, or a list for several runs)' }),
+      async (args) => {
+        await statusCommand({ settings: controlSettings(args), runId: args.run, json: args.json, write: (t) => process.stdout.write(t), warn: progress });
+      },
+    )
+    .command(
+      'stop',
+      'stop a run cleanly at the next step boundary, as Ctrl-C at its coordinator does (checkpoints stay as of the last epoch; continue with coordinator --resume)',
+      (y) =>
+        controlFlags(y)
+          .option('run', { type: 'string', describe: 'the run id (default: the only run that is waiting or training)' })
+          .option('token', { type: 'string', describe: "the run's worker token (default: $EMOTRAIN_TOKEN); may be left out when the NATS server authenticates its clients" })
+          .option('reason', { type: 'string', describe: 'why, for the run record' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' }),
+      async (args) => {
+        await stopCommand({
+          settings: controlSettings(args), runId: args.run, json: args.json, token: tokenFrom(args.token), reason: args.reason,
+          write: (t) => process.stdout.write(t), warn: progress,
+        });
+      },
+    )
+    .command(
       'export <run>',
       'write the trained model for other runtimes: ONNX (checked with onnxruntime) or a plain TensorFlow.js layers model',
       (y) =>
@@ -242,6 +288,26 @@ runMain('emotrain', async () => {
           backend: args.backend,
           log: (line) => process.stdout.write(`${line}\n`),
         });
+      },
+    )
+    .command(
+      'slurm',
+      'one task of an srun line (deploy/slurm/emotrain.sbatch): task 0 runs the coordinator and a worker, every other task a worker, each on the GPU Slurm assigned it; coordinator flags go after --',
+      (y) =>
+        y
+          .option('port', { type: 'number', describe: "the coordinator's gRPC port (default: 20000 + job id mod 40000, the same in every task)" })
+          .option('coordinator-host', { type: 'string', describe: "the coordinator's node as workers reach it (default: the first node of the step)" })
+          .option('backend', { choices: BACKEND_CHOICES, describe: "the workers' compute backend (default: auto)" })
+          .option('data-dir', { type: 'string', describe: "each node's copy of the dataset (worker --data-dir)" })
+          .option('data-threads', { type: 'number', describe: 'decode-and-augment threads per worker (default: SLURM_CPUS_PER_TASK, else the CPU count)' }),
+      async (args) => {
+        const task = slurmTask(process.env, { ...(args.port !== undefined ? { port: args.port } : {}), ...(args['coordinator-host'] ? { coordinatorHost: args['coordinator-host'] } : {}) });
+        const workerArgs = [
+          ...(args.backend ? ['--backend', args.backend] : []),
+          ...(args['data-dir'] ? ['--data-dir', args['data-dir']] : []),
+          ...(args['data-threads'] !== undefined ? ['--data-threads', String(args['data-threads'])] : []),
+        ];
+        exitCode = await runSlurmTask({ task, coordinatorArgs: ((args['--'] as unknown[] | undefined) ?? []).map(String), workerArgs, log: progress });
       },
     )
     .demandCommand(1, 'name a command')

@@ -53,7 +53,7 @@ export class ConsoleReporter {
   readonly onEvent = (event: RunEvent): void => {
     switch (event.event) {
       case 'worker_joined':
-        this.info(`${describeMember(event)} joined (${event.backend} backend${event.local_data ? ', reads its own copy of the dataset' : ''}) — ${event.workers}/${event.world}`);
+        this.info(`${describeMember(event)} joined from ${event.peer} (${event.backend} backend${event.local_data ? ', reads its own copy of the dataset' : ''}) — ${event.workers}/${event.world}`);
         return;
       case 'step_completed':
         this.step({
@@ -94,6 +94,9 @@ export class ConsoleReporter {
         return;
       case 'weights_restored':
         this.info(`restoring model weights from the end of the best epoch: ${event.from_epoch}`);
+        return;
+      case 'control_plane':
+        this.info(event.state === 'connected' ? `NATS: connected to ${event.server}` : `NATS: reconnected to ${event.server} after ${event.outage_seconds?.toFixed(1)} s`);
         return;
       case 'warning':
         this.info(`warning: ${event.message}`);

@@ -12,7 +12,12 @@ import { weightsEventFields } from '../shared/weights/index.js';
 import { ModelCheckpoint } from './callbacks/model-checkpoint.js';
 import { EarlyStopping } from './callbacks/early-stopping.js';
 import { ReduceLROnPlateau } from './callbacks/reduce-lr-on-plateau.js';
+import { isLoopbackHost } from '../shared/loopback.js';
+import { advertisedAddresses } from './advertised-addresses.js';
 import { CheckpointStore, checkpointWriter } from './checkpoint-store.js';
+import { ControlPlaneLink } from './control-plane-link.js';
+import { joinInstructions } from './join-instructions.js';
+import type { NatsSettings } from '../shared/control/nats-settings.js';
 import { systemClock } from './clock.js';
 import { ConsoleReporter } from './console-reporter.js';
 import { onInterrupts } from './interrupts.js';
@@ -39,6 +44,10 @@ export interface CoordinatorOptions extends Omit<SetupOptions, 'log' | 'localBac
   progress: 'auto' | 'bar' | 'lines';
   /** Prometheus endpoint; undefined turns metrics off. */
   metrics?: { host: string; port: number; lingerSeconds: number };
+  /** The NATS control plane; undefined: none. */
+  nats?: NatsSettings;
+  /** --advertise: the addresses workers should use (default: advertised-addresses.ts). */
+  advertise?: string[];
 }
 
 export const EXIT_OK = 0;
@@ -47,6 +56,18 @@ export const EXIT_INTERRUPTED = 130;
 
 export async function runCoordinator(options: CoordinatorOptions): Promise<number> {
   const reporter = new ConsoleReporter(process.stdout, options.progress);
+  // Before the dataset is read: wrong NATS credentials are a mistake to say at once. A server
+  // that is down is not: it is reported and retried while the run goes on.
+  const control = options.nats ? await ControlPlaneLink.connect(options.nats, (line) => reporter.info(line)) : undefined;
+  try {
+    return await runWith(options, reporter, control);
+  } finally {
+    // Also when set-up fails: an open NATS connection would keep the process from exiting.
+    await control?.close();
+  }
+}
+
+async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, control: ControlPlaneLink | undefined): Promise<number> {
   const token = resolveToken(options.config.listen, options.token);
   const tlsCert = readOptionalFile('--tls-cert', options.tls.cert);
   const tlsKey = readOptionalFile('--tls-key', options.tls.key);
@@ -58,6 +79,15 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const events = new RunEvents((name, error) => reporter.info(`${name} could not take an event: ${describeError(error)}`));
   events.subscribe('events.jsonl', runRecordWriter(runDir));
   events.subscribe('console', reporter.onEvent);
+  let stopRequested = false;
+  control?.attach({
+    runId: config.runId, events, token, tls: Boolean(tlsCert), worldSize: config.gpus + config.remoteWorkers, epochs: config.epochs, clock: systemClock,
+    requestStop: (reason) => {
+      stopRequested = true;
+      reporter.info(`${reason}: stopping after the current step; checkpoints stay as of the last epoch`);
+      trainer.requestStop(reason);
+    },
+  });
   // Once per run: a resumed run's events.jsonl already lists them.
   if (!resume) for (const file of dataset.index.skipped) events.emit({ event: 'dataset_file_skipped', path: file.path, reason: file.reason, kind: file.kind });
   if (weights) events.emit({ event: 'weights_loaded', ...weightsEventFields(weights.record, weights.plan) });
@@ -116,6 +146,14 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   });
   reporter.info(`run ${config.runId}: ${runDir.path}`);
   reporter.info(`listening on ${host}:${port}`);
+  if (!isLoopbackHost(host) && !tlsCert) {
+    events.emit({
+      event: 'warning', code: 'TOKEN_IN_CLEAR',
+      message: `listening on ${host}:${port} without TLS: the worker token and all training data travel in clear; give --tls-cert and --tls-key on a network you do not trust`,
+    });
+  }
+  const workerAddresses = advertisedAddresses(host, port, os.networkInterfaces(), os.hostname(), options.advertise);
+  control?.start(workerAddresses);
 
   if (config.gpus > 0 && localBackend !== 'tfjs-node-gpu') {
     const why = config.backend === 'auto' ? 'no GPU backend is installed (@tensorflow/tfjs-node-gpu)' : `--backend ${config.backend} was asked for`;
@@ -144,6 +182,7 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
   const removeInterrupts = onInterrupts({
     first: (signal) => {
       interrupted = true;
+      control?.stopping(`${signal} received`);
       reporter.info(`${signal}: stopping after the current step (again to stop at once); checkpoints stay as of the last epoch`);
       trainer.requestStop(`${signal} received`);
     },
@@ -157,7 +196,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
 
   try {
     launcher.start();
-    if (config.remoteWorkers > 0) reporter.info(`waiting for ${config.remoteWorkers} remote workers to join ${host}:${port}`);
+    if (config.remoteWorkers > 0) {
+      const nats = control ? { servers: control.settings.servers.join(','), runId: config.runId, auth: control.settings.auth.kind } : undefined;
+      for (const line of joinInstructions({ remoteWorkers: config.remoteWorkers, addresses: workerAddresses, tls: Boolean(tlsCert), ...(nats ? { nats } : {}) })) reporter.info(line);
+    }
     await trainer.waitForWorld(options.joinTimeoutMs);
     const outcome = await trainer.train();
     trainer.stopWorkers(outcome.status === 'finished' ? 'the run finished' : 'the run was stopped');
@@ -168,9 +210,10 @@ export async function runCoordinator(options: CoordinatorOptions): Promise<numbe
       reporter.info(`finished ${outcome.epochsCompleted} epochs; best val_accuracy ${bestText}; checkpoints in ${runDir.checkpointsDir}`);
       return EXIT_OK;
     }
-    events.emit({ event: 'run_stopped', epochs: outcome.epochsCompleted, step: trainer.currentStep, reason: 'interrupted' });
+    events.emit({ event: 'run_stopped', epochs: outcome.epochsCompleted, step: trainer.currentStep, reason: interrupted || !stopRequested ? 'interrupted' : 'stop requested over NATS' });
     reporter.info(`stopped after ${outcome.epochsCompleted} epochs; continue with: coordinator --resume ${runDir.path}`);
-    return EXIT_INTERRUPTED;
+    // A stop asked for over the control plane is the run ending as its owner wanted.
+    return interrupted || !stopRequested ? EXIT_INTERRUPTED : EXIT_OK;
   } catch (error) {
     const message = describeError(error);
     const code = (error as { code?: string }).code ?? 'UNKNOWN';

@@ -4,6 +4,7 @@
 //   coordinator --gpus 2 --epochs 3 --dataset synthetic --model small-cnn --image-size 64
 //   coordinator --gpus 0 --workers 4 --listen 0.0.0.0:50051 --token $T
 //   coordinator --resume runs/<run-id>
+//   coordinator --gpus 0 --workers 4 --listen 0.0.0.0:50051 --nats nats://host:4222   (workers: worker --nats ...)
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -23,9 +24,11 @@ import {
   type RunConfig,
 } from '../shared/config.js';
 import { DEFAULT_DROPOUT, HEAD_NAMES, type HeadName } from '../shared/models/index.js';
+import { natsSettingsFrom, withNatsFlags } from '../shared/control/nats-settings.js';
 import { runCoordinator } from './coordinator.js';
+import { DEFAULT_METRICS_PORT } from './metrics-server.js';
 
-const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
+const argv = withNatsFlags(withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:'), 'publish run events, answer status and stop requests, and announce this run to `worker --nats`')
   .scriptName('coordinator')
   .usage('$0 [options]\n\nTrain a 7-class facial-expression classifier with synchronous data parallelism over local GPUs and remote workers.')
   .option('gpus', { type: 'number', default: 2, group: 'World:', describe: 'local workers to start, one per GPU (CPU workers when no GPU backend is installed)' })
@@ -35,6 +38,7 @@ const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
   .option('tls-cert', { type: 'string', group: 'World:', describe: 'server certificate (PEM) to serve TLS' })
   .option('tls-key', { type: 'string', group: 'World:', describe: 'server key (PEM)' })
   .option('tls-ca', { type: 'string', group: 'World:', describe: 'CA that worker certificates must be signed by (mutual TLS)' })
+  .option('advertise', { type: 'string', array: true, group: 'World:', describe: 'HOST[:PORT] workers should use to reach this coordinator (default: the --listen host, or for 0.0.0.0 this host\'s addresses); printed and announced over NATS' })
   .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, group: 'World:', describe: 'compute backend of the local workers' })
   .option('join-timeout', { type: 'number', default: 300, group: 'World:', describe: 'seconds to wait for all workers to join' })
   .option('heartbeat-timeout', { type: 'number', default: 10, group: 'World:', describe: 'seconds without a heartbeat before a worker counts as lost' })
@@ -80,7 +84,7 @@ const argv = withAugmentationFlags(yargs(hideBin(process.argv)), 'Data:')
   .option('seed', { type: 'number', default: 42, group: 'Run:', describe: 'seed of the split, data order, augmentation and initial weights' })
   .option('metrics', { type: 'boolean', default: true, group: 'Metrics:', describe: 'serve Prometheus metrics (--no-metrics to turn off)' })
   .option('metrics-host', { type: 'string', default: '127.0.0.1', group: 'Metrics:', describe: 'address of the /metrics endpoint' })
-  .option('metrics-port', { type: 'number', default: 9400, group: 'Metrics:', describe: 'port of the /metrics endpoint (0: any free port)' })
+  .option('metrics-port', { type: 'number', default: DEFAULT_METRICS_PORT, group: 'Metrics:', describe: 'port of the /metrics endpoint (0: any free port)' })
   .option('metrics-linger', { type: 'number', default: 0, group: 'Metrics:', describe: 'seconds to keep serving metrics after the run ends, for a last scrape' })
   .option('progress', { choices: ['auto', 'bar', 'lines'] as const, default: 'auto' as const, group: 'Run:', describe: 'progress bar on a TTY, one line per epoch otherwise' })
   .option('config', { config: true, group: 'Run:', describe: 'JSON file with any of these flags (flags given on the command line win)' })
@@ -163,6 +167,8 @@ runMain('coordinator', async () => {
     joinTimeoutMs: argv['join-timeout'] * 1000,
     heartbeatTimeoutMs: argv['heartbeat-timeout'] * 1000,
     progress: argv.progress,
+    ...(natsSettingsFrom(argv) ? { nats: natsSettingsFrom(argv)! } : {}),
+    ...(argv.advertise ? { advertise: argv.advertise } : {}),
     ...(argv.metrics ? { metrics: { host: argv['metrics-host'], port: argv['metrics-port'], lingerSeconds: argv['metrics-linger'] } } : {}),
   });
 });

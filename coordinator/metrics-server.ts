@@ -4,6 +4,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/errors.js';
 
+/**
+ * The default port of /metrics. Not 9400: NVIDIA's dcgm-exporter listens there, and the README
+ * tells users to run it beside us on GPU hosts (issue 13, point 4).
+ */
+export const DEFAULT_METRICS_PORT = 9478;
+
 export interface MetricsSource {
   text(): Promise<string>;
   readonly contentType: string;

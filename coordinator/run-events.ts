@@ -1,6 +1,6 @@
 // What happens in a run, as one typed stream (STYLE.md "Events and callbacks"). The trainer, the
 // protocol session and the process shell emit; events.jsonl, the console and Prometheus subscribe
-// (NATS will be one more). Subscribers only listen: a subscriber that throws is reported and the
+// NATS (control-plane.ts). Subscribers only listen: a subscriber that throws is reported and the
 // run goes on. Field names are the JSON of events.jsonl (SPEC §6), so a subscriber that records or
 // publishes an event writes it as it is.
 
@@ -44,7 +44,8 @@ export type RunEvent =
       /** Layers of the source this model does not have. */
       unused: string[];
     }
-  | { event: 'worker_joined'; rank: number; host: string; gpu: number; pid: number; backend: string; local_data: boolean; workers: number; world: number }
+  /** `peer`: the network address the worker's Join came from. */
+  | { event: 'worker_joined'; rank: number; host: string; gpu: number; pid: number; backend: string; local_data: boolean; workers: number; world: number; peer: string }
   | { event: 'worker_left'; rank: number; host: string; gpu: number; pid: number; reason: string; expected: boolean; workers: number }
   | {
       event: 'step_completed';
@@ -87,6 +88,8 @@ export type RunEvent =
   | { event: 'early_stopped'; epoch: number; monitor: string; best: number; best_epoch: number; patience: number }
   | { event: 'weights_restored'; epoch: number; from_epoch: number; monitor: string; best: number }
   | { event: 'warning'; code: string; message: string }
+  /** The NATS control plane is (again) reachable; its losses are `warning`s (NATS_UNREACHABLE, NATS_DISCONNECTED). */
+  | { event: 'control_plane'; state: 'connected' | 'reconnected'; server: string; outage_seconds: number | null }
   | { event: 'run_finished'; epochs: number; best_val_accuracy: number; step: number; early_stopped: boolean }
   | { event: 'run_stopped'; epochs: number; step: number; reason: string }
   | { event: 'run_failed'; step: number; error: string; code: string };

@@ -6,7 +6,7 @@
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import type { RunConfig } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
-import { WorldError, describeError } from '../shared/errors.js';
+import { TrainingError, WorldError, describeError } from '../shared/errors.js';
 import { deriveSeed } from '../shared/random.js';
 import type { StatePosition } from '../shared/state-layout.js';
 import type { Decision, EpochLogs, TrainingCallback } from './callbacks/callback.js';
@@ -69,6 +69,8 @@ export class Trainer {
   private learningRate: number;
   private evaluationCounter = 0;
   private stopReason: string | undefined;
+  /** Set once the workers were told to stop: from then on they are expected to leave. */
+  private workersStopped = false;
   private earlyStopped = false;
 
   constructor(options: TrainerOptions) {
@@ -84,7 +86,7 @@ export class Trainer {
     world.on('joined', (member) => {
       events.emit({
         event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend,
-        local_data: member.localData, workers: world.memberCount, world: world.size,
+        local_data: member.localData, workers: world.memberCount, world: world.size, peer: member.peer,
       });
       if (world.full) this.worldFormed.resolve();
     });
@@ -93,7 +95,11 @@ export class Trainer {
       // `expected`: it left because the run was stopping, not because something went wrong
       const expected = this.stopReason !== undefined;
       events.emit({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason, expected, workers: world.memberCount });
-      if (!expected) this.fail(new WorldError('WORKER_LOST', `${describeMember(member)} was lost at step ${this.step}: ${reason}`));
+      if (this.workersStopped) return;
+      // Until the workers are told to stop, the run may be waiting on this member's step — also
+      // after a stop request: under Slurm, scancel signals the coordinator and its workers at once.
+      if (expected) this.fail(new TrainingError('RUN_STOPPED', `stopped at step ${this.step} (${this.stopReason}); ${describeMember(member)} left before the step finished: ${reason}`));
+      else this.fail(new WorldError('WORKER_LOST', `${describeMember(member)} was lost at step ${this.step}: ${reason}`));
     });
   }
 
@@ -360,6 +366,7 @@ export class Trainer {
   /** Tells every member to stop and closes the command streams. */
   stopWorkers(reason: string): void {
     this.stopReason ??= reason;
+    this.workersStopped = true;
     const { world } = this.options;
     for (const member of world.list()) {
       if (!member.commands) continue; // never got as far as listening; the launcher reaps it

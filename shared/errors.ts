@@ -52,7 +52,13 @@ export type ErrorCode =
   | 'SERVER_BUSY'
   | 'SERVER_FAILED'
   | 'EXPORT_UNSUPPORTED_LAYER'
-  | 'EXPORT_FAILED';
+  | 'EXPORT_FAILED'
+  | 'CONTROL_INVALID'
+  | 'CONTROL_UNREACHABLE'
+  | 'CONTROL_AUTH_FAILED'
+  | 'CONTROL_NO_RUN'
+  | 'STOP_REFUSED'
+  | 'LAUNCH_INVALID';
 
 export class EmotrainError extends Error {
   readonly code: ErrorCode;
@@ -88,6 +94,10 @@ export class RuntimeError extends EmotrainError {}
 export class ServeError extends EmotrainError {}
 /** `emotrain export`: a model it cannot write in the asked format. */
 export class ExportError extends EmotrainError {}
+/** The NATS control plane: a message that is not what it should be, a server that cannot be used, no run to talk to, a stop refused (issue 13, point 1). */
+export class ControlError extends EmotrainError {}
+/** A cluster engine's environment (Slurm) that does not say what a launch needs (issue 13, point 3). */
+export class LaunchError extends EmotrainError {}
 
 /** The message of any thrown value, for logs; keeps the cause chain short and readable. */
 export function describeError(error: unknown): string {

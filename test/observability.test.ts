@@ -61,9 +61,9 @@ beforeAll(async () => {
   // run trains for several seconds: rate() needs two or more scrapes while it does.
   const metricsPort = await freePort();
   const deployed = readFileSync(path.join(ROOT, 'deploy', 'prometheus.yml'), 'utf8');
-  expect(deployed).toContain("targets: ['host.docker.internal:9400']");
+  expect(deployed).toContain("targets: ['host.docker.internal:9478']");
   expect(deployed).toMatch(/scrape_interval: \d+s/);
-  const config = deployed.replace("targets: ['host.docker.internal:9400']", `targets: ['127.0.0.1:${metricsPort}']`).replace(/scrape_interval: \d+s/, 'scrape_interval: 1s');
+  const config = deployed.replace("targets: ['host.docker.internal:9478']", `targets: ['127.0.0.1:${metricsPort}']`).replace(/scrape_interval: \d+s/, 'scrape_interval: 1s');
   const dir = tempDir('prometheus');
   writeFileSync(path.join(dir, 'prometheus.yml'), config);
   const port = await freePort();

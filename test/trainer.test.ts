@@ -180,6 +180,22 @@ describe('the run engine, in process', () => {
     expect(run.shadow.iteration).toBe(2);
   });
 
+  it('ends as stopped, not hung, when a member leaves while a stop is pending (scancel signals every task at once)', async () => {
+    let run: Awaited<ReturnType<typeof inProcessRun>> | undefined;
+    run = await inProcessRun({
+      workers: 2, epochs: 3,
+      workerOptions: (rank) => (rank === 0 ? { afterStep: (step) => step === 1 && run!.trainer.requestStop('SIGTERM received') } : { dieAtStep: 2 }),
+    });
+    await run.trainer.waitForWorld(1000);
+    await expect(run.trainer.train()).rejects.toMatchObject({
+      code: 'RUN_STOPPED',
+      message: expect.stringMatching(/^stopped at step 2 \(SIGTERM received\); worker 1 \(fake, cpu, pid 1001\) left before the step finished: its command stream was cancelled/),
+    });
+    expect(eventsOf(run.events, 'worker_left')).toEqual([expect.objectContaining({ rank: 1, expected: true })]);
+    run.trainer.stopWorkers('the test is over');
+    await run.workers[0]!.done;
+  });
+
   it('refuses an upload for a step that is not open, from a worker that did not join, or for another run', async () => {
     const run = await inProcessRun({ workers: 1, epochs: 1 });
     await run.trainer.waitForWorld(1000);

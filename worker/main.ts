@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `worker`: one training process per GPU (SPEC §2, §4). Started by a coordinator for its local
-// GPUs, or by hand on another host: worker --coordinator host:50051 --token $T --gpu 0
+// GPUs, or by hand on another host: worker --coordinator host:50051 --token $T --gpu 0, or
+// worker --nats nats://host:4222 --token $T [--run ID] to find the coordinator through NATS.
 // With --data-dir it reads samples from its own copy of the dataset (checked against the
 // coordinator's sha256 of every file) instead of receiving them over the network.
 
@@ -12,12 +13,16 @@ import { hideBin } from 'yargs/helpers';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { runMain, tokenFrom } from '../shared/cli.js';
+import { natsSettingsFrom, withNatsFlags } from '../shared/control/nats-settings.js';
+import { discoverCoordinator } from './nats-discovery.js';
+import { WorkerProgress } from './progress-reporter.js';
 import { runWorker } from './worker-process.js';
 
-const argv = yargs(hideBin(process.argv))
+const argv = withNatsFlags(yargs(hideBin(process.argv)), "find the coordinator's address on this NATS server instead of --coordinator")
   .scriptName('worker')
-  .usage('$0 --coordinator HOST:PORT [--token T] [--gpu N]\n\nJoin a coordinator and train on one GPU (or the CPU).')
-  .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator address host:port' })
+  .usage('$0 --coordinator HOST:PORT | --nats URL [--run ID]  [--token T] [--gpu N]\n\nJoin a coordinator and train on one GPU (or the CPU).')
+  .option('coordinator', { type: 'string', describe: 'coordinator address host:port' })
+  .option('run', { type: 'string', group: 'NATS control plane:', describe: 'with --nats: the run to join (default: the only run that wants workers)' })
   .option('token', { type: 'string', describe: 'shared run token (default: $EMOTRAIN_TOKEN)' })
   .option('gpu', { type: 'number', default: -1, describe: 'GPU index on this host (sets CUDA_VISIBLE_DEVICES); -1 for the CPU' })
   .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend; auto picks the fastest installed' })
@@ -32,7 +37,7 @@ const argv = yargs(hideBin(process.argv))
   .option('tls-key', { type: 'string', describe: 'client key (mutual TLS)' })
   .option('peer-listen', { type: 'string', describe: 'where the Peer service listens for --allreduce ring, host:port (default: loopback when the coordinator is, else 0.0.0.0:0)' })
   .option('peer-address', { type: 'string', describe: 'the host:port other workers reach this one at (behind NAT, a forwarded port); default: what the coordinator sees' })
-  .option('connect-timeout', { type: 'number', default: 30, describe: 'seconds to wait for the coordinator' })
+  .option('connect-timeout', { type: 'number', default: 30, describe: 'seconds to wait for the coordinator (with --nats: to find it, then to reach it)' })
   .option('config', { config: true, describe: 'JSON file with any of these flags' })
   .strict()
   .help()
@@ -74,10 +79,24 @@ runMain('worker', async () => {
   if (!Number.isInteger(dataThreads) || dataThreads < 1 || dataThreads > 256) {
     throw new ConfigError('CONFIG_INVALID', `--data-threads must be an integer in [1, 256], got ${dataThreads}`);
   }
+  const nats = natsSettingsFrom(argv);
+  if (nats && argv.coordinator !== undefined) throw new ConfigError('CONFIG_INVALID', 'give --coordinator HOST:PORT or --nats URL, not both');
+  if (!nats && argv.coordinator === undefined) throw new ConfigError('CONFIG_INVALID', 'say where the coordinator is: --coordinator HOST:PORT, or --nats URL to find it');
+  if (!nats && argv.run !== undefined) throw new ConfigError('CONFIG_INVALID', '--run chooses a run on NATS: it needs --nats URL');
+  const log = (message: string) => process.stderr.write(`${message}\n`);
   const dataDir = argv['data-dir'] === undefined ? undefined : path.resolve(argv['data-dir']);
   if (dataDir !== undefined && !isDirectory(dataDir)) throw new ConfigError('CONFIG_INVALID', `--data-dir ${dataDir} is not a directory`);
+  let coordinator = argv.coordinator!;
+  if (nats) {
+    const found = await discoverCoordinator({ settings: nats, runId: argv.run, tls: Boolean(ca || cert || key), timeoutMs: argv['connect-timeout'] * 1000, log });
+    coordinator = found.address;
+    log(`found run ${found.run.run_id} on NATS: joining its coordinator at ${coordinator}`);
+  }
+  // A worker started by hand shows its progress; a local coordinator's console already does.
+  let rank = -1;
+  const progress = process.env['EMOTRAIN_MANAGED'] === '1' ? undefined : new WorkerProgress(() => rank, log);
   const outcome = await runWorker({
-    coordinator: argv.coordinator,
+    coordinator,
     token,
     gpu: argv.gpu,
     backend: argv.backend,
@@ -89,7 +108,16 @@ runMain('worker', async () => {
     ...(argv['peer-address'] !== undefined ? { peerAddress: argv['peer-address'] } : {}),
     heartbeatIntervalMs: 1000,
     connectTimeoutMs: argv['connect-timeout'] * 1000,
-    log: (message) => process.stderr.write(`${message}\n`),
+    log,
+    ...(progress
+      ? {
+          onJoined: (joinedRank: number) => {
+            rank = joinedRank;
+            log(`worker ${rank}: joined the coordinator at ${coordinator}`);
+          },
+          onStep: (times) => progress.step(times),
+        }
+      : {}),
   });
   if (process.env['EMOTRAIN_MANAGED'] !== '1') process.stderr.write(`worker ${outcome.rank}: stopped after ${outcome.steps} steps (${outcome.stopReason})\n`);
   return 0;

@@ -19,6 +19,7 @@ import { PeerServer } from './peer-server.js';
 import { Replica } from './replica.js';
 import { RingAllReduce } from './ring-allreduce.js';
 import { exchangeStep } from './step-exchange.js';
+import type { StepTimes } from './progress-reporter.js';
 
 export interface WorkerOptions {
   coordinator: string;
@@ -38,6 +39,10 @@ export interface WorkerOptions {
   heartbeatIntervalMs: number;
   connectTimeoutMs: number;
   log: (message: string) => void;
+  /** Told once the coordinator gave this worker its rank. */
+  onJoined?: (rank: number) => void;
+  /** Told after every training step (a remote worker's console progress). */
+  onStep?: (times: StepTimes) => void;
 }
 
 export interface WorkerOutcome {
@@ -84,6 +89,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     const member: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
     ref = member;
     peers.setRun(joined.runId);
+    options.onJoined?.(joined.rank);
     // Ping from the moment we are a member: building a big model and fetching its state takes
     // longer than the coordinator waits for a sign of life.
     heartbeat = new HeartbeatThread({
@@ -145,6 +151,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
           lastApplySeconds = (t4 - t3) / 1000;
           lastTotalSeconds = (t4 - t0) / 1000;
           steps++;
+          options.onStep?.({
+            step: order.step, epoch: order.epoch, samples: batch.count,
+            dataSeconds: (t1 - t0) / 1000, computeSeconds: (t2 - t1) / 1000, exchangeSeconds: lastExchangeSeconds, applySeconds: lastApplySeconds,
+          });
           break;
         }
         case 'evaluate': {

@@ -29,14 +29,18 @@ export class Program {
   output = '';
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  /** `ownGroup`: start in a process group of its own, as a shell does, so a test can signal the group like Ctrl-C. */
-  constructor(script: string, args: string[], env: Record<string, string> = {}, ownGroup = false) {
+  /**
+   * `ownGroup`: start in a process group of its own, as a shell does, so a test can signal the group like Ctrl-C.
+   * `wrap`: a command that runs node for us and then is node (`ip netns exec NS`, which execs it), so the pid stays node's.
+   */
+  constructor(script: string, args: string[], env: Record<string, string> = {}, ownGroup = false, wrap: string[] = []) {
     if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm test does)`);
     // Tests never take fixed ports: a coordinator's metrics endpoint gets any free port unless the test chose one.
     if (script === COORDINATOR && !args.some((a) => a.startsWith('--metrics-port') || a === '--no-metrics')) {
       args = [...args, '--metrics-port', '0'];
     }
-    this.child = spawn(process.execPath, [script, ...args], {
+    const [command, ...prefix] = wrap.length > 0 ? wrap : [process.execPath];
+    this.child = spawn(command!, [...prefix, ...(wrap.length > 0 ? [process.execPath] : []), script, ...args], {
       cwd: ROOT,
       env: { ...process.env, EMOTRAIN_CACHE: TEST_CACHE, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,28 @@
+// What the waiting coordinator prints for the person starting workers (issue 13, point 4): the
+// exact command, with the address workers should use and `--token $EMOTRAIN_TOKEN` — never the
+// token itself, which would end up in terminal scrollback and CI logs.
+
+export interface JoinInstructionsOptions {
+  remoteWorkers: number;
+  /** Best first (advertised-addresses.ts). */
+  addresses: string[];
+  tls: boolean;
+  /** Set when the run is on the NATS control plane. */
+  nats?: { servers: string; runId: string; auth: 'none' | 'creds' | 'token' | 'user' };
+}
+
+export function joinInstructions(options: JoinInstructionsOptions): string[] {
+  const [address, ...others] = options.addresses;
+  const tls = options.tls ? ' --tls-ca CA.pem' : '';
+  const lines = [
+    `waiting for ${options.remoteWorkers} remote worker${options.remoteWorkers === 1 ? '' : 's'}; on each GPU host run, once per GPU (N = 0, 1, ...):`,
+    `  worker --coordinator ${address} --token $EMOTRAIN_TOKEN --gpu N${tls}`,
+  ];
+  if (others.length > 0) lines.push(`  (this coordinator is also reachable at ${others.join(', ')})`);
+  if (options.nats) {
+    const login = { none: '', creds: ' --nats-creds FILE', token: ' --nats-token $EMOTRAIN_NATS_TOKEN', user: ' --nats-user USER --nats-password $EMOTRAIN_NATS_PASSWORD' }[options.nats.auth];
+    lines.push(`  or, through NATS: worker --nats ${options.nats.servers}${login} --token $EMOTRAIN_TOKEN --run ${options.nats.runId} --gpu N${tls}`);
+  }
+  lines.push('  with EMOTRAIN_TOKEN set to this run\'s token on that host');
+  return lines;
+}
