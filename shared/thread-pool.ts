@@ -29,10 +29,23 @@ export interface ThreadPoolOptions {
   tasksPerThread?: number;
 }
 
+/**
+ * Node 20.19+ lets `require` load ES modules, and piscina tries `require` before `import`. When
+ * several threads do that at once, Node 20.20 can abort the whole process with "FATAL ERROR:
+ * v8::Module::IsGraphAsync must be used on an instantiated module" (seen in CI). Turning that
+ * feature off in the pool's threads makes `require` fail fast, and piscina falls back to `import`.
+ */
+function threadExecArgv(): string[] {
+  const flag = '--no-experimental-require-module';
+  const known = process.allowedNodeEnvironmentFlags.has(flag);
+  return known && !process.execArgv.includes(flag) ? [...process.execArgv, flag] : process.execArgv;
+}
+
 export function createThreadPool(taskUrl: string, options: ThreadPoolOptions): Piscina {
   const threads = Math.max(1, Math.floor(options.threads));
   return new Piscina({
     filename: taskUrl,
+    execArgv: threadExecArgv(),
     minThreads: threads,
     maxThreads: threads,
     concurrentTasksPerWorker: options.tasksPerThread ?? 1,
