@@ -90,6 +90,11 @@ export class CheckpointStore {
    * Reads the last checkpoint into `layout` (weights by name from model.json + weights.bin, Adam's
    * moments from optimizer.bin) after checking it against the configured model.
    */
+  /** Whether a last checkpoint was written (the run finished an epoch). */
+  hasLast(): boolean {
+    return resolveAtomicDir(this.lastDir) !== undefined;
+  }
+
   loadLast(layout: StateLayout): { dir: string; state: TrainingState; meta: CheckpointMeta } {
     const dir = resolveAtomicDir(this.lastDir);
     if (!dir) throw new CheckpointError('CHECKPOINT_INVALID', `no last checkpoint in ${this.dir}: the run stopped before finishing its first epoch`);

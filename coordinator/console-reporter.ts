@@ -101,6 +101,25 @@ export class ConsoleReporter {
       case 'warning':
         this.info(`warning: ${event.message}`);
         return;
+      case 'worker_left':
+        if (!event.expected) this.info(`${describeMember(event)} left: ${event.reason} — ${event.workers} left`);
+        return;
+      case 'worker_started':
+        if (event.restart > 0) this.info(`started local worker ${event.rank} again (pid ${event.pid}, restart ${event.restart} of ${event.max_restarts}): ${event.reason ?? 'it was lost'}`);
+        else this.info(`started local worker ${event.rank} (pid ${event.pid})`);
+        return;
+      case 'worker_stalled':
+        this.info(`local worker ${event.rank} is stalled: ${event.reason}; killing it`);
+        return;
+      case 'step_abandoned':
+        this.info(`abandoned step${event.steps.length > 1 ? 's' : ''} ${event.steps.join(', ')} on every replica (${event.reason}); planning again`);
+        return;
+      case 'waiting_for_workers':
+        this.info(`waiting up to ${event.timeout_seconds} s for workers at step ${event.step}: ${event.workers} of ${event.needed} needed${event.free_ranks.length > 0 ? `; free ranks ${event.free_ranks.join(', ')}` : ''}`);
+        return;
+      case 'world_changed':
+        this.info(`world ${event.to < event.from ? 'shrinks' : 'grows'} from ${event.from} to ${event.to} workers at step ${event.step} (ranks ${event.ranks.join(', ')}): ${event.reason}`);
+        return;
       default:
         return;
     }

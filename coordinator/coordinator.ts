@@ -16,14 +16,14 @@ import { isLoopbackHost } from '../shared/loopback.js';
 import { advertisedAddresses } from './advertised-addresses.js';
 import { CheckpointStore, checkpointWriter } from './checkpoint-store.js';
 import { ControlPlaneLink } from './control-plane-link.js';
-import { joinInstructions } from './join-instructions.js';
+import { joinInstructions, replacementInstructions } from './join-instructions.js';
 import type { NatsSettings } from '../shared/control/nats-settings.js';
 import { systemClock } from './clock.js';
 import { ConsoleReporter } from './console-reporter.js';
 import { onInterrupts } from './interrupts.js';
 import { MetricsServer } from './metrics-server.js';
 import { PendingReplies } from './pending-replies.js';
-import { ProtocolSession } from './protocol-session.js';
+import { ProtocolSession, isReportedFailure } from './protocol-session.js';
 import { RunEvents } from './run-events.js';
 import { RunMetrics } from './run-metrics.js';
 import { runRecordWriter } from './run-record-writer.js';
@@ -32,7 +32,7 @@ import { SampleStore } from '../shared/data/sample-store.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import { StepEngine } from './step-engine.js';
 import { TrainerServer, serverCredentials } from './trainer-service.js';
-import { Trainer } from './trainer.js';
+import { DEFAULT_WORLD_POLICY, Trainer } from './trainer.js';
 import { LocalWorkers } from './worker-launcher.js';
 import { World, describeMember } from './world.js';
 
@@ -48,6 +48,29 @@ export interface CoordinatorOptions extends Omit<SetupOptions, 'log' | 'localBac
   nats?: NatsSettings;
   /** --advertise: the addresses workers should use (default: advertised-addresses.ts). */
   advertise?: string[];
+  /** What a lost worker does to the run (SPEC §8); defaults: DEFAULT_FAULT_OPTIONS. */
+  faults?: FaultOptions;
+}
+
+/** --elastic, --min-workers, --rejoin-timeout, --max-restarts, --worker-start-timeout. */
+export interface FaultOptions {
+  elastic: boolean;
+  minWorkers: number;
+  rejoinTimeoutMs: number;
+  maxRestarts: number;
+  workerStartTimeoutMs: number;
+}
+
+export const DEFAULT_FAULT_OPTIONS: FaultOptions = { elastic: false, minWorkers: 1, rejoinTimeoutMs: 300_000, maxRestarts: 3, workerStartTimeoutMs: 120_000 };
+
+function checkFaultOptions(faults: FaultOptions, worldSize: number): void {
+  if (!Number.isInteger(faults.minWorkers) || faults.minWorkers < 1 || faults.minWorkers > worldSize) {
+    throw new ConfigError('CONFIG_INVALID', `--min-workers must be an integer in [1, ${worldSize}] (the world has ${worldSize} workers), got ${faults.minWorkers}`);
+  }
+  if (!Number.isInteger(faults.maxRestarts) || faults.maxRestarts < 0) throw new ConfigError('CONFIG_INVALID', `--max-restarts must be an integer >= 0, got ${faults.maxRestarts}`);
+  for (const [flag, ms] of [['--rejoin-timeout', faults.rejoinTimeoutMs], ['--worker-start-timeout', faults.workerStartTimeoutMs]] as const) {
+    if (!Number.isFinite(ms) || ms <= 0) throw new ConfigError('CONFIG_INVALID', `${flag} must be a number of seconds > 0, got ${ms / 1000}`);
+  }
 }
 
 export const EXIT_OK = 0;
@@ -74,6 +97,8 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   const tlsCa = readOptionalFile('--tls-ca', options.tls.ca);
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
 
+  const faults = options.faults ?? DEFAULT_FAULT_OPTIONS;
+  checkFaultOptions(faults, options.config.gpus + options.config.remoteWorkers);
   const localBackend: ResolvedBackend = options.config.backend === 'auto' ? resolveAuto() : options.config.backend;
   const { config, dataset, runDir, shadow, resume, weights, warnings } = await prepareRun({ ...options, localBackend, log: (line) => reporter.info(line) });
   const events = new RunEvents((name, error) => reporter.info(`${name} could not take an event: ${describeError(error)}`));
@@ -125,8 +150,13 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     ...(config.earlyStopping ? { earlyStopping: new EarlyStopping(config.earlyStopping, resume?.earlyStopping) } : {}),
     ...(resume ? { start: { step: resume.step, epochsCompleted: resume.epochsCompleted } } : {}),
     lossScalerState: () => scaler.snapshot(),
+    policy: { elastic: faults.elastic, minWorkers: faults.minWorkers, rejoinTimeoutMs: faults.rejoinTimeoutMs, admitTimeoutMs: DEFAULT_WORLD_POLICY.admitTimeoutMs },
   });
-  const session = new ProtocolSession({ runId: config.runId, workerConfig: workerConfigOf(config), world, engine, replies, shadow, position: () => trainer.position() });
+  const session = new ProtocolSession({
+    runId: config.runId, workerConfig: workerConfigOf(config), world, engine, replies, shadow, position: () => trainer.position(),
+    admit: (member) => trainer.admit(member),
+    stepFailed: (member, step, generation, message) => trainer.stepFailed(member, step, generation, message),
+  });
   const server = new TrainerServer(session, token);
   const { host } = parseListenAddress(config.listen);
   const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
@@ -154,11 +184,18 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   }
   const workerAddresses = advertisedAddresses(host, port, os.networkInterfaces(), os.hostname(), options.advertise);
   control?.start(workerAddresses);
+  events.subscribe('replacement-help', (event) => {
+    if (event.event !== 'waiting_for_workers' || event.free_ranks.length === 0) return;
+    for (const line of replacementInstructions({ freeRanks: event.free_ranks, addresses: workerAddresses, tls: Boolean(tlsCert) })) reporter.info(line);
+  });
 
   if (config.gpus > 0 && localBackend !== 'tfjs-node-gpu') {
     const why = config.backend === 'auto' ? 'no GPU backend is installed (@tensorflow/tfjs-node-gpu)' : `--backend ${config.backend} was asked for`;
     reporter.info(`${why}: the ${config.gpus} local workers run on the CPU with the ${localBackend} backend`);
   }
+  // Why each local worker was let go, by pid: a worker that reported its own failure is not restarted.
+  const losses = new Map<number, { who: string; reason: string }>();
+  const reportedFailure = (pid: number) => isReportedFailure(losses.get(pid)?.reason ?? '');
   const launcher = new LocalWorkers({
     count: config.gpus,
     address,
@@ -170,12 +207,32 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     // server's certificate pair as theirs: presented under mutual TLS, and served by their Peer
     // service (--allreduce ring), which their peers verify the same way.
     tls: tlsCert ? { ca: options.tls.ca ?? options.tls.cert!, cert: options.tls.cert!, key: options.tls.key! } : undefined,
+    maxRestarts: faults.maxRestarts,
+    startTimeoutMs: faults.workerStartTimeoutMs,
+    clock,
     output: (line) => reporter.info(line),
-    onUnexpectedExit: (index, pid, description) => {
-      const member = world.byRank(index);
-      const who = member ? describeMember(member) : `local worker ${index} (pid ${pid})`;
-      trainer.fail(new WorldError('WORKER_LOST', `${who} was lost at step ${trainer.currentStep}: ${description}`));
+    onStarted: (rank, pid, restart, reason) => events.emit({ event: 'worker_started', rank, pid, restart, max_restarts: faults.maxRestarts, reason: reason ?? null }),
+    onStalled: (rank, pid, reason) => events.emit({ event: 'worker_stalled', rank, pid, reason }),
+    mayRestart: (_rank, pid) => !reportedFailure(pid),
+    onUnexpectedExit: (rank, pid, description, restarting, killedByUs) => {
+      const member = world.list().find((m) => m.pid === pid && m.rank === rank);
+      if (member) world.lose(member, description);
+      if (restarting) return;
+      // What the run saw first (a cancelled stream, missing heartbeats, the worker's own report), then how the process ended.
+      const loss = losses.get(pid);
+      const who = loss?.who ?? `local worker ${rank} (pid ${pid})`;
+      const cause = loss && loss.reason !== description ? `${loss.reason}${killedByUs || reportedFailure(pid) ? '' : `; ${description}`}` : description;
+      const spent = faults.maxRestarts > 0 && !reportedFailure(pid) ? `; it was started again ${faults.maxRestarts} times already (--max-restarts ${faults.maxRestarts})` : '';
+      const lost = new WorldError('WORKER_LOST', `${who} was lost at step ${trainer.currentStep}: ${cause}${spent}`);
+      if (!faults.elastic) trainer.fail(lost);
+      else events.emit({ event: 'warning', code: 'WORKER_LOST', message: `${describeError(lost)}; the run goes on with the others (--elastic)` });
     },
+  });
+  world.on('joined', (member) => launcher.joined(member.pid));
+  world.on('lost', (member, reason) => {
+    if (!launcher.owns(member.pid)) return;
+    if (!losses.has(member.pid)) losses.set(member.pid, { who: describeMember(member), reason });
+    launcher.lost(member.pid, reason);
   });
 
   let interrupted = false;

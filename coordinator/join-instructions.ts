@@ -26,3 +26,13 @@ export function joinInstructions(options: JoinInstructionsOptions): string[] {
   lines.push('  with EMOTRAIN_TOKEN set to this run\'s token on that host');
   return lines;
 }
+
+/**
+ * What a run waiting for replacements prints: the command for each free rank. Local ranks are
+ * started again by the coordinator itself while its restart budget lasts.
+ */
+export function replacementInstructions(options: { freeRanks: number[]; addresses: string[]; tls: boolean }): string[] {
+  const [address] = options.addresses;
+  const tls = options.tls ? ' --tls-ca CA.pem' : '';
+  return options.freeRanks.map((rank) => `  to replace rank ${rank}: worker --coordinator ${address} --token $EMOTRAIN_TOKEN --rank ${rank} --gpu N${tls}`);
+}

@@ -42,6 +42,11 @@ const argv = withNatsFlags(withAugmentationFlags(yargs(hideBin(process.argv)), '
   .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, group: 'World:', describe: 'compute backend of the local workers' })
   .option('join-timeout', { type: 'number', default: 300, group: 'World:', describe: 'seconds to wait for all workers to join' })
   .option('heartbeat-timeout', { type: 'number', default: 10, group: 'World:', describe: 'seconds without a heartbeat before a worker counts as lost' })
+  .option('elastic', { type: 'boolean', default: false, group: 'Faults:', describe: 'when a worker is lost, go on with the others (the batch re-sharded over them) instead of waiting for a replacement' })
+  .option('min-workers', { type: 'number', default: 1, group: 'Faults:', describe: 'with --elastic: below this many workers the run waits for joins' })
+  .option('rejoin-timeout', { type: 'number', default: 300, group: 'Faults:', describe: 'seconds a run that lost workers waits for replacements (or for --min-workers) before it fails' })
+  .option('max-restarts', { type: 'number', default: 3, group: 'Faults:', describe: 'times each local worker is started again after it was lost (0: a lost local worker fails the run, or with --elastic leaves it smaller)' })
+  .option('worker-start-timeout', { type: 'number', default: 120, group: 'Faults:', describe: 'seconds a local worker process may take to join once started; one stopped before it joins is reported after 3 s' })
   .option('dataset', { type: 'string', default: 'synthetic', group: 'Data:', describe: "dataset directory, or 'synthetic'" })
   .option('synthetic-count', { type: 'number', default: 4000, group: 'Data:', describe: 'images in the synthetic dataset' })
   .option('synthetic-seed', { type: 'number', default: 1, group: 'Data:', describe: 'seed of the synthetic dataset (the data itself, not the split)' })
@@ -167,6 +172,13 @@ runMain('coordinator', async () => {
     joinTimeoutMs: argv['join-timeout'] * 1000,
     heartbeatTimeoutMs: argv['heartbeat-timeout'] * 1000,
     progress: argv.progress,
+    faults: {
+      elastic: argv.elastic,
+      minWorkers: argv['min-workers'],
+      rejoinTimeoutMs: argv['rejoin-timeout'] * 1000,
+      maxRestarts: argv['max-restarts'],
+      workerStartTimeoutMs: argv['worker-start-timeout'] * 1000,
+    },
     ...(natsSettingsFrom(argv) ? { nats: natsSettingsFrom(argv)! } : {}),
     ...(argv.advertise ? { advertise: argv.advertise } : {}),
     ...(argv.metrics ? { metrics: { host: argv['metrics-host'], port: argv['metrics-port'], lingerSeconds: argv['metrics-linger'] } } : {}),

@@ -17,7 +17,8 @@ import { describeMember, resolvePeerAddress, type CommandSink, type Member, type
 export interface TrainerHost {
   join(request: JoinRequest, peer: string): Promise<JoinReply>;
   openCommands(ref: WorkerRef, sink: CommandSink): void;
-  commandsClosed(ref: WorkerRef, reason: string): void;
+  /** `sink`'s stream ended (only the member's own stream ends its membership). */
+  commandsClosed(ref: WorkerRef, sink: CommandSink, reason: string): void;
   heartbeat(ref: WorkerRef): void;
   state(ref: WorkerRef): Promise<{ manifest: StateManifest; payload: readonly Uint8Array[] }>;
   beginUpload(header: GradientHeader__Output, peer: string, downloads: DownloadSink): UploadSession;
@@ -34,6 +35,10 @@ export interface ProtocolSessionOptions {
   shadow: ShadowState;
   /** Where training stands, for a worker fetching the state. */
   position: () => StatePosition;
+  /** Resolves when `member` may fetch the state (at a step boundary); at once when not given. */
+  admit?: (member: Member) => Promise<void>;
+  /** A member could not finish a step (StepFailure); the trainer decides. */
+  stepFailed?: (member: Member, step: number, generation: number, message: string) => void;
   /** Whether a worker's peer address can be reached (a TCP connection by default). */
   reachable?: (address: string, timeoutMs: number) => Promise<void>;
 }
@@ -98,9 +103,9 @@ export class ProtocolSession implements TrainerHost {
     this.options.world.attachCommands(member, sink);
   }
 
-  commandsClosed(ref: WorkerRef, reason: string): void {
+  commandsClosed(ref: WorkerRef, sink: CommandSink, reason: string): void {
     const member = this.options.world.byWorkerId(ref.workerId);
-    if (member) this.options.world.lose(member, reason);
+    if (member && member.commands === sink) this.options.world.lose(member, reason);
   }
 
   heartbeat(ref: WorkerRef): void {
@@ -108,7 +113,8 @@ export class ProtocolSession implements TrainerHost {
   }
 
   async state(ref: WorkerRef): Promise<{ manifest: StateManifest; payload: readonly Uint8Array[] }> {
-    this.memberOf(ref, 'state request');
+    const member = this.memberOf(ref, 'state request');
+    await this.options.admit?.(member);
     await this.options.shadow.settled();
     return this.options.shadow.statePayload(this.options.position());
   }
@@ -128,17 +134,30 @@ export class ProtocolSession implements TrainerHost {
         return;
       }
       case 'checksum': {
-        const step = request.checksum.step;
-        this.options.replies.deliver('checksum', step, member.rank, request.checksum, `${who} reported a checksum for step ${step}`);
+        const { step, requestId } = request.checksum;
+        this.options.replies.deliver('checksum', requestId, member.rank, request.checksum, `${who} reported a checksum for step ${step} (request ${requestId})`);
+        return;
+      }
+      case 'stepFailure': {
+        const { step, generation, message } = request.stepFailure;
+        this.options.stepFailed?.(member, step, generation, bounded(message, MAX_FAILURE_CHARS));
         return;
       }
       case 'failure': {
         const { code, message } = request.failure;
-        this.options.world.lose(member, `it failed: ${bounded(message, MAX_FAILURE_CHARS)}${code && code !== 'UNKNOWN' ? ` [${bounded(code, 64)}]` : ''}`);
+        this.options.world.lose(member, `${REPORTED_FAILURE}${bounded(message, MAX_FAILURE_CHARS)}${code && code !== 'UNKNOWN' ? ` [${bounded(code, 64)}]` : ''}`);
         return;
       }
     }
   }
+}
+
+/** How the reason a member was lost begins when the worker itself reported why it failed. */
+export const REPORTED_FAILURE = 'it failed: ';
+
+/** Whether a member was lost because it reported its own failure (which waiting for it again would not mend). */
+export function isReportedFailure(reason: string): boolean {
+  return reason.startsWith(REPORTED_FAILURE);
 }
 
 /** A worker's own account of its failure is shown as it is, up to this many characters. */

@@ -47,6 +47,16 @@ export type RunEvent =
   /** `peer`: the network address the worker's Join came from. */
   | { event: 'worker_joined'; rank: number; host: string; gpu: number; pid: number; backend: string; local_data: boolean; workers: number; world: number; peer: string }
   | { event: 'worker_left'; rank: number; host: string; gpu: number; pid: number; reason: string; expected: boolean; workers: number }
+  /** A local worker process was started (`restart` 0) or started again after it was lost. */
+  | { event: 'worker_started'; rank: number; pid: number; restart: number; max_restarts: number; reason: string | null }
+  /** A local worker that has not joined is stopped or slow to start; it is killed (and restarted if it may be). */
+  | { event: 'worker_stalled'; rank: number; pid: number; reason: string }
+  /** Steps not yet decided were voided on every replica by a world change; they are planned again. */
+  | { event: 'step_abandoned'; steps: number[]; generation: number; reason: string }
+  /** The run cannot go on with the workers it has; it waits (at most timeout_seconds) for joins. */
+  | { event: 'waiting_for_workers'; step: number; workers: number; needed: number; free_ranks: number[]; timeout_seconds: number; elastic: boolean }
+  /** Steps are planned over a different set of members from here on. */
+  | { event: 'world_changed'; generation: number; step: number; from: number; to: number; ranks: number[]; reason: string }
   | {
       event: 'step_completed';
       step: number;

@@ -29,6 +29,9 @@ export class RunMetrics {
   private readonly lossScale: Gauge;
   private readonly skippedSteps: Counter;
   private readonly steps: Counter;
+  private readonly worldChanges: Counter<'change'>;
+  private readonly abandonedSteps: Counter;
+  private readonly workerRestarts: Counter;
   private readonly gradientBytes: Counter<'direction'>;
   private readonly workers: Gauge;
   private readonly epoch: Gauge;
@@ -59,6 +62,9 @@ export class RunMetrics {
     this.skippedSteps = new Counter({ name: name('skipped_steps_total'), help: 'Steps skipped because a gradient was non-finite or overflowed fp16.', registers });
     this.steps = new Counter({ name: name('steps_total'), help: 'Synchronous steps completed (applied or skipped).', registers });
     this.gradientBytes = new Counter({ name: name('gradient_bytes_total'), help: 'Gradient payload bytes through the coordinator: up = from workers, down = reduced, to workers.', labelNames: ['direction'], registers });
+    this.worldChanges = new Counter({ name: name('world_changes_total'), help: 'Times the set of members steps are planned over changed: shrink (a worker lost, --elastic) or grow (a worker joined a running world).', labelNames: ['change'], registers });
+    this.abandonedSteps = new Counter({ name: name('abandoned_steps_total'), help: 'Steps voided on every replica by a world change and planned again.', registers });
+    this.workerRestarts = new Counter({ name: name('worker_restarts_total'), help: 'Local worker processes started again after they were lost (--max-restarts).', registers });
     this.workers = new Gauge({ name: name('workers'), help: 'Workers connected.', registers });
     this.epoch = new Gauge({ name: name('epoch'), help: 'Epochs completed.', registers });
     this.epochs = new Gauge({ name: name('epochs'), help: 'Epochs the run is configured for.', registers });
@@ -73,6 +79,10 @@ export class RunMetrics {
     this.steps.inc(0);
     this.gradientBytes.inc({ direction: 'up' }, 0);
     this.gradientBytes.inc({ direction: 'down' }, 0);
+    this.worldChanges.inc({ change: 'shrink' }, 0);
+    this.worldChanges.inc({ change: 'grow' }, 0);
+    this.abandonedSteps.inc(0);
+    this.workerRestarts.inc(0);
   }
 
   readonly onEvent = (event: RunEvent): void => {
@@ -103,6 +113,15 @@ export class RunMetrics {
         return;
       case 'lr_reduced':
         this.learningRate.set(event.to);
+        return;
+      case 'world_changed':
+        this.worldChanges.inc({ change: event.to < event.from ? 'shrink' : 'grow' });
+        return;
+      case 'step_abandoned':
+        this.abandonedSteps.inc(event.steps.length);
+        return;
+      case 'worker_started':
+        if (event.restart > 0) this.workerRestarts.inc();
         return;
       case 'checkpoint_saved':
         if (event.kind === 'best' && event.val_accuracy !== undefined) this.bestValAccuracy.set(event.val_accuracy);

@@ -140,8 +140,14 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
   }
 
   let resume: TrainingState | undefined;
-  if (options.resumeDir) {
-    const last = new CheckpointStore(runDir.checkpointsDir).loadLast(shadow.layout);
+  const checkpoints = new CheckpointStore(runDir.checkpointsDir);
+  if (options.resumeDir && !checkpoints.hasLast() && config.weights === null) {
+    // Stopped (or killed) before its first epoch ended: nothing to continue, so it starts again
+    // from its seeded initial weights — what an uninterrupted run of it would have done.
+    runDir.rewriteMetrics([]);
+    log(`${runDir.path} stopped before finishing its first epoch (no checkpoints/last): starting it again from the beginning`);
+  } else if (options.resumeDir) {
+    const last = checkpoints.loadLast(shadow.layout);
     resume = last.state;
     runDir.rewriteMetrics(runDir.readMetrics().filter((row) => row.epoch <= last.state.epochsCompleted));
     log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);

@@ -38,7 +38,7 @@ export async function evaluateOnMembers(
   ids: readonly number[],
   returnProbabilities: boolean,
 ): Promise<EvaluationSummary> {
-  const members = context.world.list();
+  const members = context.world.ready();
   const shards = shardBatch([...ids], members.length);
   const waits = members.map((member) => context.replies.expect('evaluation', evaluationId, member.rank));
   for (let i = 0; i < members.length; i++) {
@@ -72,11 +72,11 @@ export async function evaluateOnMembers(
  * Asks every member for the sha256 of its weights after `step` and compares each with `expected`
  * (the shadow's): replicas must stay bit-identical. Returns the members checked.
  */
-export async function verifyReplicas(context: MemberRequests, step: number, expected: string): Promise<Member[]> {
-  const members = context.world.list();
+export async function verifyReplicas(context: MemberRequests, requestId: number, step: number, expected: string): Promise<Member[]> {
+  const members = context.world.ready();
   const waits = members.map((member) => {
-    const reply = context.replies.expect('checksum', step, member.rank);
-    context.world.send(member.rank, { kind: 'checksum', checksum: { step } });
+    const reply = context.replies.expect('checksum', requestId, member.rank);
+    context.world.send(member.rank, { kind: 'checksum', checksum: { step, requestId } });
     return reply;
   });
   const results = await context.guard(Promise.all(waits));

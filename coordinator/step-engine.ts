@@ -9,10 +9,16 @@
 // does the hand-over in order: wait for the reduction → decide → open `next` → send the verdict.
 // Opening `next` before the verdict means no worker can upload for a step that is not open yet,
 // because no worker starts the next step before it has the current verdict.
+//
+// When a member is lost, `abandon` voids every round not yet decided: each member's exchange fails
+// with STEP_ABANDONED (the worker applies nothing of it), and the world generation goes up, so that
+// uploads and plans of the old world are told from those of the new one, in which the trainer plans
+// the same steps again. A round already decided is never undone: its verdict goes to every member
+// still there.
 
 import type { AllReduce, Precision } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
-import { ProtocolError } from '../shared/errors.js';
+import { ProtocolError, WorldChanged } from '../shared/errors.js';
 import type { LossScaler, StepVerdict } from '../shared/loss-scaler.js';
 import type { GradientHeader, ReducedHeader, StepTimings, TensorChunk } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
@@ -26,6 +32,8 @@ import { describeMember, type Member } from './world.js';
 /** The plan of one step: which samples each member computes. Fixed before the step is sent. */
 export interface StepPlan {
   step: number;
+  /** The world generation it was planned in (see `StepEngine.abandon`). */
+  generation: number;
   epoch: number;
   batch: number[];
   members: Member[];
@@ -100,6 +108,7 @@ export class StepEngine {
   private readonly rounds = new Map<number, Round>();
   private readonly lastRoundOf: [Round | undefined, Round | undefined] = [undefined, undefined];
   private readonly failure = new Deferred<never>();
+  private currentGeneration = 0;
 
   constructor(
     private readonly shadow: ShadowState,
@@ -126,6 +135,39 @@ export class StepEngine {
     return [...this.rounds.keys()];
   }
 
+  /** The world generation: plans and uploads of an older one belong to abandoned steps. */
+  get generation(): number {
+    return this.currentGeneration;
+  }
+
+  /**
+   * Voids every round not yet decided (a member was lost): each member's exchange of it fails with
+   * STEP_ABANDONED and the trainer's wait for it with WORLD_CHANGED. The generation goes up.
+   * Returns the steps abandoned.
+   */
+  abandon(reason: string): number[] {
+    this.currentGeneration++;
+    const steps = [...this.rounds.keys()].sort((a, b) => a - b);
+    const toWorkers = new ProtocolError('STEP_ABANDONED', `step${steps.length === 1 ? '' : 's'} ${steps.join(', ')} abandoned: ${reason}`);
+    const toTrainer = new WorldChanged(`the world changed: ${reason}`);
+    for (const round of this.rounds.values()) {
+      for (const upload of round.uploads.values()) upload.sink.fail(toWorkers);
+      round.uploads.clear();
+      round.reduced.promise.catch(() => undefined);
+      round.reduced.reject(toTrainer);
+      // Nothing of it will be streamed or applied: its reducer is free at once.
+      round.released.resolve();
+    }
+    this.rounds.clear();
+    return steps;
+  }
+
+  private requireCurrent(plan: StepPlan): void {
+    if (plan.generation !== this.currentGeneration) {
+      throw new WorldChanged(`step ${plan.step} was planned in world generation ${plan.generation}; the world is at generation ${this.currentGeneration}`);
+    }
+  }
+
   /** Fails every wait and every member's exchange in progress, now and later, with `error`. */
   abort(error: Error): void {
     if (this.failure.settled) return;
@@ -142,8 +184,10 @@ export class StepEngine {
    * used, whose result must have been streamed to every member and applied by the shadow first.
    */
   async open(plan: StepPlan): Promise<void> {
+    this.requireCurrent(plan);
     const index = plan.step % 2;
     await this.guard(this.lastRoundOf[index]?.released.promise ?? Promise.resolve());
+    this.requireCurrent(plan);
     const reducer = this.reducers[index]!;
     const round: Round = {
       plan,
@@ -167,6 +211,12 @@ export class StepEngine {
   /** Accepts `member`'s upload for its step after checking the header against the round. */
   beginUpload(member: Member, received: GradientHeader__Output, sink: DownloadSink): UploadSession {
     const who = describeMember(member);
+    if (received.generation < this.currentGeneration) {
+      throw new ProtocolError('STEP_ABANDONED', `${who} uploaded step ${received.step} of world generation ${received.generation}, which was abandoned (the world is at generation ${this.currentGeneration})`);
+    }
+    if (received.generation > this.currentGeneration) {
+      throw new ProtocolError('PROTOCOL_INVALID', `${who} uploaded step ${received.step} of world generation ${received.generation}; the world is at generation ${this.currentGeneration}`);
+    }
     const round = this.rounds.get(received.step);
     if (!round) {
       const open = this.openSteps;
@@ -271,6 +321,7 @@ export class StepEngine {
    * opens `next` (when there is one) and sends the verdict to every member.
    */
   async finish(plan: StepPlan, learningRate: number, next: StepPlan | undefined): Promise<StepOutcome> {
+    this.requireCurrent(plan);
     const round = this.rounds.get(plan.step);
     if (!round) throw new RangeError(`step ${plan.step} is not open`);
     await this.guard(round.reduced.promise);
@@ -293,7 +344,13 @@ export class StepEngine {
       nextLossScale: this.scaler.scale,
     };
     this.rounds.delete(plan.step);
-    if (next) await this.open(next);
+    // The verdict goes out even when the world changed while `next` waited to open: this step is
+    // decided and applied by the shadow, so every member still there must apply it too.
+    if (next) {
+      await this.open(next).catch((error: unknown) => {
+        if (!(error instanceof WorldChanged)) throw error;
+      });
+    }
     const applied = this.shadow.settled();
     const delivered = new Deferred<void>();
     let pendingDownloads = round.uploads.size;

@@ -16,6 +16,7 @@ import {
   type TrainerHandlers,
 } from '../shared/wire/index.js';
 import type { TrainerHost } from './protocol-session.js';
+import type { CommandSink } from './world.js';
 import type { DownloadSink, UploadSession } from './step-engine.js';
 
 export interface ServerCredentialsOptions {
@@ -94,27 +95,37 @@ export class TrainerServer {
 
   private readonly commands: Handler<'Commands'> = (call) => {
     const ref = call.request;
-    try {
-      this.authenticate(call.metadata, call.getPeer());
-      let open = true;
-      const closed = (reason: string) => {
+    let open = true;
+    const sink: CommandSink = {
+      write: (command) => call.write(command),
+      end: () => {
+        open = false;
+        call.end();
+      },
+      fail: (error) => {
         if (!open) return;
         open = false;
-        this.host.commandsClosed(ref, reason);
-      };
-      call.on('cancelled', () => closed('its command stream was cancelled (the worker disconnected or exited)'));
-      call.on('error', (error) => closed(`its command stream failed: ${error.message}`));
-      call.on('close', () => closed('its command stream closed'));
-      this.host.openCommands(ref, {
-        write: (command) => call.write(command),
-        end: () => {
-          open = false;
-          call.end();
-        },
-      });
+        call.emit('error', serviceError(error));
+      },
+    };
+    try {
+      this.authenticate(call.metadata, call.getPeer());
+      this.host.openCommands(ref, sink);
     } catch (error) {
+      // A refused stream (a second one, an unknown worker) ends here; the member's own stream, if
+      // it has one, is not touched.
+      open = false;
       call.emit('error', serviceError(error));
+      return;
     }
+    const closed = (reason: string) => {
+      if (!open) return;
+      open = false;
+      this.host.commandsClosed(ref, sink, reason);
+    };
+    call.on('cancelled', () => closed('its command stream was cancelled (the worker disconnected or exited)'));
+    call.on('error', (error) => closed(`its command stream failed: ${error.message}`));
+    call.on('close', () => closed('its command stream closed'));
   };
 
   private readonly heartbeat: Handler<'Heartbeat'> = (call, callback) => {

@@ -1,10 +1,13 @@
 // The workers of a run: who joined, with which rank, how to reach each with commands, and the
 // moment one is lost (its command stream ended, its process exited, or its heartbeats stopped).
-// Losing a member rejects everything the run is waiting on, so nothing hangs (SPEC §8).
+// A member is ready once its command stream is open (it opens it after fetching the state); only
+// ready members are given work. `size` is the most members the run takes: the world may be
+// smaller for a while (a member was lost and --elastic goes on without it, or a replacement is
+// awaited), and grows again when workers join.
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ProtocolError, WorldError } from '../shared/errors.js';
+import { ProtocolError, WorldChanged, WorldError } from '../shared/errors.js';
 import type { Command, JoinRequest } from '../shared/wire/index.js';
 import { systemClock, type Clock } from './clock.js';
 
@@ -29,6 +32,8 @@ export interface Member {
 export interface CommandSink {
   write(command: Command): boolean;
   end(): void;
+  /** Ends the stream with this error: the member was expelled (it stalled, or the run gave up on it). */
+  fail(error: Error): void;
 }
 
 export function describeMember(member: Pick<Member, 'rank' | 'host' | 'gpu' | 'pid'>): string {
@@ -38,6 +43,8 @@ export function describeMember(member: Pick<Member, 'rank' | 'host' | 'gpu' | 'p
 
 export interface WorldEvents {
   joined: [Member];
+  /** Its command stream opened: it can be given work. */
+  ready: [Member];
   lost: [Member, string];
 }
 
@@ -65,6 +72,16 @@ export class World extends EventEmitter<WorldEvents> {
     return [...this.members.values()].sort((a, b) => a.rank - b.rank);
   }
 
+  /** Members that can be given work (their command stream is open), in rank order. */
+  ready(): Member[] {
+    return this.list().filter((m) => m.commands !== undefined);
+  }
+
+  /** Ranks in [0, size) that no member holds. */
+  freeRanks(): number[] {
+    return Array.from({ length: this.size }, (_, rank) => rank).filter((rank) => !this.members.has(rank));
+  }
+
   byRank(rank: number): Member | undefined {
     return this.members.get(rank);
   }
@@ -77,7 +94,7 @@ export class World extends EventEmitter<WorldEvents> {
   /** Admits a worker, giving it the rank it asked for when free, else the lowest free rank. */
   join(request: JoinRequest, peer: string): Member {
     if (this.closed) throw new ProtocolError('PROTOCOL_INVALID', `the run is not accepting workers (from ${peer})`);
-    if (this.full) throw new ProtocolError('PROTOCOL_INVALID', `the run already has its ${this.size} workers; refused ${request.host} pid ${request.pid}`);
+    if (this.full) throw new WorldError('WORLD_FULL', `the run already has its ${this.size} workers; refused ${request.host} pid ${request.pid}`);
     let rank = request.requestedRank;
     if (rank >= this.size) {
       throw new ProtocolError('PROTOCOL_INVALID', `requested rank ${rank} is outside the world of ${this.size} workers`);
@@ -108,11 +125,13 @@ export class World extends EventEmitter<WorldEvents> {
 
   attachCommands(member: Member, sink: CommandSink): void {
     member.commands = sink;
+    this.emit('ready', member);
   }
 
   send(rank: number, command: Command): void {
     const member = this.members.get(rank);
-    if (!member?.commands) throw new WorldError('WORKER_LOST', `cannot send ${command.kind} to rank ${rank}: it has no open command stream`);
+    // A member gone (or not ready) is a world change for whoever wanted to give it work.
+    if (!member?.commands) throw new WorldChanged(`cannot send ${command.kind} to rank ${rank}: it has no open command stream`);
     member.commands.write(command);
   }
 
@@ -125,10 +144,18 @@ export class World extends EventEmitter<WorldEvents> {
     return this.list().filter((m) => nowMs - m.lastHeartbeatMs > timeoutMs);
   }
 
-  /** Removes a member and tells everyone why; idempotent. */
+  /**
+   * Removes a member and tells everyone why; idempotent. Its command stream, if still open, ends
+   * with the reason, so a worker that was only stalled learns it is out and may join again.
+   */
   lose(member: Member, reason: string): void {
     if (this.members.get(member.rank) !== member) return;
     this.members.delete(member.rank);
+    try {
+      member.commands?.fail(new WorldError('WORKER_EXPELLED', `${describeMember(member)} is no longer a member of the run: ${reason}`));
+    } catch {
+      // The stream is already gone with its worker.
+    }
     this.emit('lost', member, reason);
   }
 

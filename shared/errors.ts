@@ -27,6 +27,10 @@ export type ErrorCode =
   | 'MODEL_INVALID'
   | 'WORKER_LOST'
   | 'STEP_RESTARTED'
+  | 'STEP_ABANDONED'
+  | 'WORLD_CHANGED'
+  | 'WORLD_FULL'
+  | 'WORKER_EXPELLED'
   | 'REPLICAS_DIVERGED'
   | 'TRAINING_DIVERGED'
   | 'RUN_STOPPED'
@@ -79,6 +83,19 @@ export class BackendError extends EmotrainError {}
 export class ModelError extends EmotrainError {}
 /** A worker died, stalled or disagreed with the others; the run cannot go on as it was. */
 export class WorldError extends EmotrainError {}
+/**
+ * The world changed under a wait (a member was lost): what was waited for is void and is done
+ * again for the new world. Not a failure of the run.
+ */
+export class WorldChanged extends WorldError {
+  constructor(message: string) {
+    super('WORLD_CHANGED', message);
+  }
+}
+
+export function isWorldChange(error: unknown): error is WorldChanged {
+  return error instanceof WorldChanged;
+}
 export class TrainingError extends EmotrainError {}
 /** `emotrain evaluate`: a run directory it cannot use, or a report it cannot produce (issue 5). */
 export class ReportError extends EmotrainError {}

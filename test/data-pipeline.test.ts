@@ -21,7 +21,7 @@ const tempRoot = () => tempDir('pipeline');
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const sample = (id: number, fields: Partial<Sample> = {}): Sample => ({ id, label: id % 7, image: Buffer.alloc(0), path: '', sha256: '', ...fields });
-const step = (step: number, samples: Sample[]): Command => ({ kind: 'trainStep', trainStep: { step, epoch: 0, worldSize: 1, globalBatch: samples.length, samples, stepSeed: 1, ring: [] } });
+const step = (step: number, samples: Sample[]): Command => ({ kind: 'trainStep', trainStep: { step, generation: 0, epoch: 0, worldSize: 1, globalBatch: samples.length, samples, stepSeed: 1, ring: [] } });
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('the command queue', () => {
@@ -36,7 +36,7 @@ describe('the command queue', () => {
     stream.emit('data', step(0, []));
     stream.emit('data', step(1, []));
     expect(started).toEqual([0, 1]); // both prepared before anyone asked for either
-    stream.emit('data', { kind: 'checksum', checksum: { step: 2 } } satisfies Command);
+    stream.emit('data', { kind: 'checksum', checksum: { step: 2, requestId: 1 } } satisfies Command);
     stream.emit('end');
     const seen: Array<[string, number | undefined]> = [];
     for await (const { command, prepared } of queue) seen.push([command.kind, await prepared]);

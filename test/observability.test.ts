@@ -163,6 +163,7 @@ describe('observability', () => {
       phase: (v) => ['data', 'compute', 'exchange', 'apply', 'total'].includes(v),
       split: (v) => v === 'train' || v === 'val',
       direction: (v) => v === 'up' || v === 'down',
+      change: (v) => v === 'shrink' || v === 'grow',
       class: (v) => ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'].includes(v),
       le: (v) => v === '+Inf' || Number.isFinite(Number(v)),
     };

@@ -88,6 +88,7 @@ describe('the coordinator validates every message', () => {
       runId: joined.runId,
       workerId: joined.workerId,
       step: step.step,
+      generation: step.generation,
       lossScale: manifest.lossScale,
       dtype: 'TENSOR_DTYPE_FLOAT16',
       gradientElements: trainable,

@@ -77,7 +77,7 @@ describe('ring all-reduce between workers', () => {
       const weights = Array.from({ length: world }, (_, r) => (r + 1) / ((world * (world + 1)) / 2));
       const results = members.map(() => new Uint16Array(n));
       const outcomes = members.map((m, r) =>
-        m.ring.run({ runId: RUN, step: 0, rank: m.rank, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(r, n), weight: weights[r]!, result: results[r]! }),
+        m.ring.run({ runId: RUN, step: 0, generation: 0, rank: m.rank, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(r, n), weight: weights[r]!, result: results[r]! }),
       );
       const owned = await Promise.all(outcomes.map((o) => o.owned));
       await Promise.all(outcomes.map((o) => o.done));
@@ -94,7 +94,7 @@ describe('ring all-reduce between workers', () => {
     const ring = members.map((m) => m.peer);
     for (const step of [0, 1, 2]) {
       const results = members.map(() => new Uint16Array(40));
-      const outcomes = members.map((m, r) => m.ring.run({ runId: RUN, step, rank: m.rank, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(r + step, 40), weight: 1 / 3, result: results[r]! }));
+      const outcomes = members.map((m, r) => m.ring.run({ runId: RUN, step, generation: 0, rank: m.rank, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(r + step, 40), weight: 1 / 3, result: results[r]! }));
       await Promise.all(outcomes.map((o) => o.done));
       expect(Array.from(results[1]!)).toEqual(Array.from(results[0]!));
       expect(Array.from(results[2]!)).toEqual(Array.from(results[0]!));
@@ -117,7 +117,7 @@ describe('ring all-reduce between workers', () => {
     let step = 0;
     for (const c of cases) {
       const result = new Uint16Array(40).fill(0x1234);
-      const outcome = victim.ring.run({ runId: RUN, step, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result });
+      const outcome = victim.ring.run({ runId: RUN, step, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result });
       outcome.done.catch(() => undefined);
       // a hand-made predecessor: rank 0's stream with one thing wrong
       const Peer = loadPeerService().client;
@@ -142,7 +142,7 @@ describe('ring all-reduce between workers', () => {
   it('fails the step, naming the peer, when its successor cannot be reached', async () => {
     const lonely = await member(1);
     const ring = [{ rank: 0, address: '127.0.0.1:1' }, lonely.peer];
-    const outcome = lonely.ring.run({ runId: RUN, step: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
+    const outcome = lonely.ring.run({ runId: RUN, step: 0, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
     outcome.owned.catch(() => undefined);
     await expect(outcome.done).rejects.toThrow(/ring stream of step 0 to worker 0 \(127\.0\.0\.1:1\) failed.*UNAVAILABLE/);
   });
@@ -162,7 +162,7 @@ describe('ring all-reduce between workers', () => {
   it('fails the step at once, naming the peer, when the predecessor goes away mid-stream', async () => {
     const victim = await member(1, 16);
     const ring = [{ rank: 0, address: await sinkPeer() }, victim.peer];
-    const outcome = victim.ring.run({ runId: RUN, step: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
+    const outcome = victim.ring.run({ runId: RUN, step: 0, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
     outcome.done.catch(() => undefined);
     const Peer = loadPeerService().client;
     const client = new Peer(victim.peer.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);

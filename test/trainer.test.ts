@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../shared/errors.js';
 import type { DownloadSink } from '../coordinator/step-engine.js';
-import { eventsOf, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
+import { FakeWorker, eventsOf, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
 
 const NO_DOWNLOADS: DownloadSink = { chunk: () => undefined, verdict: (_h, done) => done(), fail: () => undefined, pause: () => undefined, resume: () => undefined };
 
@@ -166,18 +166,70 @@ describe('the run engine, in process', () => {
     expect(run.checkpoints.saved.filter((c) => c.kind === 'last').map((c) => c.state!.epochsCompleted)).toEqual([1]);
   });
 
-  it('fails the run within the step when a member is lost mid-step, naming it', async () => {
-    const run = await inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}) });
+  it('without --elastic, waits for a replacement and fails after the rejoin timeout, naming the free rank', async () => {
+    const run = await inProcessRun({
+      workers: 2, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}),
+      policy: { elastic: false, minWorkers: 1, rejoinTimeoutMs: 300, admitTimeoutMs: 1000 },
+    });
     await run.trainer.waitForWorld(1000);
-    await expect(run.trainer.train()).rejects.toThrow(/worker 1 \(fake, cpu, pid 1001\) was lost at step 2: its command stream was cancelled/);
+    await expect(run.trainer.train()).rejects.toThrow(/no worker took rank 1 within 0 s \(--rejoin-timeout\); the run cannot go on without all 2 workers/);
     expect(eventsOf(run.events, 'worker_left')).toEqual([expect.objectContaining({ rank: 1, expected: false, workers: 1 })]);
+    expect(eventsOf(run.events, 'step_abandoned')).toEqual([expect.objectContaining({ steps: [2], generation: 1 })]);
+    expect(eventsOf(run.events, 'waiting_for_workers')).toEqual([expect.objectContaining({ step: 2, workers: 1, needed: 2, free_ranks: [1], elastic: false })]);
     expect(eventsOf(run.events, 'epoch_end')).toHaveLength(0);
     run.trainer.stopWorkers('the test is over');
     // the surviving member's upload of step 2 was abandoned, never applied
     await run.workers[0]!.done;
-    expect(String(run.workers[0]!.failure)).toMatch(/was lost at step 2/);
     expect(run.workers[0]!.stepsApplied).toBe(2);
+    expect(run.workers[0]!.stepsAbandoned).toBe(1);
     expect(run.shadow.iteration).toBe(2);
+  });
+
+  it('with --elastic, abandons the step in flight on every replica and goes on with the others, replicas still equal to the shadow', async () => {
+    const run = await inProcessRun({
+      workers: 3, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}),
+      policy: { elastic: true, minWorkers: 1, rejoinTimeoutMs: 1000, admitTimeoutMs: 1000 },
+    });
+    const outcome = await finish(run);
+    expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 2 });
+    expect(eventsOf(run.events, 'epoch_end').map((e) => e.epoch)).toEqual([1, 2]);
+    expect(eventsOf(run.events, 'world_changed')).toEqual([expect.objectContaining({ step: 2, from: 3, to: 2, ranks: [0, 2] })]);
+    const abandoned = eventsOf(run.events, 'step_abandoned');
+    expect(abandoned).toHaveLength(1);
+    expect(abandoned[0]!.steps[0]).toBe(2);
+    // every step of both epochs applied once: none lost, none applied twice
+    const steps = eventsOf(run.events, 'step_completed').map((e) => e.step);
+    expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i));
+    expect(run.shadow.iteration).toBe(steps.length);
+    for (const rank of [0, 2]) {
+      expect(run.workers[rank]!.checksum()).toBe(run.shadow.checksum());
+      expect(run.workers[rank]!.stepsApplied).toBe(steps.length);
+    }
+  });
+
+  it('admits a worker that joins a running world at a step boundary: it fetches the state there and the world grows', async () => {
+    let run: Awaited<ReturnType<typeof inProcessRun>> | undefined;
+    let joiner: FakeWorker | undefined;
+    run = await inProcessRun({
+      workers: 2, worldSize: 3, epochs: 2,
+      policy: { elastic: true, minWorkers: 1, rejoinTimeoutMs: 1000, admitTimeoutMs: 5000 },
+      workerOptions: (rank) => (rank === 0 ? {
+        afterStep: (step) => {
+          if (step !== 1 || joiner) return;
+          joiner = new FakeWorker(run!.session, 'fp16', { loss: (epoch) => 1 / epoch, accuracy: () => 0.5 });
+          run!.workers.push(joiner);
+          void joiner.start(-1);
+        },
+      } : {}),
+    });
+    const outcome = await finish(run);
+    expect(outcome.status).toBe('finished');
+    const grew = eventsOf(run.events, 'world_changed');
+    expect(grew).toEqual([expect.objectContaining({ from: 2, to: 3 })]);
+    const steps = eventsOf(run.events, 'step_completed').map((e) => e.step);
+    expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i));
+    expect(joiner!.stepsApplied).toBe(steps.length - grew[0]!.step);
+    for (const worker of run.workers) expect(worker.checksum()).toBe(run.shadow.checksum());
   });
 
   it('ends as stopped, not hung, when a member leaves while a stop is pending (scancel signals every task at once)', async () => {
@@ -201,7 +253,7 @@ describe('the run engine, in process', () => {
     await run.trainer.waitForWorld(1000);
     const member = run.world.list()[0]!;
     const header = {
-      runId: 'in-process', workerId: member.workerId, step: 7, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16' as const, gradientElements: WEIGHTS,
+      runId: 'in-process', workerId: member.workerId, step: 7, generation: 0, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16' as const, gradientElements: WEIGHTS,
       stateElements: 4, shardSize: 128, lossSum: 1, correct: 0, regularizationLoss: 0, timings: null, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
     };
     expect(() => run.session.beginUpload(header, 'test', NO_DOWNLOADS)).toThrow(ProtocolError);

@@ -7,7 +7,7 @@ afterEach(cleanUp);
 function startLongRun(runs: string, runId: string, extra: string[] = []): Program {
   return new Program(COORDINATOR, [
     '--gpus', '2', '--epochs', '50', '--dataset', 'synthetic', '--synthetic-count', '700',
-    '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', runId, '--progress', 'lines', ...extra,
+    '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', runId, '--progress', 'lines', '--max-restarts', '0', ...extra,
   ]);
 }
 
@@ -43,7 +43,7 @@ describe('a worker that dies in a ring (--allreduce ring)', () => {
     const runDir = path.join(runs, 'ring-kill');
     const coordinator = new Program(COORDINATOR, [
       '--gpus', '3', '--epochs', '50', '--dataset', 'synthetic', '--synthetic-count', '700', '--allreduce', 'ring',
-      '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', 'ring-kill', '--progress', 'lines',
+      '--model', 'small-cnn', '--image-size', '32', '--runs', runs, '--run-id', 'ring-kill', '--progress', 'lines', '--max-restarts', '0',
     ]);
     const pids = workerPids(await waitForEvents(runDir, (e) => e.some((x) => x.event === 'epoch_end'), 120_000));
     expect(pids.size).toBe(3);

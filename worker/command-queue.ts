@@ -60,6 +60,13 @@ export class CommandQueue<Prepared> implements AsyncIterable<QueuedCommand<Prepa
     return this.queued.length;
   }
 
+  /** Takes the commands not handed out yet that `voided` picks out of the queue (a world change voided them). */
+  drop(voided: (command: Command) => boolean): Array<QueuedCommand<Prepared>> {
+    const dropped = this.queued.filter((item) => voided(item.command));
+    if (dropped.length > 0) this.queued.splice(0, this.queued.length, ...this.queued.filter((item) => !voided(item.command)));
+    return dropped;
+  }
+
   private push(item: QueuedCommand<Prepared>): void {
     this.queued.push(item);
     this.wake();

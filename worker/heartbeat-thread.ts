@@ -1,5 +1,5 @@
 // Runs in a worker thread (see heartbeat.ts): opens its own channel and streams a ping every
-// interval until terminated. Failures are silent here on purpose: the coordinator is the one that
+// interval until terminated. Failures are not reported from here: the coordinator is the one that
 // decides a worker is gone, and the main thread learns it from its command stream.
 
 import { workerData } from 'node:worker_threads';
@@ -11,8 +11,24 @@ const options = workerData as HeartbeatOptions;
 const asBuffer = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined);
 const tls = options.tls ? { ca: asBuffer(options.tls.ca), cert: asBuffer(options.tls.cert), key: asBuffer(options.tls.key) } : undefined;
 const client = new CoordinatorClient(options.address, options.token, clientCredentials(tls));
-const stream = client.heartbeat();
-stream.on('error', () => undefined);
-const ping = () => stream.write({ runId: options.runId, workerId: options.workerId, sentAtMs: Date.now() });
-ping();
+// A stream that fails (the coordinator restarted, a network blip) is opened again with backoff:
+// pings must not stop silently while the worker is still a member.
+const BACKOFF_MS = [250, 500, 1000, 2000];
+let failures = 0;
+let stream: ReturnType<CoordinatorClient['heartbeat']> | undefined;
+function open(): void {
+  const current = client.heartbeat();
+  stream = current;
+  current.on('error', () => {
+    if (stream !== current) return;
+    stream = undefined;
+    setTimeout(open, BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]);
+  });
+  ping();
+}
+function ping(): void {
+  if (!stream) return;
+  if (stream.write({ runId: options.runId, workerId: options.workerId, sentAtMs: Date.now() })) failures = 0;
+}
+open();
 setInterval(ping, options.intervalMs);

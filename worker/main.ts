@@ -38,6 +38,10 @@ const argv = withNatsFlags(yargs(hideBin(process.argv)), "find the coordinator's
   .option('peer-listen', { type: 'string', describe: 'where the Peer service listens for --allreduce ring, host:port (default: loopback when the coordinator is, else 0.0.0.0:0)' })
   .option('peer-address', { type: 'string', describe: 'the host:port other workers reach this one at (behind NAT, a forwarded port); default: what the coordinator sees' })
   .option('connect-timeout', { type: 'number', default: 30, describe: 'seconds to wait for the coordinator (with --nats: to find it, then to reach it)' })
+  .option('reconnect-timeout', {
+    type: 'number',
+    describe: 'seconds to keep trying to join again when the coordinator goes away (restarted with --resume) or lets this worker go; 0: leave at once (default: 300; 0 for a worker a coordinator started)',
+  })
   .option('config', { config: true, describe: 'JSON file with any of these flags' })
   .strict()
   .help()
@@ -63,9 +67,22 @@ function isDirectory(dir: string): boolean {
 // A worker started by a local coordinator leaves Ctrl-C (and a SIGTERM sent to the whole process
 // group, as `timeout` or a batch scheduler does) to it: the coordinator finishes the step, sends
 // the stop, and reaps us. A worker started by hand leaves on either.
-if (process.env['EMOTRAIN_MANAGED'] === '1') {
+// It also leaves when that coordinator dies: its stdin is a pipe from the coordinator, which
+// closes when the coordinator's process ends however it ended (SIGKILL included).
+const managed = process.env['EMOTRAIN_MANAGED'] === '1';
+if (managed) {
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
+  if (!process.stdin.isTTY) {
+    process.stdin.on('end', () => {
+      process.stderr.write('worker: the coordinator that started this worker is gone; leaving\n');
+      process.exit(1);
+    });
+    process.stdin.on('error', () => undefined);
+    process.stdin.resume();
+    // Reading stdin must not keep a finished worker alive.
+    (process.stdin as unknown as { unref?: () => void }).unref?.();
+  }
 }
 
 runMain('worker', async () => {
@@ -83,6 +100,8 @@ runMain('worker', async () => {
   if (nats && argv.coordinator !== undefined) throw new ConfigError('CONFIG_INVALID', 'give --coordinator HOST:PORT or --nats URL, not both');
   if (!nats && argv.coordinator === undefined) throw new ConfigError('CONFIG_INVALID', 'say where the coordinator is: --coordinator HOST:PORT, or --nats URL to find it');
   if (!nats && argv.run !== undefined) throw new ConfigError('CONFIG_INVALID', '--run chooses a run on NATS: it needs --nats URL');
+  const reconnectTimeout = argv['reconnect-timeout'] ?? (managed ? 0 : 300);
+  if (!Number.isFinite(reconnectTimeout) || reconnectTimeout < 0) throw new ConfigError('CONFIG_INVALID', `--reconnect-timeout must be a number of seconds >= 0, got ${reconnectTimeout}`);
   const log = (message: string) => process.stderr.write(`${message}\n`);
   const dataDir = argv['data-dir'] === undefined ? undefined : path.resolve(argv['data-dir']);
   if (dataDir !== undefined && !isDirectory(dataDir)) throw new ConfigError('CONFIG_INVALID', `--data-dir ${dataDir} is not a directory`);
@@ -94,7 +113,7 @@ runMain('worker', async () => {
   }
   // A worker started by hand shows its progress; a local coordinator's console already does.
   let rank = -1;
-  const progress = process.env['EMOTRAIN_MANAGED'] === '1' ? undefined : new WorkerProgress(() => rank, log);
+  const progress = managed ? undefined : new WorkerProgress(() => rank, log);
   const outcome = await runWorker({
     coordinator,
     token,
@@ -108,6 +127,7 @@ runMain('worker', async () => {
     ...(argv['peer-address'] !== undefined ? { peerAddress: argv['peer-address'] } : {}),
     heartbeatIntervalMs: 1000,
     connectTimeoutMs: argv['connect-timeout'] * 1000,
+    reconnectTimeoutMs: reconnectTimeout * 1000,
     log,
     ...(progress
       ? {
@@ -119,6 +139,6 @@ runMain('worker', async () => {
         }
       : {}),
   });
-  if (process.env['EMOTRAIN_MANAGED'] !== '1') process.stderr.write(`worker ${outcome.rank}: stopped after ${outcome.steps} steps (${outcome.stopReason})\n`);
+  if (!managed) process.stderr.write(`worker ${outcome.rank}: stopped after ${outcome.steps} steps (${outcome.stopReason})\n`);
   return 0;
 });

@@ -1,8 +1,11 @@
 // The worker's Peer service (--allreduce ring): where its predecessor in the ring streams each
 // step's chunks. Every call is authenticated with the run's token first; its header says which
-// step it carries, and it waits (paused, so HTTP/2 flow control holds the sender) until this
-// worker's all-reduce of that step takes it. Only the current step and the one after it can wait:
-// a predecessor that finished its part of step s may already be sending step s + 1.
+// step (and world generation) it carries, and it waits (paused, so HTTP/2 flow control holds the
+// sender) until this worker's all-reduce of that step takes it. Only the current step and the one
+// after it can wait: a predecessor that finished its part of step s may already be sending step
+// s + 1. After a world change a predecessor may already send a step of the new generation (the same
+// step numbers, planned again) while this worker still ends the old one: a few generations ahead
+// may wait too, never more than a few streams at once.
 
 import * as grpc from '@grpc/grpc-js';
 import { Deferred } from '../shared/deferred.js';
@@ -20,15 +23,21 @@ export interface IncomingRing {
   accept(): void;
 }
 
+/** Generations a predecessor may be ahead of this worker (world changes it has not seen yet). */
+const MAX_GENERATIONS_AHEAD = 4;
+/** Streams that may wait to be taken at once. */
+const MAX_WAITING_STREAMS = 6;
+
 type RingCall = Parameters<PeerHandlers['Ring']>[0];
 type RingCallback = Parameters<PeerHandlers['Ring']>[1];
 
 export class PeerServer {
   private readonly server = new grpc.Server(CHANNEL_OPTIONS);
   private readonly tokens: TokenCheck;
-  private readonly waiting = new Map<number, Deferred<IncomingRing>>();
+  private readonly waiting = new Map<string, { generation: number; step: number; slot: Deferred<IncomingRing> }>();
   private runId: string | undefined;
   private currentStep = -1;
+  private currentGeneration = 0;
 
   constructor(token: string) {
     this.tokens = new TokenCheck(token);
@@ -40,27 +49,54 @@ export class PeerServer {
     return new Promise((resolve, reject) => this.server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port))));
   }
 
-  /** From joining on: calls for another run are refused. */
+  /** From joining on: calls for another run are refused. A new membership starts afresh. */
   setRun(runId: string): void {
     this.runId = runId;
+    this.currentStep = -1;
+    this.currentGeneration = 0;
+    for (const { slot } of this.waiting.values()) void slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', 'this worker joined the run again')));
+    this.waiting.clear();
   }
 
-  /** The stream of `step` from the predecessor, once it arrives (at once if it is waiting already). */
-  incoming(step: number): Promise<IncomingRing> {
+  /** The stream of `step` (of world generation `generation`) from the predecessor, once it arrives. */
+  incoming(generation: number, step: number): Promise<IncomingRing> {
     this.currentStep = step;
-    for (const old of [...this.waiting.keys()]) {
-      if (old < step) {
-        void this.waiting.get(old)!.promise.then((stale) => stale.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old} is over; this worker is at step ${step}`)));
-        this.waiting.delete(old);
+    this.currentGeneration = generation;
+    for (const [key, old] of [...this.waiting]) {
+      if (old.generation < generation || (old.generation === generation && old.step < step)) {
+        void old.slot.promise.then((stale) => stale.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} (generation ${old.generation}) is over; this worker is at step ${step} (generation ${generation})`)));
+        if (!old.slot.settled) old.slot.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} is over`));
+        this.waiting.delete(key);
       }
     }
-    return this.slot(step).promise;
+    return this.slot(generation, step).promise;
   }
 
-  private slot(step: number): Deferred<IncomingRing> {
-    let slot = this.waiting.get(step);
-    if (!slot) this.waiting.set(step, (slot = new Deferred()));
-    return slot;
+  /** A world change: streams of older generations will not be taken. */
+  advanceGeneration(generation: number): void {
+    if (generation <= this.currentGeneration) return;
+    this.currentGeneration = generation;
+    for (const [key, old] of [...this.waiting]) {
+      if (old.generation >= generation) continue;
+      void old.slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', `step ${old.step} of generation ${old.generation} was abandoned`)));
+      this.waiting.delete(key);
+    }
+  }
+
+  private slot(generation: number, step: number): Deferred<IncomingRing> {
+    const key = `${generation}/${step}`;
+    let entry = this.waiting.get(key);
+    if (!entry) this.waiting.set(key, (entry = { generation, step, slot: new Deferred() }));
+    return entry.slot;
+  }
+
+  /** Whether a stream for (generation, step) may wait here. */
+  private acceptable(generation: number, step: number): boolean {
+    // Before this membership's first step, a faster predecessor may already send it.
+    if (this.currentStep < 0) return true;
+    if (generation === this.currentGeneration) return step >= this.currentStep && step <= this.currentStep + 1;
+    // A world change this worker has not seen yet: the same steps, planned again, or the next.
+    return generation > this.currentGeneration && generation <= this.currentGeneration + MAX_GENERATIONS_AHEAD && step >= this.currentStep - 1 && step <= this.currentStep + 2;
   }
 
   private ring(call: RingCall, callback: RingCallback): void {
@@ -85,10 +121,13 @@ export class PeerServer {
         if (message.kind !== 'header') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a ring stream must start with its header`);
         const header = message.header as RingHeader;
         if (header.runId !== this.runId) throw new ProtocolError('PROTOCOL_WRONG_RUN', `${peer}: ring stream for run ${JSON.stringify(header.runId.slice(0, 64))}, this worker is in run ${this.runId ?? '(none yet)'}`);
-        if (header.step < this.currentStep || header.step > this.currentStep + 1) {
-          throw new ProtocolError('PROTOCOL_WRONG_STEP', `${peer}: ring stream for step ${header.step}, this worker is at step ${this.currentStep}`);
+        if (!this.acceptable(header.generation, header.step)) {
+          throw new ProtocolError('PROTOCOL_WRONG_STEP', `${peer}: ring stream for step ${header.step} of generation ${header.generation}, this worker is at step ${this.currentStep} of generation ${this.currentGeneration}`);
         }
-        const slot = this.slot(header.step);
+        if (!this.waiting.has(`${header.generation}/${header.step}`) && this.waiting.size >= MAX_WAITING_STREAMS) {
+          throw new ProtocolError('PROTOCOL_INVALID', `${peer}: too many ring streams waiting (${this.waiting.size}); refused step ${header.step} of generation ${header.generation}`);
+        }
+        const slot = this.slot(header.generation, header.step);
         if (slot.settled) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring stream for step ${header.step}`);
         call.pause();
         slot.resolve({
@@ -120,7 +159,7 @@ export class PeerServer {
   }
 
   async close(): Promise<void> {
-    for (const slot of this.waiting.values()) if (!slot.settled) slot.reject(new ProtocolError('PROTOCOL_INVALID', 'the worker is leaving'));
+    for (const { slot } of this.waiting.values()) if (!slot.settled) slot.reject(new ProtocolError('PROTOCOL_INVALID', 'the worker is leaving'));
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
   }
 }

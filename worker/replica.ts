@@ -51,12 +51,15 @@ export class Replica {
   private readonly downloadGradients: Uint16Array | Float32Array;
   private readonly downloadState: Float32Array;
 
+  /** The BatchNorm statistics before the step in progress: an abandoned step puts them back. */
+  private readonly stateBeforeStep: Float32Array;
+
   /** Shard sizes already checked against the backend's memory. */
   private readonly fits = new Set<number>();
 
   /** `memoryBudgetBytes`: the backend's memory limit, when it has one (wasm). */
   constructor(
-    private readonly config: WorkerConfig,
+    readonly config: WorkerConfig,
     private readonly memory?: { budgetBytes: number; backend: string },
   ) {
     const { model, state } = buildReplicaModel(config);
@@ -71,6 +74,21 @@ export class Replica {
     this.encoder = config.precision === 'fp16' ? new Fp16Kernels(Math.min(state.trainable.length, ENCODE_BLOCK)) : undefined;
     this.downloadGradients = config.precision === 'fp16' ? new Uint16Array(state.trainable.length) : new Float32Array(state.trainable.length);
     this.downloadState = new Float32Array(state.state.length);
+    this.stateBeforeStep = new Float32Array(state.state.length);
+  }
+
+  /** Remembers what a step may change before it is decided (the statistics training mode moves). */
+  beginStep(): void {
+    this.stateBeforeStep.set(this.state.state);
+  }
+
+  /**
+   * Undoes a step that will not be decided (the world changed): the statistics go back to what
+   * they were; the weights, moments and loss scale only change when a step is applied.
+   */
+  abandonStep(): void {
+    this.state.state.set(this.stateBeforeStep);
+    this.state.writeToModel(['state']);
   }
 
   /** Where FetchState's payload goes (the state layout), after checking its manifest. */

@@ -22,6 +22,8 @@ import type { IncomingRing, PeerServer } from './peer-server.js';
 export interface RingStep {
   runId: string;
   step: number;
+  /** The world generation the step was planned in: streams of another one are not this step's. */
+  generation: number;
   /** This worker's rank; its position in `ring` is where the plan puts it. */
   rank: number;
   /** The members in ring order. */
@@ -100,10 +102,16 @@ export class RingAllReduce {
     }
     const ownedReady = new Deferred<{ offset: number; count: number }>();
     const done = new Deferred<void>();
+    // Ended early (a peer failed, the step was abandoned): stop sending and refuse what still comes.
+    let stopSending: ((error: Error) => void) | undefined;
+    let current: IncomingRing | undefined;
     const fail = (error: Error) => {
+      if (done.settled) return;
       ownedReady.reject(error);
       done.reject(error);
-      this.failCurrent = undefined;
+      if (this.failCurrent === fail) this.failCurrent = undefined;
+      stopSending?.(error);
+      current?.reject(error);
     };
     this.failCurrent = fail;
     const next = step.ring[nextRank(position, world)]!;
@@ -117,10 +125,15 @@ export class RingAllReduce {
       this.wakeSender?.();
     };
     for (const chunk of outgoing) if (chunk.hop === 0) this.combine(step, undefined, chunk.offset, chunk.count, this.partials, chunk.offset);
-    const sending = this.send(step, next, outgoing, () => ready, (resolve) => (this.wakeSender = resolve));
+    const sending = this.send(step, next, outgoing, () => ready, (resolve) => (this.wakeSender = resolve), (stop) => (stopSending = stop));
     let ownedLeft = owned.count;
     if (ownedLeft === 0) ownedReady.resolve({ offset: owned.start, count: 0 });
-    const receiving = this.server.incoming(step.step).then((incoming) => {
+    const receiving = this.server.incoming(step.generation, step.step).then((incoming) => {
+      if (done.settled) {
+        incoming.reject(new ProtocolError('STEP_ABANDONED', `step ${step.step} was abandoned on this worker`));
+        return;
+      }
+      current = incoming;
       this.checkHeader(incoming, step, previous, world, n);
       return new Promise<void>((resolve, reject) => {
         let index = 0;
@@ -158,8 +171,9 @@ export class RingAllReduce {
       });
     });
     Promise.all([sending, receiving]).then(() => {
+      if (done.settled) return;
       done.resolve();
-      this.failCurrent = undefined;
+      if (this.failCurrent === fail) this.failCurrent = undefined;
     }, fail);
     return { owned: ownedReady.promise, done: done.promise };
   }
@@ -211,7 +225,14 @@ export class RingAllReduce {
   }
 
   /** Streams `plan` to the successor as fast as its chunks become ready. */
-  private async send(step: RingStep, next: RingPeer, plan: readonly RingChunkPlan[], ready: () => number, sleep: (wake: () => void) => void): Promise<void> {
+  private async send(
+    step: RingStep,
+    next: RingPeer,
+    plan: readonly RingChunkPlan[],
+    ready: () => number,
+    sleep: (wake: () => void) => void,
+    onStop: (stop: (error: Error) => void) => void,
+  ): Promise<void> {
     const world = step.ring.length;
     const what = `the ring stream of step ${step.step} to worker ${next.rank} (${next.address})`;
     const answered = new Deferred<void>();
@@ -223,11 +244,16 @@ export class RingAllReduce {
       // A send waiting for its next chunk learns of it at once.
       this.wakeSender?.();
     });
+    onStop((error) => {
+      broken ??= error;
+      call.cancel();
+      this.wakeSender?.();
+    });
     const elementBytes = step.own instanceof Uint16Array ? 2 : 4;
     try {
       await writeMessage<RingMessage>(call, {
         kind: 'header',
-        header: { runId: step.runId, step: step.step, senderRank: step.rank, worldSize: world, gradientElements: step.own.length, dtype: step.dtype },
+        header: { runId: step.runId, step: step.step, generation: step.generation, senderRank: step.rank, worldSize: world, gradientElements: step.own.length, dtype: step.dtype },
       });
       for (let i = 0; i < plan.length; i++) {
         while (i >= ready() && !broken) await new Promise<void>((resolve) => sleep(resolve));

@@ -31,11 +31,28 @@ export interface StepExchangeContext {
   ring: RingAllReduce | undefined;
 }
 
+/**
+ * The ring among the workers broke in this step (a peer died, a stream failed). `verdict`: the
+ * coordinator's answer to this worker's upload when it went out before the ring broke — it
+ * settles once the coordinator decided the step (abandoned, or decided without this replica
+ * having the whole result).
+ */
+export class RingFailure extends Error {
+  constructor(
+    readonly failure: unknown,
+    readonly verdict: Promise<ReducedHeader> | undefined,
+  ) {
+    super(failure instanceof Error ? failure.message : String(failure), { cause: failure });
+    this.name = 'RingFailure';
+  }
+}
+
 export async function exchangeStep(context: StepExchangeContext, order: TrainStep, stats: Pick<StepStats, 'lossSum' | 'correct' | 'regularizationLoss' | 'nonFinite'>, shardSize: number, lossScale: number, timings: StepTimings): Promise<ReducedHeader> {
   const { client, replica } = context;
   const header: GradientHeader = {
     ...context.member,
     step: order.step,
+    generation: order.generation,
     lossScale,
     dtype: replica.dtype,
     gradientElements: replica.trainableElements,
@@ -53,6 +70,7 @@ export async function exchangeStep(context: StepExchangeContext, order: TrainSte
   const ring = context.ring!.run({
     runId: context.member.runId,
     step: order.step,
+    generation: order.generation,
     rank: context.rank,
     ring: order.ring,
     dtype: replica.dtype,
@@ -61,13 +79,23 @@ export async function exchangeStep(context: StepExchangeContext, order: TrainSte
     result: replica.reducedGradients(),
   });
   ring.done.catch(() => undefined); // awaited below; it may fail before the owned segment is final
-  const owned = await ring.owned;
+  let owned: { offset: number; count: number };
+  try {
+    owned = await ring.owned;
+  } catch (error) {
+    throw new RingFailure(error, undefined);
+  }
   const verdict = client.exchange(
     { ...header, nonFinite: stats.nonFinite, segmentOffset: owned.offset, segmentElements: owned.count },
     replica.uploadPayload(owned),
     () => replica.downloadTargets(true),
   );
-  // Both must finish: the verdict, and every segment of the all-gather in this replica's result.
-  const [reduced] = await Promise.all([verdict, ring.done]);
-  return reduced;
+  verdict.catch(() => undefined); // awaited below, or handed on with a ring failure
+  // Both must finish: every segment of the all-gather in this replica's result, and the verdict.
+  try {
+    await ring.done;
+  } catch (error) {
+    throw new RingFailure(error, verdict);
+  }
+  return verdict;
 }

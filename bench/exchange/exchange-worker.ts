@@ -114,8 +114,8 @@ try {
       const count = command.evaluate.samples.length;
       await client.report({ ...ref, kind: 'evaluation', evaluation: { evaluationId: command.evaluate.evaluationId, count, correct: 0, confusion: new Array(49).fill(0), sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array(count).fill(1) } });
     } else if (command.kind === 'checksum') {
-      await client.report({ ...ref, kind: 'checksum', checksum: { step: command.checksum.step, sha256: sha256Of(flat.weights, new Float32Array(0)) } });
-    } else {
+      await client.report({ ...ref, kind: 'checksum', checksum: { step: command.checksum.step, requestId: command.checksum.requestId, sha256: sha256Of(flat.weights, new Float32Array(0)) } });
+    } else if (command.kind === 'stop') {
       break;
     }
   }

@@ -16,7 +16,9 @@ export type { PeerClient, PeerHandlers } from './generated/emotrain/v1/Peer.js';
 export type { TrainerClient, TrainerHandlers } from './generated/emotrain/v1/Trainer.js';
 
 // 2: the reduced chunks stream back during the upload and the verdict comes last.
-export const PROTOCOL_VERSION = 2;
+// 3: world generations (Abandon, TrainStep/GradientHeader/RingHeader.generation), StepFailure reports,
+//    checksum request ids.
+export const PROTOCOL_VERSION = 3;
 /** Bulk payloads travel in chunks of this many bytes (SPEC §2: "bytes fields of a few MiB"). */
 export const CHUNK_BYTES = 2 * 1024 * 1024;
 /** Large enough for a chunk plus a step command with its sample images. */

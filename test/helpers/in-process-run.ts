@@ -24,8 +24,8 @@ import { PendingReplies } from '../../coordinator/pending-replies.js';
 import { ProtocolSession } from '../../coordinator/protocol-session.js';
 import { RunEvents, type RunEvent } from '../../coordinator/run-events.js';
 import { StepEngine } from '../../coordinator/step-engine.js';
-import { Trainer } from '../../coordinator/trainer.js';
-import { World } from '../../coordinator/world.js';
+import { Trainer, type WorldPolicy } from '../../coordinator/trainer.js';
+import { World, type CommandSink } from '../../coordinator/world.js';
 import type { PlateauConfig, Precision } from '../../shared/config.js';
 import { NUM_CLASSES } from '../../shared/classes.js';
 
@@ -113,6 +113,10 @@ export class FakeWorker {
   stepsApplied = 0;
   restarts = 0;
   private readonly brokenSteps = new Set<number>();
+  /** Steps planned in an older world generation than this are void (an Abandon command said so). */
+  private generation = 0;
+  stepsAbandoned = 0;
+  private sink: CommandSink | undefined;
 
   constructor(
     private readonly session: ProtocolSession,
@@ -134,8 +138,10 @@ export class FakeWorker {
     new Uint8Array(this.optimizer.slots.v.buffer).set(v!);
     this.optimizer.iteration = manifest.optimizerIteration;
     this.lossScale = manifest.lossScale;
-    this.session.openCommands(this.ref, {
+    this.sink = {
       write: (command) => {
+        // Acted on when it arrives, as the real worker's command queue does.
+        if (command.kind === 'abandon') this.generation = Math.max(this.generation, command.abandon.generation);
         this.queue.push(command);
         this.wake?.();
         return true;
@@ -144,7 +150,13 @@ export class FakeWorker {
         this.closed = true;
         this.wake?.();
       },
-    });
+      fail: (error) => {
+        this.failure ??= error;
+        this.closed = true;
+        this.wake?.();
+      },
+    };
+    this.session.openCommands(this.ref, this.sink);
     // A worker whose step was abandoned (the run failed) ends with the reason, as a real one would.
     this.done = this.obey().catch((error: unknown) => {
       this.failure = error;
@@ -163,13 +175,14 @@ export class FakeWorker {
   private async obey(): Promise<void> {
     for (let command = await this.next(); command; command = await this.next()) {
       if (command.kind === 'trainStep') {
-        const { step, samples } = command.trainStep;
+        const { step, samples, generation } = command.trainStep;
+        if (generation < this.generation) continue;
         if (step === this.options.dieAtStep) {
           this.closed = true;
-          this.session.commandsClosed(this.ref, 'its command stream was cancelled (killed in the test)');
+          this.session.commandsClosed(this.ref, this.sink!, 'its command stream was cancelled (killed in the test)');
           return;
         }
-        await this.trainStep(step, samples.map((s) => s.id));
+        await this.trainStep(step, generation, samples.map((s) => s.id));
       } else if (command.kind === 'evaluate') {
         const { evaluationId, samples } = command.evaluate;
         const n = samples.length;
@@ -182,7 +195,9 @@ export class FakeWorker {
           evaluation: { evaluationId, count: n, correct: right, confusion, sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array<number>(n).fill(this.validation.loss(evaluationId)) },
         });
       } else if (command.kind === 'checksum') {
-        this.session.report({ ...this.ref, kind: 'checksum', checksum: { step: command.checksum.step, sha256: this.checksum() } });
+        this.session.report({ ...this.ref, kind: 'checksum', checksum: { step: command.checksum.step, requestId: command.checksum.requestId, sha256: this.checksum() } });
+      } else if (command.kind === 'abandon') {
+        continue;
       } else {
         return;
       }
@@ -190,7 +205,7 @@ export class FakeWorker {
   }
 
   /** Uploads through the protocol session as the gRPC service would, again when the step restarts. */
-  private async upload(step: number, n: number, payload: Uint8Array[], received: Uint8Array): Promise<ReducedHeader> {
+  private async upload(step: number, generation: number, n: number, payload: Uint8Array[], received: Uint8Array): Promise<ReducedHeader | undefined> {
     const fp16 = this.precision === 'fp16';
     for (;;) {
       let verdict!: (header: ReducedHeader) => void;
@@ -212,7 +227,7 @@ export class FakeWorker {
       };
       const upload = this.session.beginUpload(
         {
-          ...this.ref, step, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
+          ...this.ref, step, generation, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
           gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
           timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
         },
@@ -239,13 +254,15 @@ export class FakeWorker {
       try {
         return await outcome;
       } catch (error) {
-        if ((error as { code?: string }).code !== 'STEP_RESTARTED') throw error;
+        const code = (error as { code?: string }).code;
+        if (code === 'STEP_ABANDONED') return undefined;
+        if (code !== 'STEP_RESTARTED') throw error;
         this.restarts++;
       }
     }
   }
 
-  private async trainStep(step: number, ids: number[]): Promise<void> {
+  private async trainStep(step: number, generation: number, ids: number[]): Promise<void> {
     const n = ids.length;
     const gradient = new Float32Array(WEIGHTS);
     const state = new Float32Array(STATE);
@@ -261,7 +278,12 @@ export class FakeWorker {
     if (fp16) encodeFp16(gradient, wire16);
     const payload = [fp16 ? bytesOf(wire16) : bytesOf(gradient), bytesOf(state)];
     const received = new Uint8Array(payload[0]!.byteLength + payload[1]!.byteLength);
-    const header = await this.upload(step, n, payload, received);
+    const header = await this.upload(step, generation, n, payload, received);
+    if (!header) {
+      // Abandoned by a world change: nothing was applied, and it is planned again.
+      this.stepsAbandoned++;
+      return;
+    }
     const gradientBytes = received.subarray(0, payload[0]!.byteLength);
     const reduced = fp16 ? new Uint16Array(gradientBytes.slice().buffer) : new Float32Array(gradientBytes.slice().buffer);
     new Uint8Array(this.state.buffer).set(received.subarray(payload[0]!.byteLength));
@@ -286,6 +308,10 @@ export interface InProcessRunOptions {
   earlyStopping?: Partial<EarlyStoppingOptions>;
   workerOptions?: (rank: number) => FakeWorkerOptions;
   initialLossScale?: number;
+  /** The most members the run takes (default: `workers`); the others may join later. */
+  worldSize?: number;
+  /** What the run does when a member is lost (the trainer's default when not given). */
+  policy?: WorldPolicy;
 }
 
 export interface InProcessRun {
@@ -304,7 +330,7 @@ export async function inProcessRun(options: InProcessRunOptions): Promise<InProc
   const trainSize = options.trainSize ?? 300;
   const valSize = options.valSize ?? 40;
   const clock = new SteppingClock();
-  const world = new World(options.workers, clock);
+  const world = new World(options.worldSize ?? options.workers, clock);
   const shadow = new TestShadow();
   const scaler = new LossScaler(precision === 'fp32' ? { initialScale: 1, growthInterval: Number.MAX_SAFE_INTEGER, maxScale: 1 } : { initialScale: options.initialLossScale ?? 1024 });
   const engine = new StepEngine(shadow, scaler, precision);
@@ -332,6 +358,7 @@ export async function inProcessRun(options: InProcessRunOptions): Promise<InProc
     checkpoint: new ModelCheckpoint(),
     ...(options.earlyStopping ? { earlyStopping: new EarlyStopping(options.earlyStopping) } : {}),
     lossScalerState: () => scaler.snapshot(),
+    ...(options.policy ? { policy: options.policy } : {}),
   });
   const session = new ProtocolSession({
     runId: 'in-process',
@@ -341,6 +368,8 @@ export async function inProcessRun(options: InProcessRunOptions): Promise<InProc
     replies,
     shadow,
     position: () => trainer.position(),
+    admit: (member) => trainer.admit(member),
+    stepFailed: (member, step, generation, message) => trainer.stepFailed(member, step, generation, message),
   });
   const validation = options.validation ?? { loss: (epoch) => 1 / epoch, accuracy: (epoch) => Math.min(0.9, 0.3 + 0.1 * epoch) };
   const workers = Array.from({ length: options.workers }, (_, rank) => new FakeWorker(session, precision, validation, options.workerOptions?.(rank) ?? {}));

@@ -2,6 +2,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Abandon as _emotrain_v1_Abandon, Abandon__Output as _emotrain_v1_Abandon__Output } from './emotrain/v1/Abandon.js';
 import type { ChecksumRequest as _emotrain_v1_ChecksumRequest, ChecksumRequest__Output as _emotrain_v1_ChecksumRequest__Output } from './emotrain/v1/ChecksumRequest.js';
 import type { ChecksumResult as _emotrain_v1_ChecksumResult, ChecksumResult__Output as _emotrain_v1_ChecksumResult__Output } from './emotrain/v1/ChecksumResult.js';
 import type { Command as _emotrain_v1_Command, Command__Output as _emotrain_v1_Command__Output } from './emotrain/v1/Command.js';
@@ -28,6 +29,7 @@ import type { RingPeer as _emotrain_v1_RingPeer, RingPeer__Output as _emotrain_v
 import type { Sample as _emotrain_v1_Sample, Sample__Output as _emotrain_v1_Sample__Output } from './emotrain/v1/Sample.js';
 import type { StateChunk as _emotrain_v1_StateChunk, StateChunk__Output as _emotrain_v1_StateChunk__Output } from './emotrain/v1/StateChunk.js';
 import type { StateManifest as _emotrain_v1_StateManifest, StateManifest__Output as _emotrain_v1_StateManifest__Output } from './emotrain/v1/StateManifest.js';
+import type { StepFailure as _emotrain_v1_StepFailure, StepFailure__Output as _emotrain_v1_StepFailure__Output } from './emotrain/v1/StepFailure.js';
 import type { StepTimings as _emotrain_v1_StepTimings, StepTimings__Output as _emotrain_v1_StepTimings__Output } from './emotrain/v1/StepTimings.js';
 import type { Stop as _emotrain_v1_Stop, Stop__Output as _emotrain_v1_Stop__Output } from './emotrain/v1/Stop.js';
 import type { TensorChunk as _emotrain_v1_TensorChunk, TensorChunk__Output as _emotrain_v1_TensorChunk__Output } from './emotrain/v1/TensorChunk.js';
@@ -43,6 +45,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   emotrain: {
     v1: {
+      Abandon: MessageTypeDefinition<_emotrain_v1_Abandon, _emotrain_v1_Abandon__Output>
       ChecksumRequest: MessageTypeDefinition<_emotrain_v1_ChecksumRequest, _emotrain_v1_ChecksumRequest__Output>
       ChecksumResult: MessageTypeDefinition<_emotrain_v1_ChecksumResult, _emotrain_v1_ChecksumResult__Output>
       Command: MessageTypeDefinition<_emotrain_v1_Command, _emotrain_v1_Command__Output>
@@ -74,6 +77,7 @@ export interface ProtoGrpcType {
       Sample: MessageTypeDefinition<_emotrain_v1_Sample, _emotrain_v1_Sample__Output>
       StateChunk: MessageTypeDefinition<_emotrain_v1_StateChunk, _emotrain_v1_StateChunk__Output>
       StateManifest: MessageTypeDefinition<_emotrain_v1_StateManifest, _emotrain_v1_StateManifest__Output>
+      StepFailure: MessageTypeDefinition<_emotrain_v1_StepFailure, _emotrain_v1_StepFailure__Output>
       StepTimings: MessageTypeDefinition<_emotrain_v1_StepTimings, _emotrain_v1_StepTimings__Output>
       Stop: MessageTypeDefinition<_emotrain_v1_Stop, _emotrain_v1_Stop__Output>
       TensorChunk: MessageTypeDefinition<_emotrain_v1_TensorChunk, _emotrain_v1_TensorChunk__Output>

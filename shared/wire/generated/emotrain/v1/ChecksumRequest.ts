@@ -5,8 +5,16 @@ import type { Long } from '@grpc/proto-loader';
 
 export interface ChecksumRequest {
   'step'?: (number | string | Long);
+  /**
+   * Answered in ChecksumResult, so a reply to a request the world change made void is told apart.
+   */
+  'requestId'?: (number | string | Long);
 }
 
 export interface ChecksumRequest__Output {
   'step': (number);
+  /**
+   * Answered in ChecksumResult, so a reply to a request the world change made void is told apart.
+   */
+  'requestId': (number);
 }

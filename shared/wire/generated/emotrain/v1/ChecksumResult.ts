@@ -9,6 +9,7 @@ export interface ChecksumResult {
    * sha256 over every weight of the model, float32 little-endian, in model order.
    */
   'sha256'?: (string);
+  'requestId'?: (number | string | Long);
 }
 
 export interface ChecksumResult__Output {
@@ -17,4 +18,5 @@ export interface ChecksumResult__Output {
    * sha256 over every weight of the model, float32 little-endian, in model order.
    */
   'sha256': (string);
+  'requestId': (number);
 }

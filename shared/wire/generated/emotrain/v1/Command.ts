@@ -5,13 +5,15 @@ import type { TrainStep as _emotrain_v1_TrainStep, TrainStep__Output as _emotrai
 import type { Evaluate as _emotrain_v1_Evaluate, Evaluate__Output as _emotrain_v1_Evaluate__Output } from '../../emotrain/v1/Evaluate.js';
 import type { ChecksumRequest as _emotrain_v1_ChecksumRequest, ChecksumRequest__Output as _emotrain_v1_ChecksumRequest__Output } from '../../emotrain/v1/ChecksumRequest.js';
 import type { Stop as _emotrain_v1_Stop, Stop__Output as _emotrain_v1_Stop__Output } from '../../emotrain/v1/Stop.js';
+import type { Abandon as _emotrain_v1_Abandon, Abandon__Output as _emotrain_v1_Abandon__Output } from '../../emotrain/v1/Abandon.js';
 
 export interface Command {
   'trainStep'?: (_emotrain_v1_TrainStep | null);
   'evaluate'?: (_emotrain_v1_Evaluate | null);
   'checksum'?: (_emotrain_v1_ChecksumRequest | null);
   'stop'?: (_emotrain_v1_Stop | null);
-  'kind'?: "trainStep"|"evaluate"|"checksum"|"stop";
+  'abandon'?: (_emotrain_v1_Abandon | null);
+  'kind'?: "trainStep"|"evaluate"|"checksum"|"stop"|"abandon";
 }
 
 export interface Command__Output {
@@ -19,5 +21,6 @@ export interface Command__Output {
   'evaluate'?: (_emotrain_v1_Evaluate__Output | null);
   'checksum'?: (_emotrain_v1_ChecksumRequest__Output | null);
   'stop'?: (_emotrain_v1_Stop__Output | null);
-  'kind'?: "trainStep"|"evaluate"|"checksum"|"stop";
+  'abandon'?: (_emotrain_v1_Abandon__Output | null);
+  'kind'?: "trainStep"|"evaluate"|"checksum"|"stop"|"abandon";
 }

@@ -36,6 +36,10 @@ export interface GradientHeader {
   'nonFinite'?: (number | string | Long);
   'segmentOffset'?: (number | string | Long);
   'segmentElements'?: (number | string | Long);
+  /**
+   * The world generation of the step (TrainStep.generation); an upload of an abandoned one is refused as such.
+   */
+  'generation'?: (number | string | Long);
 }
 
 export interface GradientHeader__Output {
@@ -69,4 +73,8 @@ export interface GradientHeader__Output {
   'nonFinite': (number);
   'segmentOffset': (number);
   'segmentElements': (number);
+  /**
+   * The world generation of the step (TrainStep.generation); an upload of an abandoned one is refused as such.
+   */
+  'generation': (number);
 }

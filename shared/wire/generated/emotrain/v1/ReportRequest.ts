@@ -4,6 +4,7 @@
 import type { EvaluationResult as _emotrain_v1_EvaluationResult, EvaluationResult__Output as _emotrain_v1_EvaluationResult__Output } from '../../emotrain/v1/EvaluationResult.js';
 import type { ChecksumResult as _emotrain_v1_ChecksumResult, ChecksumResult__Output as _emotrain_v1_ChecksumResult__Output } from '../../emotrain/v1/ChecksumResult.js';
 import type { WorkerFailure as _emotrain_v1_WorkerFailure, WorkerFailure__Output as _emotrain_v1_WorkerFailure__Output } from '../../emotrain/v1/WorkerFailure.js';
+import type { StepFailure as _emotrain_v1_StepFailure, StepFailure__Output as _emotrain_v1_StepFailure__Output } from '../../emotrain/v1/StepFailure.js';
 
 export interface ReportRequest {
   'runId'?: (string);
@@ -11,7 +12,8 @@ export interface ReportRequest {
   'evaluation'?: (_emotrain_v1_EvaluationResult | null);
   'checksum'?: (_emotrain_v1_ChecksumResult | null);
   'failure'?: (_emotrain_v1_WorkerFailure | null);
-  'kind'?: "evaluation"|"checksum"|"failure";
+  'stepFailure'?: (_emotrain_v1_StepFailure | null);
+  'kind'?: "evaluation"|"checksum"|"failure"|"stepFailure";
 }
 
 export interface ReportRequest__Output {
@@ -20,5 +22,6 @@ export interface ReportRequest__Output {
   'evaluation'?: (_emotrain_v1_EvaluationResult__Output | null);
   'checksum'?: (_emotrain_v1_ChecksumResult__Output | null);
   'failure'?: (_emotrain_v1_WorkerFailure__Output | null);
-  'kind'?: "evaluation"|"checksum"|"failure";
+  'stepFailure'?: (_emotrain_v1_StepFailure__Output | null);
+  'kind'?: "evaluation"|"checksum"|"failure"|"stepFailure";
 }

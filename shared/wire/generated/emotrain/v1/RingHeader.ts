@@ -14,6 +14,10 @@ export interface RingHeader {
   'worldSize'?: (number);
   'gradientElements'?: (number | string | Long);
   'dtype'?: (_emotrain_v1_TensorDtype);
+  /**
+   * The world generation of the step (see TrainStep.generation).
+   */
+  'generation'?: (number | string | Long);
 }
 
 export interface RingHeader__Output {
@@ -26,4 +30,8 @@ export interface RingHeader__Output {
   'worldSize': (number);
   'gradientElements': (number);
   'dtype': (_emotrain_v1_TensorDtype__Output);
+  /**
+   * The world generation of the step (see TrainStep.generation).
+   */
+  'generation': (number);
 }

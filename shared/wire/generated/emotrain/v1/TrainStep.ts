@@ -22,6 +22,11 @@ export interface TrainStep {
    * The ring of this step, in rank order (--allreduce ring; empty for star).
    */
   'ring'?: (_emotrain_v1_RingPeer)[];
+  /**
+   * The world generation the step was planned in: it goes up by one each time steps are abandoned
+   * (a member was lost), so a step planned again for the new world is told from the old one.
+   */
+  'generation'?: (number | string | Long);
 }
 
 export interface TrainStep__Output {
@@ -41,4 +46,9 @@ export interface TrainStep__Output {
    * The ring of this step, in rank order (--allreduce ring; empty for star).
    */
   'ring': (_emotrain_v1_RingPeer__Output)[];
+  /**
+   * The world generation the step was planned in: it goes up by one each time steps are abandoned
+   * (a member was lost), so a step planned again for the new world is told from the old one.
+   */
+  'generation': (number);
 }
