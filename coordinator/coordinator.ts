@@ -32,7 +32,8 @@ import { SampleStore } from '../shared/data/sample-store.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import { StepEngine } from './step-engine.js';
 import { TrainerServer, serverCredentials } from './trainer-service.js';
-import { DEFAULT_WORLD_POLICY, Trainer } from './trainer.js';
+import { Trainer } from './trainer.js';
+import { DEFAULT_WORLD_POLICY } from './world-keeper.js';
 import { LocalWorkers } from './worker-launcher.js';
 import { World, describeMember } from './world.js';
 

@@ -3,18 +3,14 @@
 // last checkpoints), whose decisions it carries out. It tells what happens on RunEvents and takes
 // its collaborators as interfaces (engine-ports.ts), so it runs in-process against fakes in tests.
 //
-// The world may change under it (SPEC §8). A lost member voids the steps not yet decided (the step
-// engine abandons them on every replica) and every reply still awaited; the trainer then waits for
-// a world it may go on with — with --elastic, at least --min-workers members; otherwise all of
-// them, a replacement taking the lost rank — and plans the same steps again, re-sharded over the
-// members there are. A worker that joins while steps are in flight is admitted at the next step
-// boundary: no step is sent ahead, the shadow settles, the joiner fetches the state of that
-// boundary and opens its command stream, and the world grows.
+// The world may change under it (SPEC §8): world-keeper.ts decides when it may plan work, and
+// every step, evaluation and replica check runs through `withWorld`, which runs it again in the
+// new world when a change voided it.
 
 import { EMOTION_CLASSES } from '../shared/classes.js';
 import type { RunConfig } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
-import { TrainingError, WorldChanged, WorldError, describeError, isWorldChange } from '../shared/errors.js';
+import { WorldChanged, describeError } from '../shared/errors.js';
 import { deriveSeed } from '../shared/random.js';
 import type { StatePosition } from '../shared/state-layout.js';
 import type { Decision, EpochLogs, TrainingCallback } from './callbacks/callback.js';
@@ -32,7 +28,7 @@ import { EpochProgress } from './epoch-progress.js';
 import { EpochPlan, shardBatch } from './sharding.js';
 import type { StepEngine, StepOutcome, StepPlan } from './step-engine.js';
 import { describeMember, type Member, type World } from './world.js';
-import { isReportedFailure } from './protocol-session.js';
+import { DEFAULT_WORLD_POLICY, StopRequested, WorldKeeper, type WorldPolicy } from './world-keeper.js';
 
 export interface SplitIds {
   train: number[];
@@ -46,28 +42,6 @@ export interface RunOutcome {
   bestValAccuracy: number;
   earlyStopped: boolean;
 }
-
-/** What the run does when its world changes (SPEC §8). */
-export interface WorldPolicy {
-  /** --elastic: go on with the members left (at least `minWorkers`) instead of waiting for a replacement. */
-  elastic: boolean;
-  /** --min-workers: below it an elastic run waits for joins. */
-  minWorkers: number;
-  /** --rejoin-timeout: how long a run that cannot go on waits for workers before it fails. */
-  rejoinTimeoutMs: number;
-  /** How long an admitted worker may take from fetching the state to opening its command stream. */
-  admitTimeoutMs: number;
-}
-
-export const DEFAULT_WORLD_POLICY: WorldPolicy = { elastic: false, minWorkers: 1, rejoinTimeoutMs: 300_000, admitTimeoutMs: 120_000 };
-
-/** Reports of one step failing on a worker (a broken ring) before the run gives up on that step. */
-const MAX_STEP_FAILURES = 3;
-/** A step failure report waits this long for the loss that likely caused it to be noticed. */
-const STEP_FAILURE_GRACE_MS = 500;
-
-/** A stop was asked for while the run waited for its world: it ends where it is. */
-class StopRequested extends Error {}
 
 export interface TrainerOptions {
   config: Pick<RunConfig, 'runId' | 'epochs' | 'stepsPerEpoch' | 'globalBatch' | 'seed' | 'model' | 'imageSize' | 'preprocessing' | 'allreduce'>;
@@ -90,18 +64,12 @@ export interface TrainerOptions {
   policy?: WorldPolicy;
 }
 
-interface PendingAdmission {
-  member: Member;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
 export class Trainer {
   private readonly options: TrainerOptions;
   private readonly callbacks: TrainingCallback[];
   private readonly failure = new Deferred<never>();
   private readonly requests: MemberRequests;
-  private readonly policy: WorldPolicy;
+  private readonly keeper: WorldKeeper;
   private step: number;
   private epochsCompleted: number;
   private learningRate: number;
@@ -111,17 +79,6 @@ export class Trainer {
   /** Set once the workers were told to stop: from then on they are expected to leave. */
   private workersStopped = false;
   private earlyStopped = false;
-  /** Steps are being sent and reduced: a joiner waits for the next step boundary. */
-  private inFlight = false;
-  private readonly pendingAdmissions: PendingAdmission[] = [];
-  /** Admitted joiners that are fetching the state and have not opened their command stream yet. */
-  private readonly admitted = new Set<Member>();
-  /** Settles at every join, readiness, loss or stop request: what a wait for the world waits on. */
-  private worldWake = new Deferred<void>();
-  /** The ranks the last steps were planned over, and why the world changed since. */
-  private plannedRanks: number[] | undefined;
-  private changeReason: string | undefined;
-  private readonly stepFailures = new Map<number, number>();
 
   constructor(options: TrainerOptions) {
     this.options = options;
@@ -132,17 +89,27 @@ export class Trainer {
     // state every other callback has reached.
     this.callbacks = [options.plateau, ...(options.earlyStopping ? [options.earlyStopping] : []), options.checkpoint];
     this.requests = { world: options.world, samples: options.samples, replies: options.replies, guard: (p) => this.guard(p) };
-    this.policy = options.policy ?? DEFAULT_WORLD_POLICY;
-    const { world, events } = options;
-    world.on('joined', (member) => {
-      events.emit({
-        event: 'worker_joined', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, backend: member.backend,
-        local_data: member.localData, workers: world.memberCount, world: world.size, peer: member.peer,
-      });
-      this.wakeWorld();
-    });
-    world.on('ready', () => this.wakeWorld());
-    world.on('lost', (member, reason) => this.memberLost(member, reason));
+    this.keeper = new WorldKeeper(
+      { world: options.world, engine: options.engine, samples: options.samples, replies: options.replies, events: options.events, policy: options.policy ?? DEFAULT_WORLD_POLICY },
+      {
+        step: () => this.step,
+        stopReason: () => this.stopReason,
+        workersStopped: () => this.workersStopped,
+        failed: () => this.failure.settled,
+        fail: (error) => this.fail(error),
+        guard: (promise) => this.guard(promise),
+      },
+    );
+  }
+
+  /** Lets `member` fetch the state (ProtocolSession waits on it); see WorldKeeper.admit. */
+  admit(member: Member): Promise<void> {
+    return this.keeper.admit(member);
+  }
+
+  /** A worker could not finish `step` (a StepFailure report); see WorldKeeper.stepFailed. */
+  stepFailed(member: Member, step: number, generation: number, message: string): void {
+    this.keeper.stepFailed(member, step, generation, message);
   }
 
   get currentStep(): number {
@@ -170,190 +137,17 @@ export class Trainer {
   requestStop(reason: string): void {
     if (this.stopReason !== undefined) return;
     this.stopReason = reason;
-    this.wakeWorld();
+    this.keeper.wake();
   }
 
   private guard<T>(promise: Promise<T>): Promise<T> {
     return Promise.race([promise, this.failure.promise]);
   }
 
-  private wakeWorld(): void {
-    const wake = this.worldWake;
-    this.worldWake = new Deferred();
-    wake.resolve();
-  }
-
-  /** Waits for the next world event, or until `deadlineMs` (real time); false on the deadline. */
-  private async worldEventBefore(deadlineMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - Date.now()));
-    });
-    try {
-      return await this.guard(Promise.race([this.worldWake.promise.then(() => true as const), expired]));
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private memberLost(member: Member, reason: string): void {
-    const { events, world } = this.options;
-    this.options.samples.forgetWorker(member.workerId);
-    this.admitted.delete(member);
-    const waiting = this.pendingAdmissions.findIndex((p) => p.member === member);
-    if (waiting >= 0) this.pendingAdmissions.splice(waiting, 1)[0]!.reject(new WorldError('WORKER_LOST', `${describeMember(member)} was lost before it was admitted: ${reason}`));
-    // `expected`: it left because the run was stopping, not because something went wrong
-    const expected = this.stopReason !== undefined || this.failure.settled;
-    events.emit({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason, expected, workers: world.memberCount });
-    this.wakeWorld();
-    // A member that never got work (it was still joining) leaves nothing to abandon.
-    if (member.commands === undefined || this.workersStopped || this.failure.settled) return;
-    // Until the workers are told to stop, the run may be waiting on this member's step — also
-    // after a stop request: under Slurm, scancel signals the coordinator and its workers at once.
-    // A worker that says why it failed would fail again: without --elastic the run ends with its words.
-    if (!expected && !this.policy.elastic && isReportedFailure(reason)) this.fail(new WorldError('WORKER_LOST', `${describeMember(member)} was lost at step ${this.step}: ${reason}`));
-    else if (expected) this.fail(new TrainingError('RUN_STOPPED', `stopped at step ${this.step} (${this.stopReason}); ${describeMember(member)} left before the step finished: ${reason}`));
-    else this.interrupt(`${describeMember(member)} was lost at step ${this.step}: ${reason}`);
-  }
-
-  /**
-   * Voids what the run is waiting on in the old world: the steps not yet decided (on every
-   * replica: each is told to drop them), the replies still awaited. The trainer does it again in
-   * the new world.
-   */
-  private interrupt(reason: string): void {
-    const { engine, world, events } = this.options;
-    const steps = engine.abandon(reason);
-    this.options.replies.abandonAll(new WorldChanged(reason));
-    const generation = engine.generation;
-    for (const member of world.ready()) {
-      try {
-        world.send(member.rank, { kind: 'abandon', abandon: { generation, reason } });
-      } catch {
-        // Lost as well; its own loss says so.
-      }
-    }
-    this.changeReason = reason;
-    if (steps.length > 0) events.emit({ event: 'step_abandoned', steps, generation, reason });
-  }
-
-  /**
-   * A worker could not finish `step` (its ring broke). Unless a loss explains it first (within a
-   * short grace), the step is abandoned and planned again; the same step failing again and again
-   * ends the run.
-   */
-  stepFailed(member: Member, step: number, generation: number, message: string): void {
-    const { engine } = this.options;
-    if (generation !== engine.generation || !engine.openSteps.includes(step)) return;
-    const failures = (this.stepFailures.get(step) ?? 0) + 1;
-    this.stepFailures.set(step, failures);
-    const why = `${describeMember(member)} could not finish step ${step}: ${message}`;
-    if (failures > MAX_STEP_FAILURES) {
-      this.fail(new WorldError('WORKER_LOST', `step ${step} failed ${failures} times; the last time ${why}`));
-      return;
-    }
-    setTimeout(() => {
-      if (engine.generation === generation && !this.failure.settled) this.interrupt(why);
-    }, STEP_FAILURE_GRACE_MS).unref();
-  }
-
-  /**
-   * Lets `member` fetch the state (ProtocolSession waits on it): at once when no step is in
-   * flight, else at the next step boundary, where the run waits for it to open its command stream.
-   */
-  admit(member: Member): Promise<void> {
-    if (!this.inFlight) {
-      this.admitted.add(member);
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => this.pendingAdmissions.push({ member, resolve, reject }));
-  }
-
-  /** Admits every waiting joiner, then waits until each admitted one is ready (or is lost, or times out). */
-  private async settleAdmissions(): Promise<void> {
-    const { world } = this.options;
-    for (const pending of this.pendingAdmissions.splice(0)) {
-      this.admitted.add(pending.member);
-      pending.resolve();
-    }
-    const deadline = Date.now() + this.policy.admitTimeoutMs;
-    for (;;) {
-      for (const member of this.admitted) if (member.commands !== undefined || world.byRank(member.rank) !== member) this.admitted.delete(member);
-      if (this.admitted.size === 0) return;
-      if (!(await this.worldEventBefore(deadline))) {
-        for (const member of [...this.admitted]) {
-          world.lose(member, `it fetched the state but did not open its command stream within ${Math.round(this.policy.admitTimeoutMs / 1000)} s`);
-        }
-      }
-    }
-  }
-
-  private viable(ready: number): boolean {
-    return this.policy.elastic ? ready >= this.policy.minWorkers : ready === this.options.world.size;
-  }
-
-  /**
-   * Resolves once the run may plan work: the world is viable (see WorldPolicy) and every admitted
-   * joiner is ready. Waits up to `timeoutMs` (the rejoin timeout unless given) and says what it
-   * waits for; `initial`: the world forming at the start, which waits for every worker (an elastic
-   * run starts with at least --min-workers when the time is up).
-   */
-  private async awaitViableWorld(options: { initial?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    const { world, events, engine } = this.options;
-    const timeoutMs = options.timeoutMs ?? this.policy.rejoinTimeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    let announced = false;
-    for (;;) {
-      await this.settleAdmissions();
-      if (this.stopReason !== undefined) throw new StopRequested();
-      const ready = world.ready().length;
-      if (options.initial ? ready === world.size : this.viable(ready)) break;
-      if (!announced && !options.initial) {
-        announced = true;
-        const needed = this.policy.elastic ? this.policy.minWorkers : world.size;
-        events.emit({ event: 'waiting_for_workers', step: this.step, workers: ready, needed, free_ranks: world.freeRanks(), timeout_seconds: timeoutMs / 1000, elastic: this.policy.elastic });
-      }
-      if (!(await this.worldEventBefore(deadline))) {
-        const seconds = Math.round(timeoutMs / 1000);
-        if (options.initial) {
-          if (this.policy.elastic && this.viable(world.ready().length)) break;
-          throw new WorldError('WORKER_LOST', `only ${world.memberCount} of ${world.size} workers joined within ${seconds} s`);
-        }
-        throw new WorldError(
-          'WORKER_LOST',
-          this.policy.elastic
-            ? `only ${ready} workers are left at step ${this.step}, fewer than --min-workers ${this.policy.minWorkers}, and no worker joined within ${seconds} s (--rejoin-timeout)`
-            : `no worker took rank ${world.freeRanks().join(', ')} within ${seconds} s (--rejoin-timeout); the run cannot go on without all ${world.size} workers (or run it --elastic)`,
-        );
-      }
-    }
-    const ranks = world.ready().map((m) => m.rank);
-    if (this.plannedRanks !== undefined && ranks.join(',') !== this.plannedRanks.join(',')) {
-      events.emit({
-        event: 'world_changed', generation: engine.generation, step: this.step, from: this.plannedRanks.length, to: ranks.length, ranks,
-        reason: this.changeReason ?? 'workers joined',
-      });
-    }
-    this.plannedRanks = ranks;
-    this.changeReason = undefined;
-  }
-
-  /** Runs `work` once the world is viable; again (from where it got) whenever the world changes under it. */
-  private async withWorld<T>(work: () => Promise<T>): Promise<T> {
-    for (;;) {
-      await this.awaitViableWorld();
-      try {
-        return await work();
-      } catch (error) {
-        if (!isWorldChange(error) || this.failure.settled) throw error;
-      }
-    }
-  }
-
   /** Resolves once every member has joined and opened its command stream (see awaitViableWorld). */
   async waitForWorld(timeoutMs: number): Promise<void> {
     try {
-      await this.awaitViableWorld({ initial: true, timeoutMs });
+      await this.keeper.awaitViableWorld({ initial: true, timeoutMs });
     } catch (error) {
       if (!(error instanceof StopRequested)) throw error;
     }
@@ -377,12 +171,12 @@ export class Trainer {
       const progress = await this.trainEpoch(epoch, learningRate);
       if (this.stopReason !== undefined) break;
 
-      const validation = await this.withWorld(() => evaluateOnMembers(this.requests, ++this.evaluationCounter, 'val', this.options.split.val, false));
+      const validation = await this.keeper.withWorld(() => evaluateOnMembers(this.requests, ++this.evaluationCounter, 'val', this.options.split.val, false));
       events.emit({ event: 'validation_completed', epoch: epoch + 1, split: 'val', count: validation.count, loss: validation.loss, accuracy: validation.accuracy, confusion: validation.confusion });
       // The shadow's last update may still be running in its Adam thread.
       await this.guard(this.options.shadow.settled());
       const checksum = this.options.shadow.checksum();
-      const checked = await this.withWorld(() => verifyReplicas(this.requests, ++this.checksumCounter, this.step, checksum));
+      const checked = await this.keeper.withWorld(() => verifyReplicas(this.requests, ++this.checksumCounter, this.step, checksum));
       events.emit({ event: 'replicas_verified', step: this.step, sha256: checksum, workers: checked.length });
       this.epochsCompleted = epoch + 1;
       const row: EpochMetrics = {
@@ -445,7 +239,7 @@ export class Trainer {
     const progress = new EpochProgress(epoch, config.epochs, steps);
     const firstStep = this.step;
     while (this.step - firstStep < steps && this.stopReason === undefined) {
-      await this.withWorld(() => this.runSteps(plan, epoch, firstStep, steps, progress, learningRate));
+      await this.keeper.withWorld(() => this.runSteps(plan, epoch, firstStep, steps, progress, learningRate));
     }
     return progress;
   }
@@ -457,7 +251,7 @@ export class Trainer {
    */
   private async runSteps(plan: EpochPlan, epoch: number, firstStep: number, steps: number, progress: EpochProgress, learningRate: number): Promise<void> {
     const { engine, events, clock } = this.options;
-    this.inFlight = true;
+    this.keeper.inFlight = true;
     try {
       let current: StepPlan | undefined = this.planStep(plan, this.step - firstStep, epoch, this.step);
       // Open before sending: the first step's uploads must find their round.
@@ -468,18 +262,18 @@ export class Trainer {
         const s: number = current.step - firstStep;
         // Plans of the new world go out only after the old world's steps are planned again.
         if (current.generation !== engine.generation) throw new WorldChanged(`step ${current.step} was abandoned`);
-        const more: boolean = s + 1 < steps && this.stopReason === undefined && this.pendingAdmissions.length === 0;
+        const more: boolean = s + 1 < steps && this.stopReason === undefined && !this.keeper.joinersWaiting;
         const next: StepPlan | undefined = more ? this.planStep(plan, s + 1, epoch, current.step + 1) : undefined;
         if (next) await this.sendStep(next);
         const outcome = await engine.finish(current, learningRate, next);
         this.step = current.step + 1;
-        this.stepFailures.delete(current.step);
+        this.keeper.stepDecided(current.step);
         this.reportVerdict(outcome, epoch);
         events.emit(progress.add(outcome, (clock.now() - stepStart) / 1000));
         current = next;
       }
     } finally {
-      this.inFlight = false;
+      this.keeper.inFlight = false;
     }
   }
 

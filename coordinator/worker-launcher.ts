@@ -113,6 +113,9 @@ export class LocalWorkers {
   lost(pid: number, reason: string): void {
     const slot = this.slotOf(pid);
     if (!slot || this.stopping) return;
+    // Often it is dead already (its death is how the run lost it): a zombie not reaped yet.
+    const state = (this.options.processState ?? procState)(pid);
+    if (state === undefined || state === 'Z' || state === 'X') return;
     slot.killedBecause ??= reason;
     slot.child.kill('SIGKILL');
   }
