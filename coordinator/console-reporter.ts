@@ -109,7 +109,7 @@ export class ConsoleReporter {
         else this.info(`started local worker ${event.rank} (pid ${event.pid})`);
         return;
       case 'worker_stalled':
-        this.info(`local worker ${event.rank} is stalled: ${event.reason}; killing it`);
+        this.info(`local worker ${event.rank} (pid ${event.pid}) is stalled: ${event.reason}; killing it`);
         return;
       case 'step_abandoned':
         this.info(`abandoned step${event.steps.length > 1 ? 's' : ''} ${event.steps.join(', ')} on every replica (${event.reason}); planning again`);

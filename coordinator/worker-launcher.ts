@@ -155,7 +155,7 @@ export class LocalWorkers {
     if (this.stopping || this.slots.get(slot.rank) !== slot) return;
     const pid = slot.child.pid ?? -1;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const description = slot.killedBecause ? `its process (pid ${pid}) was killed: ${slot.killedBecause}` : `its process (pid ${pid}) ${how}`;
+    const description = slot.killedBecause ? `its process (pid ${pid}) was killed by the coordinator: ${slot.killedBecause}` : `its process (pid ${pid}) ${how}`;
     const restarting = slot.restarts < this.options.maxRestarts && this.options.mayRestart(slot.rank, pid);
     this.options.onUnexpectedExit(slot.rank, pid, description, restarting, slot.killedBecause !== undefined);
     if (!restarting) {
@@ -180,9 +180,9 @@ export class LocalWorkers {
       else slot.stoppedSince = undefined;
       let reason: string | undefined;
       if (slot.stoppedSince !== undefined && now - slot.stoppedSince >= STOPPED_BEFORE_JOIN_MS) {
-        reason = `its process (pid ${pid}) has been stopped for ${((now - slot.stoppedSince) / 1000).toFixed(1)} s before joining (SIGSTOP?)`;
+        reason = `stopped for ${((now - slot.stoppedSince) / 1000).toFixed(1)} s before joining (SIGSTOP?)`;
       } else if (now - slot.startedAt >= this.options.startTimeoutMs) {
-        reason = `its process (pid ${pid}) has not joined ${Math.round((now - slot.startedAt) / 1000)} s after it started (--worker-start-timeout)`;
+        reason = `not joined ${Math.round((now - slot.startedAt) / 1000)} s after it started (--worker-start-timeout)`;
       }
       if (reason === undefined) continue;
       slot.killedBecause = reason;
