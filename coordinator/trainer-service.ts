@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ProtocolError, describeError } from '../shared/errors.js';
 import {
-  CHANNEL_OPTIONS,
+  SERVER_OPTIONS,
   chunkPayload,
   loadTrainerService,
   requireOneof,
@@ -36,7 +36,7 @@ export function serverCredentials(options: ServerCredentialsOptions): grpc.Serve
 type Handler<K extends keyof TrainerHandlers> = TrainerHandlers[K];
 
 export class TrainerServer {
-  private readonly server = new grpc.Server(CHANNEL_OPTIONS);
+  private readonly server = new grpc.Server(SERVER_OPTIONS);
   private readonly tokens: TokenCheck;
 
   constructor(

@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, describeError } from '../shared/errors.js';
-import { CHANNEL_OPTIONS, loadPeerService, requireOneof, serviceError, TokenCheck, type PeerHandlers, type RingHeader, type RingMessage } from '../shared/wire/index.js';
+import { SERVER_OPTIONS, loadPeerService, requireOneof, serviceError, TokenCheck, type PeerHandlers, type RingHeader, type RingMessage } from '../shared/wire/index.js';
 
 /** One predecessor's stream for one step, as the all-reduce consumes it. */
 export interface IncomingRing {
@@ -32,7 +32,7 @@ type RingCall = Parameters<PeerHandlers['Ring']>[0];
 type RingCallback = Parameters<PeerHandlers['Ring']>[1];
 
 export class PeerServer {
-  private readonly server = new grpc.Server(CHANNEL_OPTIONS);
+  private readonly server = new grpc.Server(SERVER_OPTIONS);
   private readonly tokens: TokenCheck;
   private readonly waiting = new Map<string, { generation: number; step: number; slot: Deferred<IncomingRing> }>();
   private runId: string | undefined;

@@ -29,6 +29,19 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
 };
 
+/**
+ * What a server (the coordinator, a worker's Peer service) accepts from a client. Clients send
+ * nothing bigger than a payload chunk and its header, or an evaluation report (about 35 bytes per
+ * sample of a shard), so a bigger message is refused from its length prefix, before it is
+ * buffered and before the token is checked; and a connection may hold only so many streams.
+ */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_concurrent_streams': 32,
+};
+
 if (os.endianness() !== 'LE') {
   // Payloads are the raw bytes of typed arrays; every platform Node and tfjs support is little-endian.
   throw new ProtocolError('PROTOCOL_INVALID', 'emotrain needs a little-endian host: tensor payloads are raw little-endian bytes');
