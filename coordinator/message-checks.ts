@@ -6,6 +6,7 @@
 import { NUM_CLASSES } from '../shared/classes.js';
 import { BACKEND_CHOICES } from '../shared/config.js';
 import { ProtocolError, quoted, type ErrorCode } from '../shared/errors.js';
+import { ANY_COUNT, fieldChecks, shown } from '../shared/field-checks.js';
 import { PROTOCOL_VERSION, type ChecksumResult, type EvaluationResult, type GradientHeader, type JoinRequest } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 
@@ -30,46 +31,9 @@ export function isInvalidMessage(error: unknown): error is ProtocolError {
   return error instanceof ProtocolError && INVALID_MESSAGE_CODES.includes(error.code);
 }
 
-/** A received value as an error shows it: numbers as they are, strings by length, anything else by type. */
-function shown(value: unknown): string {
-  if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `a string of ${value.length} characters`;
-  return value === null ? 'null' : `of type ${typeof value}`;
-}
-
-function invalid(field: string, value: unknown, expected: string): ProtocolError {
-  return new ProtocolError('PROTOCOL_INVALID', `${field} is ${shown(value)}; it must be ${expected}`);
-}
-
-/** `value` as a finite number >= `min` (and < `below` when given); `field` names it in the error. */
-export function finiteAtLeast(value: unknown, min: number, field: string, below = Infinity): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value >= below) {
-    throw invalid(field, value, `a finite number >= ${min}${below === Infinity ? '' : ` and < ${below}`}`);
-  }
-  return value;
-}
-
-/** `value` as a finite number > 0. */
-export function positiveFinite(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalid(field, value, 'a finite number > 0');
-  return value;
-}
-
-/** `value` as an integer in [min, max]. */
-export function integerIn(value: unknown, min: number, max: number, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalid(field, value, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
-  }
-  return value;
-}
-
-/** `value` as a string of at most `max` characters. */
-export function boundedString(value: unknown, max: number, field: string): string {
-  if (typeof value !== 'string' || value.length > max) throw invalid(field, value, `a string of at most ${max} characters`);
-  return value;
-}
-
-const ANY_COUNT = Number.MAX_SAFE_INTEGER;
+const checks = fieldChecks((message) => new ProtocolError('PROTOCOL_INVALID', message));
+export const { finiteAtLeast, positiveFinite, integerIn, boundedString } = checks;
+const { invalid } = checks;
 
 /** Checks a Join before the worker is admitted; `peer` is where the call came from, `worldSize` the most members the run takes. */
 export function checkJoin(request: JoinRequest, peer: string, worldSize: number): void {

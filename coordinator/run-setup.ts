@@ -147,9 +147,11 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     runDir.rewriteMetrics([]);
     log(`${runDir.path} stopped before finishing its first epoch (no checkpoints/last): starting it again from the beginning`);
   } else if (options.resumeDir) {
-    const last = checkpoints.loadLast(shadow.layout);
+    // Everything is read and checked before metrics.csv is rewritten: a refused checkpoint leaves the run directory as it was.
+    const metrics = runDir.readMetrics();
+    const last = checkpoints.loadLast(shadow.layout, metrics.length);
     resume = last.state;
-    runDir.rewriteMetrics(runDir.readMetrics().filter((row) => row.epoch <= last.state.epochsCompleted));
+    runDir.rewriteMetrics(metrics.filter((row) => row.epoch <= last.state.epochsCompleted));
     log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
   }
   return { config, dataset, runDir, shadow, resume, weights, warnings };
