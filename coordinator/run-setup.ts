@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { removeStaleTemporaries } from '../shared/atomic-dir.js';
 import { memoryBudgetBytes, modelFootprint, planMicroBatch } from '../shared/backend/memory-fit.js';
 import { selectBackend, type ResolvedBackend } from '../shared/backend/select-backend.js';
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
@@ -153,6 +154,11 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     resume = last.state;
     runDir.rewriteMetrics(metrics.filter((row) => row.epoch <= last.state.epochsCompleted));
     log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
+  }
+  if (options.resumeDir) {
+    // Left by a checkpoint write that a crash interrupted; only once the checkpoint is known good.
+    const removed = removeStaleTemporaries(runDir.checkpointsDir);
+    if (removed.length > 0) log(`removed ${removed.length} unfinished checkpoint write${removed.length === 1 ? '' : 's'} from ${runDir.checkpointsDir}: ${removed.join(', ')}`);
   }
   return { config, dataset, runDir, shadow, resume, weights, warnings };
 }

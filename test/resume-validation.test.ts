@@ -1,13 +1,15 @@
 // `--resume` checks checkpoints/last before it uses or writes anything (issue 14): a state.json
 // with a negative loss scale, impossible epochs or a string for the step, a truncated weights.bin,
 // NaN weights or moments — each is refused naming the file and the field, and the run directory is
-// left byte for byte as it was.
+// left byte for byte as it was. Once a checkpoint is good, the temporary directories an interrupted
+// checkpoint write left behind are removed.
 
 import { createHash } from 'node:crypto';
-import { cpSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTrainingState } from '../coordinator/resume-checks.js';
+import { removeStaleTemporaries, writeDirectoryAtomically } from '../shared/atomic-dir.js';
 import { COORDINATOR, Program, cleanUp, tempDir } from './helpers/processes.js';
 
 const FILE = '/runs/r/checkpoints/last/state.json';
@@ -120,11 +122,40 @@ describe('resuming from a corrupted checkpoint', () => {
     ['a NaN Adam moment', nanAt('optimizer.bin', 4), /checkpoints\/last\/optimizer\.bin: Adam m value 1 is NaN; every value must be finite/],
   ])('refuses %s naming the file and the field, and changes nothing in the run directory', async (_what, corrupt, expected) => {
     const copy = corrupted(corrupt);
+    // an unfinished checkpoint write: it stays too, since the checkpoint is refused
+    mkdirSync(path.join(copy, 'checkpoints', '.last.tmp-0badc0de'));
     const before = snapshot(copy);
     const resume = new Program(COORDINATOR, ['--resume', copy, '--progress', 'lines']);
     const { code } = await resume.exit(60_000);
     expect(code).not.toBe(0);
     expect(resume.output).toMatch(expected);
     expect(snapshot(copy)).toEqual(before);
+  });
+
+  it('removes the temporary directories of interrupted checkpoint writes when it resumes, and nothing else', async () => {
+    const copy = corrupted(() => undefined);
+    const checkpoints = path.join(copy, 'checkpoints');
+    mkdirSync(path.join(checkpoints, '.last.tmp-0badc0de'));
+    writeFileSync(path.join(checkpoints, '.last.tmp-0badc0de', 'weights.bin'), 'partial');
+    mkdirSync(path.join(checkpoints, '.best.tmp-12345678'));
+    mkdirSync(path.join(checkpoints, 'my.tmp-notes'));
+    const resume = new Program(COORDINATOR, ['--resume', copy, '--epochs', '2', '--progress', 'lines']);
+    const { code } = await resume.exit(120_000);
+    expect(code, resume.output).toBe(0);
+    expect(resume.output).toMatch(/removed 2 unfinished checkpoint writes from .*checkpoints: \.best\.tmp-12345678, \.last\.tmp-0badc0de/);
+    expect(readdirSync(checkpoints).sort()).toEqual(['best', 'last', 'my.tmp-notes']);
+  });
+});
+
+describe('stale temporary directories', () => {
+  it('are removed by the name writeDirectoryAtomically gives them only: not other names, not files, not a finished directory', () => {
+    const parent = tempDir('atomic');
+    mkdirSync(path.join(parent, '.last.tmp-00112233'));
+    mkdirSync(path.join(parent, '.last.tmp-short'));
+    writeFileSync(path.join(parent, '.best.tmp-44556677'), 'a file, not ours');
+    writeDirectoryAtomically(path.join(parent, 'last'), { 'a.txt': 'x' });
+    expect(removeStaleTemporaries(parent)).toEqual(['.last.tmp-00112233']);
+    expect(readdirSync(parent).sort()).toEqual(['.best.tmp-44556677', '.last.tmp-short', 'last']);
+    cleanUp();
   });
 });
