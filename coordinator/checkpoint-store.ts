@@ -5,19 +5,20 @@
 //          exactly — step, epoch, optimiser iteration, LR and plateau state, loss-scaler state,
 //          early-stopping state and the data position.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { resolveAtomicDir, writeDirectoryAtomically } from '../shared/atomic-dir.js';
-import type { CheckpointMeta } from '../shared/checkpoint-meta.js';
+import { readCheckpointMeta, type CheckpointMeta } from '../shared/checkpoint-meta.js';
 import { CheckpointError, describeError } from '../shared/errors.js';
 import type { LossScalerState } from '../shared/loss-scaler.js';
-import { layersModelFiles, readLayersWeightsInto } from '../shared/model-io.js';
+import { WEIGHTS_FILE, layersModelFiles, readLayersWeightsInto } from '../shared/model-io.js';
 import type { StateLayout } from '../shared/state-layout.js';
 import { PayloadReceiver } from '../shared/wire/index.js';
 import type { EarlyStoppingState } from './callbacks/early-stopping.js';
 import type { CheckpointWriter } from './engine-ports.js';
 import type { PlateauState } from './plateau.js';
+import { checkFileSize, checkFiniteValues, checkTrainingState } from './resume-checks.js';
 
 export type { CheckpointMeta };
 
@@ -48,6 +49,15 @@ function encodeNumbers(_key: string, value: unknown): unknown {
 function decodeNumbers(_key: string, value: unknown): unknown {
   if (value !== null && typeof value === 'object' && '$number' in value) return Number((value as { $number: string }).$number);
   return value;
+}
+
+/** The size of `file`, or an error naming it when it cannot be read. */
+function fileBytes(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch (cause) {
+    throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
 }
 
 function concat(segments: readonly Uint8Array[]): Uint8Array {
@@ -95,33 +105,37 @@ export class CheckpointStore {
     return resolveAtomicDir(this.lastDir) !== undefined;
   }
 
-  loadLast(layout: StateLayout): { dir: string; state: TrainingState; meta: CheckpointMeta } {
+  /**
+   * Reads the last checkpoint into `layout`, checking every field of state.json (`epochsRecorded`:
+   * the rows of metrics.csv), the sizes of its files against the model before reading them, and
+   * that every value read is finite (resume-checks.ts). It writes nothing.
+   */
+  loadLast(layout: StateLayout, epochsRecorded: number): { dir: string; state: TrainingState; meta: CheckpointMeta } {
     const dir = resolveAtomicDir(this.lastDir);
     if (!dir) throw new CheckpointError('CHECKPOINT_INVALID', `no last checkpoint in ${this.dir}: the run stopped before finishing its first epoch`);
-    let state: TrainingState;
-    let meta: CheckpointMeta;
+    const stateFile = path.join(dir, 'state.json');
+    let parsed: unknown;
     try {
-      state = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8'), decodeNumbers) as TrainingState;
-      meta = JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as CheckpointMeta;
+      parsed = JSON.parse(readFileSync(stateFile, 'utf8'), decodeNumbers);
     } catch (cause) {
-      throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${path.join(dir, 'state.json')}: ${(cause as Error).message}`, { cause });
+      throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${stateFile}: ${(cause as Error).message}`, { cause });
     }
-    if (state.version !== STATE_VERSION) {
-      throw new CheckpointError('CHECKPOINT_INVALID', `${dir}/state.json has version ${state.version}; this emotrain reads version ${STATE_VERSION}`);
-    }
+    const state = checkTrainingState(parsed, stateFile, { version: STATE_VERSION, epochsRecorded });
+    const meta = readCheckpointMeta(dir);
     if (state.trainableElements !== layout.trainableElements || state.stateElements !== layout.stateElements) {
       throw new CheckpointError(
         'CHECKPOINT_INVALID',
-        `${dir} holds ${state.trainableElements} trainable and ${state.stateElements} state values, but the configured model has ${layout.trainableElements} and ${layout.stateElements}`,
+        `${stateFile}: trainableElements ${state.trainableElements} and stateElements ${state.stateElements}, but the configured model has ${layout.trainableElements} and ${layout.stateElements}`,
       );
     }
-    readLayersWeightsInto(dir, layout.model);
+    const weightsFile = path.join(dir, WEIGHTS_FILE);
+    const weightValues = layout.model.slots.reduce((n, slot) => n + slot.values.length, 0);
+    checkFileSize(weightsFile, fileBytes(weightsFile), weightValues * 4, `${weightValues} float32 weights`);
     const optimizerFile = path.join(dir, OPTIMIZER_FILE);
+    checkFileSize(optimizerFile, fileBytes(optimizerFile), layout.trainableElements * 8, `Adam m and v, ${layout.trainableElements} float32 each`);
+    readLayersWeightsInto(dir, layout.model);
+    for (const slot of layout.model.slots) checkFiniteValues(slot.values, weightsFile, (i) => `weight ${slot.name} value ${i}`);
     const bytes = readFileSync(optimizerFile);
-    const expected = layout.trainableElements * 8;
-    if (bytes.byteLength !== expected) {
-      throw new CheckpointError('CHECKPOINT_INVALID', `${optimizerFile} has ${bytes.byteLength} bytes, expected ${expected} (Adam m and v)`);
-    }
     try {
       const receiver = new PayloadReceiver(layout.optimizerSegments(), optimizerFile);
       receiver.write({ offset: 0, data: bytes });
@@ -129,6 +143,9 @@ export class CheckpointStore {
     } catch (cause) {
       throw new CheckpointError('CHECKPOINT_INVALID', describeError(cause), { cause });
     }
+    const { m, v } = layout.optimizer.slots;
+    checkFiniteValues(m, optimizerFile, (i) => `Adam m value ${i}`);
+    checkFiniteValues(v, optimizerFile, (i) => `Adam v value ${i}`);
     layout.optimizer.iteration = state.optimizerIteration;
     return { dir, state, meta };
   }

@@ -1,16 +1,55 @@
-// Pure checks of what workers send (SPEC §8): each takes the message and what the run expects, and
-// throws a ProtocolError naming the worker, the field and the expected value — before anything in
-// the message is used.
+// Pure checks of what workers send (SPEC §8, issue 14): each takes the message and what the run
+// expects, and throws a ProtocolError naming the worker, the field and the expected value — before
+// anything in the message is used. Gradient values are not checked here: a non-finite gradient is
+// the loss scaler's to skip (SPEC §4), not an invalid message.
 
 import { NUM_CLASSES } from '../shared/classes.js';
-import { ProtocolError } from '../shared/errors.js';
-import { PROTOCOL_VERSION, type EvaluationResult, type GradientHeader, type JoinRequest } from '../shared/wire/index.js';
+import { BACKEND_CHOICES } from '../shared/config.js';
+import { ProtocolError, quoted, type ErrorCode } from '../shared/errors.js';
+import { ANY_COUNT, fieldChecks, shown } from '../shared/field-checks.js';
+import { PROTOCOL_VERSION, type ChecksumResult, type EvaluationResult, type GradientHeader, type JoinRequest } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 
-export function checkJoin(request: JoinRequest, peer: string): void {
+/** A step's phase timings above this many seconds (11 days) are not timings. */
+const MAX_TIMING_SECONDS = 1e6;
+const MAX_HOST_CHARS = 255;
+const MAX_BACKEND_CHARS = 64;
+const MAX_PEER_ADDRESS_CHARS = 300;
+/** The most GPUs one host may number (CUDA_VISIBLE_DEVICES indices). */
+const MAX_GPU_INDEX = 1023;
+/** Backends a worker may report (what `--backend auto` resolves to, or the one asked for). */
+const KNOWN_BACKENDS: readonly string[] = BACKEND_CHOICES.filter((b) => b !== 'auto');
+
+/** The codes of a message that is wrong in itself: its sender is misbehaving, not late (see `isInvalidMessage`). */
+const INVALID_MESSAGE_CODES: readonly ErrorCode[] = ['PROTOCOL_INVALID', 'PROTOCOL_WRONG_SIZE', 'PROTOCOL_NON_FINITE'];
+
+/**
+ * Whether `error` refuses a message as invalid (a wrong field, size or value), as opposed to one
+ * that is merely late or stale (STEP_ABANDONED, PROTOCOL_WRONG_STEP), which a healthy worker can send.
+ */
+export function isInvalidMessage(error: unknown): error is ProtocolError {
+  return error instanceof ProtocolError && INVALID_MESSAGE_CODES.includes(error.code);
+}
+
+const checks = fieldChecks((message) => new ProtocolError('PROTOCOL_INVALID', message));
+export const { finiteAtLeast, positiveFinite, integerIn, boundedString } = checks;
+const { invalid } = checks;
+
+/** Checks a Join before the worker is admitted; `peer` is where the call came from, `worldSize` the most members the run takes. */
+export function checkJoin(request: JoinRequest, peer: string, worldSize: number): void {
   if (request.protocolVersion !== PROTOCOL_VERSION) {
     throw new ProtocolError('PROTOCOL_INVALID', `${peer} speaks protocol ${request.protocolVersion}; this coordinator speaks ${PROTOCOL_VERSION} (upgrade the older side)`);
   }
+  const field = (name: string) => `the join from ${peer}: JoinRequest.${name}`;
+  boundedString(request.host, MAX_HOST_CHARS, field('host'));
+  boundedString(request.backend, MAX_BACKEND_CHARS, field('backend'));
+  if (!KNOWN_BACKENDS.includes(request.backend)) {
+    throw new ProtocolError('PROTOCOL_INVALID', `${field('backend')} is ${quoted(request.backend)}; it must be one of ${KNOWN_BACKENDS.join(', ')}`);
+  }
+  integerIn(request.gpu, -1, MAX_GPU_INDEX, field('gpu'));
+  integerIn(request.pid, 0, ANY_COUNT, field('pid'));
+  integerIn(request.requestedRank, -1, worldSize - 1, field('requestedRank'));
+  boundedString(request.peerAddress, MAX_PEER_ADDRESS_CHARS, field('peerAddress'));
 }
 
 /** What the open round of a step expects from one member's upload. */
@@ -23,7 +62,32 @@ export interface UploadExpectation {
   shardSize: number;
 }
 
-/** Checks an upload's header against its round; returns it with dtype and timings known to be set. */
+/**
+ * Checks every number of an upload's header that the round does not fix (issue 14): the losses,
+ * counts, timings and segment it declares. `who` names the sender.
+ */
+export function checkGradientHeaderFields(header: GradientHeader__Output, who: string): void {
+  const field = (name: string) => `${who}: GradientHeader.${name}`;
+  integerIn(header.step, 0, ANY_COUNT, field('step'));
+  integerIn(header.generation, 0, ANY_COUNT, field('generation'));
+  positiveFinite(header.lossScale, field('lossScale'));
+  const shardSize = integerIn(header.shardSize, 0, ANY_COUNT, field('shardSize'));
+  finiteAtLeast(header.lossSum, 0, field('lossSum'));
+  integerIn(header.correct, 0, shardSize, field('correct'));
+  finiteAtLeast(header.regularizationLoss, 0, field('regularizationLoss'));
+  integerIn(header.nonFinite, 0, ANY_COUNT, field('nonFinite'));
+  integerIn(header.segmentOffset, 0, ANY_COUNT, field('segmentOffset'));
+  integerIn(header.segmentElements, 0, ANY_COUNT, field('segmentElements'));
+  if (!header.timings) throw new ProtocolError('PROTOCOL_INVALID', `${who} sent no step timings with its gradients for step ${header.step}`);
+  for (const name of ['dataSeconds', 'computeSeconds', 'exchangeSeconds', 'applySeconds', 'totalSeconds'] as const) {
+    finiteAtLeast(header.timings[name], 0, field(`timings.${name}`), MAX_TIMING_SECONDS);
+  }
+}
+
+/**
+ * Checks an upload's header against its round (after `checkGradientHeaderFields`); returns it with
+ * dtype and timings known to be set.
+ */
 export function checkUploadHeader(header: GradientHeader__Output, expected: UploadExpectation, who: string): GradientHeader {
   const step = expected.step;
   if (header.dtype !== expected.dtype) {
@@ -38,10 +102,15 @@ export function checkUploadHeader(header: GradientHeader__Output, expected: Uplo
   if (header.lossScale !== expected.lossScale) {
     throw new ProtocolError('PROTOCOL_INVALID', `${who} used loss scale ${header.lossScale} in step ${step}; the step's scale is ${expected.lossScale}`);
   }
-  if (header.shardSize !== expected.shardSize || !(header.correct <= expected.shardSize)) {
-    throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${who} reported ${header.shardSize} samples (${header.correct} correct) for step ${step}; its shard has ${expected.shardSize}`);
+  if (header.shardSize !== expected.shardSize) {
+    throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${who}: GradientHeader.shardSize is ${header.shardSize} for step ${step}; its shard has ${expected.shardSize} samples`);
   }
-  if (!header.timings) throw new ProtocolError('PROTOCOL_INVALID', `${who} sent no step timings with its gradients for step ${step}`);
+  if (header.segmentElements > expected.gradientElements || header.segmentOffset > expected.gradientElements - header.segmentElements) {
+    throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader declares segment [${header.segmentOffset}, +${header.segmentElements}); the gradient has ${expected.gradientElements} values`);
+  }
+  if (header.nonFinite > expected.gradientElements) {
+    throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader.nonFinite is ${header.nonFinite}; the gradient has ${expected.gradientElements} values`);
+  }
   return header as GradientHeader;
 }
 
@@ -54,9 +123,60 @@ export function checkFiniteState(values: Float32Array, step: number, who: string
   }
 }
 
-/** Checks one member's evaluation of its shard of `split` (`expectedCount` samples). */
-export function checkEvaluationResult(result: EvaluationResult, expectedCount: number, split: string, who: string): void {
-  if (result.count !== expectedCount || result.sampleLosses.length !== expectedCount || result.confusion.length !== NUM_CLASSES * NUM_CLASSES) {
-    throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${who} evaluated ${result.count} samples of ${split}, its shard has ${expectedCount}`);
+/** What one member was asked to evaluate. */
+export interface EvaluationExpectation {
+  split: string;
+  /** Samples in its shard. */
+  count: number;
+  /** Whether per-sample probabilities were asked for. */
+  probabilities: boolean;
+}
+
+/** Checks one member's evaluation of its shard: every count, loss and probability (issue 14). */
+export function checkEvaluationResult(result: EvaluationResult, expected: EvaluationExpectation, who: string): void {
+  const field = (name: string) => `${who}'s evaluation of ${expected.split}: EvaluationResult.${name}`;
+  const { count } = expected;
+  if (result.count !== count) {
+    throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${field('count')} is ${shown(result.count)}; its shard of ${expected.split} has ${count} samples`);
+  }
+  const correct = integerIn(result.correct, 0, count, field('correct'));
+  if (result.confusion.length !== NUM_CLASSES * NUM_CLASSES) {
+    throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${field('confusion')} has ${result.confusion.length} entries; it must have ${NUM_CLASSES * NUM_CLASSES} (${NUM_CLASSES} x ${NUM_CLASSES})`);
+  }
+  let total = 0;
+  let diagonal = 0;
+  result.confusion.forEach((n, i) => {
+    integerIn(n, 0, count, field(`confusion[${i}]`));
+    total += n;
+    if (i % (NUM_CLASSES + 1) === 0) diagonal += n;
+  });
+  if (total !== count || diagonal !== correct) {
+    throw new ProtocolError('PROTOCOL_INVALID', `${field('confusion')} counts ${total} samples, ${diagonal} of them correct; the report says ${count}, ${correct} correct`);
+  }
+  finiteAtLeast(result.regularizationLoss, 0, field('regularizationLoss'));
+  if (result.sampleLosses.length !== count) {
+    throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${field('sampleLosses')} has ${result.sampleLosses.length} entries; its shard has ${count} samples`);
+  }
+  result.sampleLosses.forEach((loss, i) => finiteAtLeast(loss, 0, field(`sampleLosses[${i}]`)));
+  const probabilities = expected.probabilities ? count * NUM_CLASSES : 0;
+  const sampleIds = expected.probabilities ? count : 0;
+  if (result.probabilities.length !== probabilities || result.sampleIds.length !== sampleIds) {
+    throw new ProtocolError(
+      'PROTOCOL_WRONG_SIZE',
+      `${field('probabilities')} has ${result.probabilities.length} values and sampleIds ${result.sampleIds.length}; ${expected.probabilities ? `it must have ${probabilities} and ${sampleIds}` : 'none were asked for'}`,
+    );
+  }
+  result.probabilities.forEach((p, i) => {
+    if (!(p >= 0 && p <= 1)) throw invalid(field(`probabilities[${i}]`), p, 'a probability, from 0 to 1');
+  });
+}
+
+/** Checks a checksum report: the step and request it answers, and a hex sha256. */
+export function checkChecksumResult(result: ChecksumResult, who: string): void {
+  const field = (name: string) => `${who}'s checksum: ChecksumResult.${name}`;
+  integerIn(result.step, 0, ANY_COUNT, field('step'));
+  integerIn(result.requestId, 0, ANY_COUNT, field('requestId'));
+  if (typeof result.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(result.sha256)) {
+    throw new ProtocolError('PROTOCOL_INVALID', `${field('sha256')} is ${typeof result.sha256 === 'string' ? quoted(result.sha256) : shown(result.sha256)}; it must be 64 lowercase hex digits`);
   }
 }

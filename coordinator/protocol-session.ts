@@ -1,15 +1,17 @@
 // The run as workers see it over gRPC: the TrainerHost behind the service. Every call is checked
 // here against the run's state — which run, which member, which step — before it can touch
-// anything; uploads go to the step engine, reports to the replies the run waits for.
+// anything; uploads go to the step engine, reports to the replies the run waits for. A member that
+// sends an invalid message (a field out of range, a wrong count: message-checks.ts) is refused and
+// lost, so the run goes on as for any lost worker instead of failing (issue 14).
 
 import type { WorkerConfig } from '../shared/config.js';
 import net from 'node:net';
-import { ProtocolError, describeError } from '../shared/errors.js';
+import { ProtocolError, QUOTED_CHARS, bounded, describeError, quoted } from '../shared/errors.js';
 import type { StatePosition } from '../shared/state-layout.js';
 import type { JoinReply, JoinRequest, ReportRequest, StateManifest, WorkerRef } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
-import { checkJoin } from './message-checks.js';
+import { checkJoin, integerIn, isInvalidMessage } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
 import type { DownloadSink, StepEngine, UploadSession } from './step-engine.js';
 import { describeMember, resolvePeerAddress, type CommandSink, type Member, type World } from './world.js';
@@ -73,15 +75,31 @@ export class ProtocolSession implements TrainerHost {
 
   private memberOf(ref: WorkerRef, what: string): Member {
     if (ref.runId !== this.options.runId) {
-      throw new ProtocolError('PROTOCOL_WRONG_RUN', `${what} names run ${JSON.stringify(ref.runId)}, this coordinator runs ${this.options.runId}`);
+      throw new ProtocolError('PROTOCOL_WRONG_RUN', `${what} names run ${quoted(ref.runId)}, this coordinator runs ${this.options.runId}`);
     }
     const member = this.options.world.byWorkerId(ref.workerId);
-    if (!member) throw new ProtocolError('PROTOCOL_INVALID', `${what} comes from unknown worker id ${JSON.stringify(ref.workerId)} (join first)`);
+    if (!member) throw new ProtocolError('PROTOCOL_INVALID', `${what} comes from unknown worker id ${quoted(ref.workerId)} (join first)`);
     return member;
   }
 
+  /**
+   * Runs `use`; when it refuses the message as invalid, `member` is lost with the reason (its
+   * exchange, if one is open, fails with it first) and the error goes back to the caller.
+   */
+  private expelIfInvalid<T>(member: Member, use: () => T, downloads?: DownloadSink): T {
+    try {
+      return use();
+    } catch (error) {
+      if (isInvalidMessage(error)) {
+        downloads?.fail(error);
+        this.options.world.lose(member, `it sent an invalid message: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+
   async join(request: JoinRequest, peer: string): Promise<JoinReply> {
-    checkJoin(request, peer);
+    checkJoin(request, peer, this.options.world.size);
     if (this.options.workerConfig.allreduce === 'ring') {
       // Peers must reach each other: try the address the worker offers before admitting it.
       const address = resolvePeerAddress(request.peerAddress, peer);
@@ -121,11 +139,20 @@ export class ProtocolSession implements TrainerHost {
 
   beginUpload(header: GradientHeader__Output, peer: string, downloads: DownloadSink): UploadSession {
     const member = this.memberOf(header, `gradient upload from ${peer} for step ${header.step}`);
-    return this.options.engine.beginUpload(member, header, downloads);
+    const upload = this.expelIfInvalid(member, () => this.options.engine.beginUpload(member, header, downloads));
+    return {
+      write: (chunk) => this.expelIfInvalid(member, () => upload.write(chunk), downloads),
+      end: () => this.expelIfInvalid(member, () => upload.end(), downloads),
+      abort: (reason) => upload.abort(reason),
+    };
   }
 
   report(request: ReportRequest): void {
     const member = this.memberOf(request, `${request.kind} report`);
+    this.expelIfInvalid(member, () => this.deliverReport(member, request));
+  }
+
+  private deliverReport(member: Member, request: ReportRequest): void {
     const who = describeMember(member);
     switch (request.kind) {
       case 'evaluation': {
@@ -140,12 +167,14 @@ export class ProtocolSession implements TrainerHost {
       }
       case 'stepFailure': {
         const { step, generation, message } = request.stepFailure;
+        integerIn(step, 0, Number.MAX_SAFE_INTEGER, `${who}: StepFailure.step`);
+        integerIn(generation, 0, Number.MAX_SAFE_INTEGER, `${who}: StepFailure.generation`);
         this.options.stepFailed?.(member, step, generation, bounded(message, MAX_FAILURE_CHARS));
         return;
       }
       case 'failure': {
         const { code, message } = request.failure;
-        this.options.world.lose(member, `${REPORTED_FAILURE}${bounded(message, MAX_FAILURE_CHARS)}${code && code !== 'UNKNOWN' ? ` [${bounded(code, 64)}]` : ''}`);
+        this.options.world.lose(member, `${REPORTED_FAILURE}${bounded(message, MAX_FAILURE_CHARS)}${code && code !== 'UNKNOWN' ? ` [${bounded(code, QUOTED_CHARS)}]` : ''}`);
         return;
       }
     }
@@ -162,7 +191,3 @@ export function isReportedFailure(reason: string): boolean {
 
 /** A worker's own account of its failure is shown as it is, up to this many characters. */
 const MAX_FAILURE_CHARS = 2000;
-
-function bounded(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
-}

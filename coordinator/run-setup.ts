@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { removeStaleTemporaries } from '../shared/atomic-dir.js';
 import { memoryBudgetBytes, modelFootprint, planMicroBatch } from '../shared/backend/memory-fit.js';
 import { selectBackend, type ResolvedBackend } from '../shared/backend/select-backend.js';
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
@@ -147,10 +148,17 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     runDir.rewriteMetrics([]);
     log(`${runDir.path} stopped before finishing its first epoch (no checkpoints/last): starting it again from the beginning`);
   } else if (options.resumeDir) {
-    const last = checkpoints.loadLast(shadow.layout);
+    // Everything is read and checked before metrics.csv is rewritten: a refused checkpoint leaves the run directory as it was.
+    const metrics = runDir.readMetrics();
+    const last = checkpoints.loadLast(shadow.layout, metrics.length);
     resume = last.state;
-    runDir.rewriteMetrics(runDir.readMetrics().filter((row) => row.epoch <= last.state.epochsCompleted));
+    runDir.rewriteMetrics(metrics.filter((row) => row.epoch <= last.state.epochsCompleted));
     log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
+  }
+  if (options.resumeDir) {
+    // Left by a checkpoint write that a crash interrupted; only once the checkpoint is known good.
+    const removed = removeStaleTemporaries(runDir.checkpointsDir);
+    if (removed.length > 0) log(`removed ${removed.length} unfinished checkpoint write${removed.length === 1 ? '' : 's'} from ${runDir.checkpointsDir}: ${removed.join(', ')}`);
   }
   return { config, dataset, runDir, shadow, resume, weights, warnings };
 }

@@ -6,7 +6,7 @@ import { NUM_CLASSES } from '../shared/classes.js';
 import { WorldError } from '../shared/errors.js';
 import { meanLoss } from '../shared/evaluation.js';
 import type { SampleSource } from './engine-ports.js';
-import { checkEvaluationResult } from './message-checks.js';
+import { checkChecksumResult, checkEvaluationResult } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
 import { shardBatch } from './sharding.js';
 import { describeMember, type Member, type World } from './world.js';
@@ -40,7 +40,12 @@ export async function evaluateOnMembers(
 ): Promise<EvaluationSummary> {
   const members = context.world.ready();
   const shards = shardBatch([...ids], members.length);
-  const waits = members.map((member) => context.replies.expect('evaluation', evaluationId, member.rank));
+  // Each reply is checked as it arrives, so a bad one is refused to its sender (who is then lost)
+  // instead of failing the run here.
+  const waits = members.map((member, i) => {
+    const expected = { split, count: shards[i]!.sampleIds.length, probabilities: returnProbabilities };
+    return context.replies.expect('evaluation', evaluationId, member.rank, (result) => checkEvaluationResult(result, expected, describeMember(member)));
+  });
   for (let i = 0; i < members.length; i++) {
     const member = members[i]!;
     const samples = await context.samples.samplesFor(member, shards[i]!.sampleIds);
@@ -53,8 +58,7 @@ export async function evaluateOnMembers(
   const sampleLosses: number[] = [];
   const sampleIds: number[] = [];
   const probabilities: number[] = [];
-  results.forEach((result, i) => {
-    checkEvaluationResult(result, shards[i]!.sampleIds.length, split, describeMember(members[i]!));
+  results.forEach((result) => {
     count += result.count;
     sampleLosses.push(...result.sampleLosses);
     correct += result.correct;
@@ -75,7 +79,7 @@ export async function evaluateOnMembers(
 export async function verifyReplicas(context: MemberRequests, requestId: number, step: number, expected: string): Promise<Member[]> {
   const members = context.world.ready();
   const waits = members.map((member) => {
-    const reply = context.replies.expect('checksum', requestId, member.rank);
+    const reply = context.replies.expect('checksum', requestId, member.rank, (result) => checkChecksumResult(result, describeMember(member)));
     context.world.send(member.rank, { kind: 'checksum', checksum: { step, requestId } });
     return reply;
   });

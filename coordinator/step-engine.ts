@@ -23,7 +23,7 @@ import type { LossScaler, StepVerdict } from '../shared/loss-scaler.js';
 import type { GradientHeader, ReducedHeader, StepTimings, TensorChunk } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
-import { checkUploadHeader } from './message-checks.js';
+import { checkGradientHeaderFields, checkUploadHeader } from './message-checks.js';
 import { GradientReducer, type FinalRange, type RoundReducer } from './reducer.js';
 import { RingReducer } from './ring-reducer.js';
 import type { Shard } from './sharding.js';
@@ -211,6 +211,7 @@ export class StepEngine {
   /** Accepts `member`'s upload for its step after checking the header against the round. */
   beginUpload(member: Member, received: GradientHeader__Output, sink: DownloadSink): UploadSession {
     const who = describeMember(member);
+    checkGradientHeaderFields(received, who);
     if (received.generation < this.currentGeneration) {
       throw new ProtocolError('STEP_ABANDONED', `${who} uploaded step ${received.step} of world generation ${received.generation}, which was abandoned (the world is at generation ${this.currentGeneration})`);
     }

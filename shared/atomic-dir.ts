@@ -2,7 +2,8 @@
 // sibling directory and are fsynced; then the old directory is moved aside, the new one renamed
 // into place, and the old one removed. A crash leaves either the old or the new directory whole;
 // the only window without `dir` is between the two renames, and readAtomicDir() recovers from it
-// by taking the moved-aside copy.
+// by taking the moved-aside copy. A crash while the temporary directory is written leaves it
+// behind; removeStaleTemporaries() clears those at the next start (issue 14).
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -11,11 +12,16 @@ import { CheckpointError } from './errors.js';
 
 const OLD_SUFFIX = '.old-';
 const TMP_SUFFIX = '.tmp-';
+/** `.<dir>.tmp-<8 hex>`: the name writeDirectoryAtomically gives its temporary directory, and only that. */
+const TMP_NAME = /^\.[^/]+\.tmp-[0-9a-f]{8}$/;
+/** Temporary directories this process is writing now, which are never stale. */
+const writing = new Set<string>();
 
 export function writeDirectoryAtomically(dir: string, files: Record<string, Uint8Array | string>): void {
   const parent = path.dirname(dir);
   const base = path.basename(dir);
   const tmp = path.join(parent, `.${base}${TMP_SUFFIX}${randomBytes(4).toString('hex')}`);
+  writing.add(tmp);
   try {
     mkdirSync(tmp, { recursive: true });
     for (const [name, content] of Object.entries(files)) {
@@ -34,7 +40,20 @@ export function writeDirectoryAtomically(dir: string, files: Record<string, Uint
   } catch (cause) {
     rmSync(tmp, { recursive: true, force: true });
     throw new CheckpointError('CHECKPOINT_WRITE_FAILED', `cannot write ${dir}: ${(cause as Error).message}`, { cause });
+  } finally {
+    writing.delete(tmp);
   }
+}
+
+/**
+ * Removes the temporary directories an interrupted writeDirectoryAtomically left in `parent` —
+ * only directories named as it names them, and none this process is writing. Returns their names.
+ */
+export function removeStaleTemporaries(parent: string): string[] {
+  if (!existsSync(parent)) return [];
+  const stale = readdirSync(parent, { withFileTypes: true }).filter((entry) => entry.isDirectory() && TMP_NAME.test(entry.name) && !writing.has(path.join(parent, entry.name)));
+  for (const entry of stale) rmSync(path.join(parent, entry.name), { recursive: true, force: true });
+  return stale.map((entry) => entry.name);
 }
 
 /**

@@ -116,6 +116,22 @@ export class ControlError extends EmotrainError {}
 /** A cluster engine's environment (Slurm) that does not say what a launch needs (issue 13, point 3). */
 export class LaunchError extends EmotrainError {}
 
+/**
+ * `text` cut to `max` characters, saying how many more there were: for strings a worker or a file
+ * supplied, which an error message shows but must not echo in full (a 1 MiB worker id).
+ */
+export function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** Characters of a string from the outside (an id, a name) quoted in an error message. */
+export const QUOTED_CHARS = 64;
+
+/** `text` quoted for an error message, cut to QUOTED_CHARS characters. */
+export function quoted(text: string, max = QUOTED_CHARS): string {
+  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}… (${text.length - max} more characters)`;
+}
+
 /** The message of any thrown value, for logs; keeps the cause chain short and readable. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {

@@ -70,10 +70,10 @@ describe('the coordinator validates every message', () => {
     none.close();
   });
 
-  it('rejects uploads with the wrong run, step or length, and applies only the valid one', async () => {
+  it('rejects uploads with the wrong run, step or length, expels the sender of an invalid one, and applies only the valid one', async () => {
     const { address } = await startCoordinator();
     const client = new CoordinatorClient(address, TOKEN);
-    const { joined, manifest, step, trainable, stateSize } = await joinAndGetStep(client);
+    let { joined, manifest, step, trainable, stateSize } = await joinAndGetStep(client);
     expect(manifest.lossScale).toBe(32768);
     expect(step.step).toBe(0);
     expect(step.samples.length).toBe(128);
@@ -84,7 +84,7 @@ describe('the coordinator validates every message', () => {
     const wire = new Uint16Array(trainable);
     encodeFp16(gradients, wire);
     const state = new Float32Array(stateSize);
-    const header: GradientHeader = {
+    const headerOf = (): GradientHeader => ({
       runId: joined.runId,
       workerId: joined.workerId,
       step: step.step,
@@ -101,12 +101,14 @@ describe('the coordinator validates every message', () => {
       segmentOffset: 0,
       segmentElements: 0,
       timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 },
-    };
+    });
+    let header = headerOf();
     const received = new Uint16Array(trainable);
     const targets = () => [bytesOf(received), new Uint8Array(stateSize * 4)];
     const payload = [bytesOf(wire), bytesOf(state)];
     const attempt = (h: GradientHeader, p: Uint8Array[] = payload) => client.exchange(h, p, targets).catch((e: unknown) => e);
 
+    // Late or misaddressed uploads are refused, and the worker stays a member.
     const wrongRun = await attempt({ ...header, runId: 'another-run' });
     expect(grpcCode(wrongRun)).toBe('PERMISSION_DENIED');
     expect(String(wrongRun)).toMatch(/names run "another-run"/);
@@ -115,23 +117,22 @@ describe('the coordinator validates every message', () => {
     expect(grpcCode(wrongStep)).toBe('INVALID_ARGUMENT');
     expect(String(wrongStep)).toMatch(/step 5, but the current step is 0/);
 
-    const wrongScale = await attempt({ ...header, lossScale: 1024 });
-    expect(String(wrongScale)).toMatch(/used loss scale 1024 in step 0; the step's scale is 32768/);
-
-    const wrongCount = await attempt({ ...header, gradientElements: trainable - 1 });
-    expect(String(wrongCount)).toMatch(new RegExp(`declared ${trainable - 1} gradient`));
-
-    const short = await attempt(header, [bytesOf(wire).subarray(0, 1000)]);
-    expect(String(short)).toMatch(/stream ended after 1000 of/);
-
-    const long = await attempt(header, [bytesOf(wire), bytesOf(state), new Uint8Array(8)]);
-    expect(String(long)).toMatch(/more than the .* declared/);
-
-    const wrongShard = await attempt({ ...header, shardSize: 100 });
-    expect(String(wrongShard)).toMatch(/reported 100 samples/);
-
-    const wrongDtype = await attempt({ ...header, dtype: 'TENSOR_DTYPE_FLOAT32' });
-    expect(String(wrongDtype)).toMatch(/exchanges TENSOR_DTYPE_FLOAT16/);
+    // An invalid upload is refused and its sender expelled (issue 14): it joins again as a replacement.
+    const refusedAndExpelled = async (h: (base: GradientHeader) => GradientHeader, expected: RegExp, p?: Uint8Array[]) => {
+      const refused = await attempt(h(header), p);
+      expect(grpcCode(refused)).toBe('INVALID_ARGUMENT');
+      expect(String(refused)).toMatch(expected);
+      expect(String(await attempt(header))).toMatch(/unknown worker id/);
+      ({ joined, manifest, step } = await joinAndGetStep(client));
+      header = headerOf();
+    };
+    await refusedAndExpelled((h) => ({ ...h, lossScale: 1024 }), /used loss scale 1024 in step 0; the step's scale is 32768/);
+    await refusedAndExpelled((h) => ({ ...h, gradientElements: trainable - 1 }), new RegExp(`declared ${trainable - 1} gradient`));
+    await refusedAndExpelled((h) => h, /stream ended after 1000 of/, [bytesOf(wire).subarray(0, 1000)]);
+    await refusedAndExpelled((h) => h, /more than the .* declared/, [bytesOf(wire), bytesOf(state), new Uint8Array(8)]);
+    await refusedAndExpelled((h) => ({ ...h, shardSize: 100 }), /GradientHeader\.shardSize is 100 for step 0; its shard has 128 samples/);
+    await refusedAndExpelled((h) => ({ ...h, dtype: 'TENSOR_DTYPE_FLOAT32' }), /exchanges TENSOR_DTYPE_FLOAT16/);
+    await refusedAndExpelled((h) => ({ ...h, timings: { ...h.timings, dataSeconds: NaN } }), /worker 0 \(test, cpu, pid \d+\): GradientHeader\.timings\.dataSeconds is NaN; it must be a finite number >= 0/);
 
     const strangerClient = new CoordinatorClient(address, 'bad');
     const stranger = await strangerClient.exchange(header, payload, targets).catch((e: unknown) => e);
@@ -140,6 +141,7 @@ describe('the coordinator validates every message', () => {
 
     // the valid upload: with one worker the reduced gradients are exactly ours — nothing the
     // rejected uploads sent was added
+    expect(step.step).toBe(0);
     const reduced = await client.exchange(header, payload, targets);
     expect(reduced).toMatchObject({ step: 0, applied: true, optimizerIteration: 1, lossScale: 32768, nextLossScale: 32768 });
     expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(wire)))).toBe(true);

@@ -254,7 +254,7 @@ describe('the run engine, in process', () => {
     const member = run.world.list()[0]!;
     const header = {
       runId: 'in-process', workerId: member.workerId, step: 7, generation: 0, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16' as const, gradientElements: WEIGHTS,
-      stateElements: 4, shardSize: 128, lossSum: 1, correct: 0, regularizationLoss: 0, timings: null, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
+      stateElements: 4, shardSize: 128, lossSum: 1, correct: 0, regularizationLoss: 0, timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 }, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
     };
     expect(() => run.session.beginUpload(header, 'test', NO_DOWNLOADS)).toThrow(ProtocolError);
     expect(() => run.session.beginUpload(header, 'test', NO_DOWNLOADS)).toThrow(/uploaded gradients for step 7, but the current step is not open for uploads/);

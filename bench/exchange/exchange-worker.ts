@@ -72,7 +72,7 @@ const peers = new PeerServer(token);
 const peerPort = await peers.listen('127.0.0.1:0', (await import('../../worker/coordinator-client.js')).peerServerCredentials(undefined));
 await client.waitForReady(30_000);
 const joined = await client.join({
-  protocolVersion: PROTOCOL_VERSION, host: 'bench', gpu: -1, pid: process.pid, backend: 'none', requestedRank: -1, localData: false, peerAddress: `127.0.0.1:${peerPort}`,
+  protocolVersion: PROTOCOL_VERSION, host: 'bench', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1, localData: false, peerAddress: `127.0.0.1:${peerPort}`,
 });
 peers.setRun(joined.runId);
 const config = validateWorkerConfig(JSON.parse(joined.configJson) as WorkerConfig);
@@ -112,7 +112,7 @@ try {
       last = { exchange: (t2 - t1) / 1000, apply: (t3 - t2) / 1000, total: (t3 - t0) / 1000 };
     } else if (command.kind === 'evaluate') {
       const count = command.evaluate.samples.length;
-      await client.report({ ...ref, kind: 'evaluation', evaluation: { evaluationId: command.evaluate.evaluationId, count, correct: 0, confusion: new Array(49).fill(0), sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array(count).fill(1) } });
+      await client.report({ ...ref, kind: 'evaluation', evaluation: { evaluationId: command.evaluate.evaluationId, count, correct: 0, confusion: benchConfusion(count), sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array(count).fill(1) } });
     } else if (command.kind === 'checksum') {
       await client.report({ ...ref, kind: 'checksum', checksum: { step: command.checksum.step, requestId: command.checksum.requestId, sha256: sha256Of(flat.weights, new Float32Array(0)) } });
     } else if (command.kind === 'stop') {
@@ -126,3 +126,10 @@ try {
   client.close();
 }
 process.stdout.write(`${JSON.stringify({ rank: joined.rank, exchangeSeconds })}\n`);
+
+/** A confusion matrix that fits a report of `count` samples, none right (the coordinator checks it adds up). */
+function benchConfusion(count: number): number[] {
+  const confusion = new Array<number>(49).fill(0);
+  confusion[1] = count;
+  return confusion;
+}

@@ -11,7 +11,8 @@
 import { AdamOptimizer } from '../../shared/adam.js';
 import { encodeFp16 } from '../../shared/fp16/codec.js';
 import { LossScaler } from '../../shared/loss-scaler.js';
-import { bytesOf, chunkPayload, PROTOCOL_VERSION, type Command, type ReducedHeader, type Sample } from '../../shared/wire/index.js';
+import { bytesOf, chunkPayload, PROTOCOL_VERSION, type Command, type EvaluationResult, type ReducedHeader, type Sample } from '../../shared/wire/index.js';
+import type { GradientHeader__Output } from '../../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { DownloadSink } from '../../coordinator/step-engine.js';
 import type { CheckpointMeta, TrainingState } from '../../coordinator/checkpoint-store.js';
 import { EarlyStopping, type EarlyStoppingOptions } from '../../coordinator/callbacks/early-stopping.js';
@@ -97,6 +98,10 @@ export interface FakeWorkerOptions {
   afterStep?: (step: number) => void;
   /** Breaks off its upload of this step once, after this many chunks, and then uploads it again. */
   breakUpload?: { step: number; afterChunks: number };
+  /** Changes its gradient header before it uploads (a worker that sends bad fields). */
+  tamperHeader?: (header: GradientHeader__Output) => GradientHeader__Output;
+  /** Changes its evaluation report before it sends it. */
+  tamperEvaluation?: (result: EvaluationResult) => EvaluationResult;
 }
 
 export class FakeWorker {
@@ -128,7 +133,7 @@ export class FakeWorker {
 
   /** Joins, fetches the state, opens its command stream and starts obeying it. */
   async start(requestedRank: number): Promise<void> {
-    const reply = await this.session.join({ protocolVersion: PROTOCOL_VERSION, host: 'fake', gpu: -1, pid: 1000 + requestedRank, backend: 'fake', requestedRank, localData: false, peerAddress: '' }, 'in-process');
+    const reply = await this.session.join({ protocolVersion: PROTOCOL_VERSION, host: 'fake', gpu: -1, pid: 1000 + requestedRank, backend: 'cpu', requestedRank, localData: false, peerAddress: '' }, 'in-process');
     this.ref = { runId: reply.runId, workerId: reply.workerId };
     this.rank = reply.rank;
     const { manifest, payload } = await this.session.state(this.ref);
@@ -190,11 +195,10 @@ export class FakeWorker {
         const right = Math.round(this.validation.accuracy(evaluationId) * n);
         const confusion = new Array<number>(NUM_CLASSES * NUM_CLASSES).fill(0);
         samples.forEach((s, i) => (confusion[s.label * NUM_CLASSES + (i < right ? s.label : (s.label + 1) % NUM_CLASSES)]! += 1));
-        this.session.report({
-          ...this.ref,
-          kind: 'evaluation',
-          evaluation: { evaluationId, count: n, correct: right, confusion, sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array<number>(n).fill(this.validation.loss(evaluationId)) },
-        });
+        const evaluation: EvaluationResult = {
+          evaluationId, count: n, correct: right, confusion, sampleIds: [], probabilities: [], regularizationLoss: 0, sampleLosses: new Array<number>(n).fill(this.validation.loss(evaluationId)),
+        };
+        this.session.report({ ...this.ref, kind: 'evaluation', evaluation: this.options.tamperEvaluation?.(evaluation) ?? evaluation });
       } else if (command.kind === 'checksum') {
         this.session.report({ ...this.ref, kind: 'checksum', checksum: { step: command.checksum.step, requestId: command.checksum.requestId, sha256: this.checksum() } });
       } else if (command.kind === 'abandon') {
@@ -226,15 +230,12 @@ export class FakeWorker {
         pause: () => undefined,
         resume: () => undefined,
       };
-      const upload = this.session.beginUpload(
-        {
-          ...this.ref, step, generation, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
-          gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
-          timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
-        },
-        'in-process',
-        sink,
-      );
+      const header: GradientHeader__Output = {
+        ...this.ref, step, generation, lossScale: this.lossScale, dtype: fp16 ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32',
+        gradientElements: WEIGHTS, stateElements: STATE, shardSize: n, lossSum: n * 0.5, correct: Math.floor(n / 2), regularizationLoss: 0, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
+        timings: { dataSeconds: 0.001, computeSeconds: 0.002, exchangeSeconds: 0.003, applySeconds: 0.004, totalSeconds: 0.01 },
+      };
+      const upload = this.session.beginUpload(this.options.tamperHeader?.(header) ?? header, 'in-process', sink);
       let sent = 0;
       const breakOff = this.options.breakUpload;
       let broke = false;
