@@ -91,7 +91,11 @@ export class World extends EventEmitter<WorldEvents> {
     return undefined;
   }
 
-  /** Admits a worker, giving it the rank it asked for when free, else the lowest free rank. */
+  /**
+   * Admits a worker, giving it the rank it asked for when free. One that asks for any rank gets
+   * the highest free one, so that the low ranks a coordinator's own local workers ask for (0, 1,
+   * ...) stay theirs; one whose rank is taken gets the lowest free rank.
+   */
   join(request: JoinRequest, peer: string): Member {
     if (this.closed) throw new ProtocolError('PROTOCOL_INVALID', `the run is not accepting workers (from ${peer})`);
     if (this.full) throw new WorldError('WORLD_FULL', `the run already has its ${this.size} workers; refused ${request.host} pid ${request.pid}`);
@@ -99,7 +103,10 @@ export class World extends EventEmitter<WorldEvents> {
     if (rank >= this.size) {
       throw new ProtocolError('PROTOCOL_INVALID', `requested rank ${rank} is outside the world of ${this.size} workers`);
     }
-    if (rank < 0 || this.members.has(rank)) {
+    if (rank < 0) {
+      rank = this.size - 1;
+      while (this.members.has(rank)) rank--;
+    } else if (this.members.has(rank)) {
       rank = 0;
       while (this.members.has(rank)) rank++;
     }
