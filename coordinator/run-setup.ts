@@ -11,11 +11,14 @@ import { selectBackend, type ResolvedBackend } from '../shared/backend/select-ba
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
-import { ConfigError } from '../shared/errors.js';
+import { CheckpointError, ConfigError } from '../shared/errors.js';
+import { resolveAtomicDir } from '../shared/atomic-dir.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { RunDirectory } from '../shared/run-directory.js';
+import { formatLearningRate } from '../shared/wording.js';
 import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
 import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
+import { resumedSettings, type SavedRunConfig } from './run-flags.js';
 import { ShadowModel } from './shadow-model.js';
 
 export function parseListenAddress(listen: string): { host: string; port: number } {
@@ -31,7 +34,7 @@ export function resolveToken(listen: string, given: string | undefined): string 
   if (given !== undefined && given !== '') return given;
   const { host } = parseListenAddress(listen);
   if (!isLoopbackHost(host)) {
-    throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (SPEC §8)`);
+    throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (workers on other hosts must present it)`);
   }
   return randomBytes(24).toString('base64url');
 }
@@ -49,8 +52,8 @@ export interface SetupOptions {
   config: RunConfig;
   /** The backend the local workers will use (their memory limit decides the micro-batch). */
   localBackend: ResolvedBackend;
-  /** --epochs when it was given (on the command line or in --config): a resumed run may be extended. */
-  explicitEpochs?: number;
+  /** The flags given on the command line or in --config, not defaulted: a resumed run compares them with its own settings. */
+  explicit?: ReadonlySet<string>;
   resumeDir?: string;
   /** --weights: where the initial weights come from (a new run only). */
   weights?: string;
@@ -71,33 +74,72 @@ export interface PreparedRun {
   warnings: Array<{ code: string; message: string }>;
 }
 
-export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
-  const { log } = options;
-  let config = options.config;
-  let syntheticSeed = options.syntheticSeed;
-  let runDir: RunDirectory | undefined;
-  if (options.resumeDir && options.weights !== undefined) {
+export interface ResumedRun {
+  runDir: RunDirectory;
+  /** The run's own settings with the changes a resumed run may make (run-flags.ts). */
+  config: RunConfig;
+  syntheticSeed: number;
+  /** From checkpoints/last; undefined when it stopped before finishing its first epoch. */
+  epochsCompleted: number | undefined;
+}
+
+/**
+ * Opens the run that --resume names: its config.json with the changeable settings that were
+ * given applied (said in one line), and a refusal naming every flag given that would change a
+ * setting the run keeps — before anything starts or the run directory changes.
+ */
+export function openResumedRun(options: Omit<SetupOptions, 'localBackend'>): ResumedRun {
+  if (options.weights !== undefined) {
     throw new ConfigError(
       'CONFIG_INVALID',
       `--weights cannot be used with --resume: ${options.resumeDir} continues from its checkpoints/last, which already holds the run's weights. ` +
         `To fine-tune from that run, start a new run with --weights ${options.resumeDir}`,
     );
   }
+  const runDir = new RunDirectory(path.resolve(options.resumeDir!));
+  const saved = runDir.readConfig<SavedRunConfig>();
+  const requested: SavedRunConfig = { ...options.config, syntheticSeed: options.syntheticSeed };
+  const { config, changes, refused } = resumedSettings(saved, requested, options.explicit ?? new Set());
+  if (refused.length > 0) {
+    const them = refused.length === 1 ? 'it' : 'them';
+    throw new ConfigError('CONFIG_INVALID', `${refused.join('; ')}: a resumed run keeps its settings (start a new run to change ${them})`);
+  }
+  if (changes.length > 0) options.log(`resuming with changed settings: ${changes.join(', ')}`);
+  const { syntheticSeed, ...runConfig } = config;
+  return {
+    runDir,
+    // Where it listens is this process's (the token was chosen for it), given or not; its world
+    // (--gpus, --workers, --backend) stays the run's unless given.
+    config: validateRunConfig({ ...runConfig, listen: options.config.listen }),
+    syntheticSeed: syntheticSeed ?? options.syntheticSeed,
+    epochsCompleted: lastEpochsCompleted(runDir),
+  };
+}
+
+function lastEpochsCompleted(runDir: RunDirectory): number | undefined {
+  const last = resolveAtomicDir(new CheckpointStore(runDir.checkpointsDir).lastDir);
+  if (!last) return undefined;
+  const file = path.join(last, 'state.json');
+  try {
+    const state = JSON.parse(readFileSync(file, 'utf8')) as { epochsCompleted?: unknown };
+    if (typeof state.epochsCompleted === 'number') return state.epochsCompleted;
+  } catch (cause) {
+    throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
+  throw new CheckpointError('CHECKPOINT_INVALID', `${file} has no epochsCompleted`);
+}
+
+export async function prepareRun(options: SetupOptions, resumed = options.resumeDir ? openResumedRun(options) : undefined): Promise<PreparedRun> {
+  const { log } = options;
+  let config = options.config;
+  let syntheticSeed = options.syntheticSeed;
+  let runDir: RunDirectory | undefined;
   // A --weights path that is missing or not weights at all is said at once, before the dataset is read.
   const weightsSource = options.weights !== undefined ? locateWeights(options.weights) : undefined;
-  if (options.resumeDir) {
-    runDir = new RunDirectory(path.resolve(options.resumeDir));
-    const saved = runDir.readConfig<RunConfig & { syntheticSeed?: number }>();
-    // The run's own settings win; only how long to train and where to listen may change.
-    config = validateRunConfig({
-      ...saved,
-      epochs: options.explicitEpochs ?? saved.epochs,
-      listen: config.listen,
-      gpus: config.gpus,
-      remoteWorkers: config.remoteWorkers,
-      backend: config.backend,
-    });
-    syntheticSeed = saved.syntheticSeed ?? syntheticSeed;
+  if (resumed) {
+    runDir = resumed.runDir;
+    config = resumed.config;
+    syntheticSeed = resumed.syntheticSeed;
   }
 
   const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed, log });
@@ -150,7 +192,7 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     const last = checkpoints.loadLast(shadow.layout);
     resume = last.state;
     runDir.rewriteMetrics(runDir.readMetrics().filter((row) => row.epoch <= last.state.epochsCompleted));
-    log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
+    log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${formatLearningRate(resume.plateau.learningRate)}, loss scale ${resume.lossScaler.scale})`);
   }
   return { config, dataset, runDir, shadow, resume, weights, warnings };
 }
