@@ -13,6 +13,7 @@ import { hideBin } from 'yargs/helpers';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { runMain, tokenFrom, withConfigFile } from '../shared/cli.js';
+import { counted } from '../shared/wording.js';
 import { natsSettingsFrom, withNatsFlags } from '../shared/control/nats-settings.js';
 import { discoverCoordinator } from './nats-discovery.js';
 import { WorkerProgress } from './progress-reporter.js';
@@ -139,6 +140,6 @@ runMain('worker', async () => {
         }
       : {}),
   });
-  if (!managed) process.stderr.write(`worker ${outcome.rank}: stopped after ${outcome.steps} steps (${outcome.stopReason})\n`);
+  if (!managed) process.stderr.write(`worker ${outcome.rank}: stopped after ${counted(outcome.steps, 'step')} (${outcome.stopReason})\n`);
   return 0;
 });
