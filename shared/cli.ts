@@ -108,6 +108,8 @@ export function usageMessage(message: string, known: Iterable<string>): string {
     .join('; ');
 }
 
+const CONFIG_DESCRIPTION = 'YAML or JSON file with any of these flags (flags given on the command line win)';
+
 /**
  * --config FILE (YAML or JSON) and one-line usage errors for a command line: `mapKeys` turns the
  * file's keys into flags (the coordinator accepts a run's config.json), and `seen` collects them,
@@ -115,8 +117,8 @@ export function usageMessage(message: string, known: Iterable<string>): string {
  */
 export function withConfigFile<T>(y: Argv<T>, options: { group?: string; mapKeys?: (values: Record<string, unknown>) => Record<string, unknown>; seen?: Set<string> } = {}) {
   return y
-    .option('config', { type: 'string', group: options.group, describe: 'YAML or JSON file with any of these flags (flags given on the command line win)' })
-    .config('config', (file: string) => {
+    .option('config', { type: 'string', group: options.group })
+    .config('config', CONFIG_DESCRIPTION, (file: string) => {
       const values = (options.mapKeys ?? ((v) => v))(loadConfigFile(file));
       for (const key of Object.keys(values)) options.seen?.add(kebabCase(key));
       return values;

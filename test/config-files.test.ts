@@ -56,6 +56,13 @@ describe('a mistyped flag', () => {
     );
   });
 
+  it('leaves --help as it was, with --config described as YAML or JSON', async () => {
+    const help = new Program(COORDINATOR, ['--help']);
+    expect((await help.exit(20_000)).code).toBe(0);
+    expect(help.output).toMatch(/--config\s+YAML or JSON file with any of these flags/);
+    expect(help.output).toMatch(/--epochs/);
+  });
+
   it('is one line from the coordinator, which exits at once', async () => {
     const coordinator = new Program(COORDINATOR, ['--epoch', '3']);
     expect((await coordinator.exit(20_000)).code).toBe(1);
