@@ -132,6 +132,12 @@ function shown(value: unknown): string {
   return value === undefined ? 'none' : typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+/** A flag as it was given: `--lr 0.5`, `--no-augment`. */
+function asGiven(flag: string, value: unknown): string {
+  if (typeof value === 'boolean') return value ? `--${flag}` : `--no-${flag}`;
+  return `--${flag} ${shown(value)}`;
+}
+
 export interface ResumedSettings {
   config: SavedRunConfig;
   /** "epochs 3 → 5", one per changeable setting that changed. */
@@ -158,7 +164,7 @@ export function resumedSettings(saved: SavedRunConfig, requested: SavedRunConfig
       config = withValueAt(config, key, after, valueAt(requested, key.split('.')[0]!));
       changes.push(`${label} ${shown(before)} → ${shown(after)}`);
     } else {
-      refused.push(`--${flag} ${shown(after)} differs from this run's ${label} ${shown(before)}`);
+      refused.push(`${asGiven(flag, after)} differs from this run's ${label} ${shown(before)}`);
     }
   }
   return { config, changes, refused };

@@ -54,7 +54,7 @@ describe('the settings of a resumed run', () => {
     const resumed = resumedSettings(saved, config, explicit);
     expect(resumed.refused).toEqual([
       "--model resnet50 differs from this run's model small-cnn",
-      '--augment false differs from this run\'s augmentation switch true',
+      "--no-augment differs from this run's augmentation switch true",
       "--lr 0.5 differs from this run's learning rate 0.001",
     ]);
   });
