@@ -121,7 +121,7 @@ export function withConfigFile<T>(y: Argv<T>, options: { group?: string; mapKeys
     .config('config', CONFIG_DESCRIPTION, (file: string) => {
       const values = (options.mapKeys ?? ((v) => v))(loadConfigFile(file));
       for (const key of Object.keys(values)) options.seen?.add(kebabCase(key));
-      return values;
+      return asFlagTypes(values, y);
     })
     .showHelpOnFail(false)
     .fail((message, error) => {
@@ -129,6 +129,23 @@ export function withConfigFile<T>(y: Argv<T>, options: { group?: string; mapKeys
       if (error) throw !(error instanceof EmotrainError) && error.message.startsWith('--config ') ? new ConfigError('CONFIG_INVALID', error.message) : error;
       throw new ConfigError('CONFIG_INVALID', usageMessage(message, knownFlags(y)));
     });
+}
+
+/**
+ * yargs takes a config file's values as they are, but YAML reads `freeze: 40` as a number and
+ * `run-id: 123` too: a value is turned into the type its flag has, as on the command line.
+ */
+function asFlagTypes(values: Record<string, unknown>, y: Argv<unknown>): Record<string, unknown> {
+  const types = (y as unknown as { getOptions(): { string: string[]; number: string[] } }).getOptions();
+  const strings = new Set(types.string);
+  const numbers = new Set(types.number);
+  const convert = (flag: string, value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map((v) => convert(flag, v));
+    if (strings.has(flag) && (typeof value === 'number' || typeof value === 'boolean')) return String(value);
+    if (numbers.has(flag) && typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+    return value;
+  };
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, convert(kebabCase(key), value)]));
 }
 
 /** The options yargs knows at this point (the command's own included); getOptions is untyped in @types/yargs. */

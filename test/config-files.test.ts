@@ -79,6 +79,13 @@ describe('coordinator --config', () => {
     expect([...explicit]).toEqual(expect.arrayContaining(['model', 'image-size', 'epochs', 'lr', 'patience', 'early-stopping-patience']));
   });
 
+  it('gives each value the type of its flag, as YAML reads 40 as a number', () => {
+    const yaml = file('types.yaml', 'model: resnet50\nfreeze: 40\nrun-id: 123\nimage-size: "64"\nadvertise: [10, b]\n');
+    const { argv } = parseCoordinatorArgs(['--config', yaml]);
+    expect(runConfigOf(argv)).toMatchObject({ freeze: '40', runId: '123', imageSize: 64 });
+    expect(argv.advertise).toEqual(['10', 'b']);
+  });
+
   it("reproduces a run's settings from its config.json", () => {
     const original = runConfigOf(parseCoordinatorArgs([
       '--model', 'small-cnn', '--image-size', '40', '--epochs', '7', '--batch', '64', '--lr', '0.003', '--patience', '2', '--min-lr', '1e-6',
