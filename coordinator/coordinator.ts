@@ -172,8 +172,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   const { host } = parseListenAddress(config.listen);
   const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
   const address = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
-  events.emit({
-    event: resume ? 'run_resumed' : 'run_started',
+  const start = {
     run_id: config.runId,
     listen: `${host}:${port}`,
     metrics: metricsAddress ?? null,
@@ -184,7 +183,8 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     learning_rate: plateau.learningRate,
     loss_scale: scaler.scale,
     best_val_accuracy: resume && Number.isFinite(resume.bestValAccuracy) ? resume.bestValAccuracy : null,
-  });
+  };
+  events.emit(resume ? { event: 'run_resumed', changed_settings: resumed?.changes ?? [], ...start } : { event: 'run_started', ...start });
   reporter.info(`run ${config.runId}: ${runDir.path}`);
   reporter.info(`listening on ${host}:${port}`);
   if (!isLoopbackHost(host) && !tlsCert) {

@@ -79,6 +79,8 @@ export interface ResumedRun {
   /** The run's own settings with the changes a resumed run may make (run-flags.ts). */
   config: RunConfig;
   syntheticSeed: number;
+  /** "epochs 3 → 5", one per changeable setting given with a new value. */
+  changes: string[];
   /** From checkpoints/last; undefined when it stopped before finishing its first epoch. */
   epochsCompleted: number | undefined;
 }
@@ -112,6 +114,7 @@ export function openResumedRun(options: Omit<SetupOptions, 'localBackend'>): Res
     // (--gpus, --workers, --backend) stays the run's unless given.
     config: validateRunConfig({ ...runConfig, listen: options.config.listen }),
     syntheticSeed: syntheticSeed ?? options.syntheticSeed,
+    changes,
     epochsCompleted: lastEpochsCompleted(runDir),
   };
 }

@@ -97,6 +97,7 @@ describe('coordinator --resume', () => {
     expect(resumed.output).toContain('resuming with changed settings: epochs 1 → 2');
     expect(resumed.output).toMatch(/resuming .* after epoch 1 \(step 2, lr 1\.00e-3,/);
     expect(resumed.output).toContain('finished 2 epochs');
+    expect(readEvents(runDir).find((e) => e.event === 'run_resumed')?.['changed_settings']).toEqual(['epochs 1 → 2']);
     expect(readCsv(path.join(runDir, 'metrics.csv')).length).toBe(2);
     const state = JSON.parse(readFileSync(path.join(runDir, 'checkpoints', 'last', 'state.json'), 'utf8')) as { epochsCompleted: number };
     expect(state.epochsCompleted).toBe(2);
