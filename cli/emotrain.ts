@@ -17,7 +17,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_EXAMPLES_PER_CLASS, evaluateRun } from '../evaluate/evaluate-run.js';
 import { EMOTION_CLASSES } from '../shared/classes.js';
-import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags } from '../shared/cli.js';
+import { augmentationFrom, runMain, tokenFrom, withAugmentationFlags, withConfigFile } from '../shared/cli.js';
 import { natsSettingsFrom, withNatsFlags, type NatsFlags } from '../shared/control/nats-settings.js';
 import { statusCommand, stopCommand } from './control-commands.js';
 import { slurmTask } from '../launch/slurm-env.js';
@@ -95,7 +95,8 @@ runMain('emotrain', async () => {
   // Commands whose exit code says more than success or failure (predict: did any photo fail) set it here.
   let exitCode = 0;
   const progress = (line: string) => process.stderr.write(`${line}\n`);
-  await yargs(hideBin(process.argv))
+  // --config FILE (YAML or JSON) for every command; a usage mistake is said in one line (withConfigFile).
+  await withConfigFile(yargs(hideBin(process.argv)))
     .scriptName('emotrain')
     // `emotrain slurm -- FLAGS`: what follows `--` is the coordinator's.
     .parserConfiguration({ 'populate--': true })
@@ -171,8 +172,7 @@ runMain('emotrain', async () => {
           .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: 'checkpoints/best (highest val accuracy) or checkpoints/last' })
           .option('out', { type: 'string', describe: 'directory for the report (default: <run>/report)' })
           .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend' })
-          .option('examples', { type: 'number', default: DEFAULT_EXAMPLES_PER_CLASS, describe: 'faces per class in the prediction grids' })
-          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+          .option('examples', { type: 'number', default: DEFAULT_EXAMPLES_PER_CLASS, describe: 'faces per class in the prediction grids' }),
       async (args) => {
         if (!Number.isInteger(args.examples) || args.examples < 1 || args.examples > 50) {
           throw new ConfigError('CONFIG_INVALID', `--examples must be an integer in [1, 50], got ${args.examples}`);
@@ -198,8 +198,7 @@ runMain('emotrain', async () => {
           .option('model', { type: 'string', demandOption: true, describe: 'a run directory (runs/<run-id>: its checkpoints/best) or a checkpoint directory (model.json + meta.json)' })
           .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: "which of a run directory's checkpoints" })
           .option('out', { type: 'string', default: 'predictions', describe: 'directory for the annotated copies (<photo>.annotated.jpg)' })
-          .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per photo (JSON Lines) instead of text' })
-          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+          .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per photo (JSON Lines) instead of text' }),
       async (args) => {
         exitCode = await runPredict(
           {
@@ -225,8 +224,7 @@ runMain('emotrain', async () => {
           .option('port', { type: 'number', default: 8080, describe: 'port to listen on (0: any free port)' })
           .option('allow-remote', { type: 'boolean', default: false, describe: 'allow a --host other machines can reach (the app has no authentication)' })
           .option('max-bytes', { type: 'number', default: 10 * 1024 * 1024, describe: 'largest photo accepted, in bytes (413 beyond)' })
-          .option('queue', { type: 'number', default: 8, describe: 'photos that may wait while one is predicted (503 beyond)' })
-          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+          .option('queue', { type: 'number', default: 8, describe: 'photos that may wait while one is predicted (503 beyond)' }),
       async (args) => {
         exitCode = await runServe({
           model: args.model,
@@ -277,8 +275,7 @@ runMain('emotrain', async () => {
           .option('format', { choices: EXPORT_FORMATS, demandOption: true, describe: 'onnx: one .onnx file; tfjs: model.json + weights.bin + meta.json' })
           .option('out', { type: 'string', describe: 'file (onnx) or directory (tfjs) to write (default: <run>/export/model.onnx or <run>/export/tfjs)' })
           .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: "which of a run directory's checkpoints" })
-          .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'tfjs backend for loading and for the check' })
-          .option('config', { config: true, describe: 'JSON file with any of these flags (flags given on the command line win)' }),
+          .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'tfjs backend for loading and for the check' }),
       async (args) => {
         await runExport({
           run: args.run,
@@ -313,12 +310,6 @@ runMain('emotrain', async () => {
     .demandCommand(1, 'name a command')
     .strict()
     .help()
-    // A failing command is reported by runMain in one line; a usage mistake shows the help first.
-    .fail((message, error, y) => {
-      if (error) throw error;
-      y.showHelp();
-      throw new ConfigError('CONFIG_INVALID', message);
-    })
     .parseAsync();
   return exitCode;
 });

@@ -1,9 +1,10 @@
 // What the coordinator prints: a subscriber of the run's events. On a TTY, a progress bar per
 // epoch redrawn in place (like Keras' verbose=1); otherwise exactly one line per epoch (like
-// verbose=2), so logs stay readable. Messages (workers joining, LR reductions, skipped steps) are
+// verbose=2), so logs stay readable. Messages (workers joining, LR reductions, checkpoints saved, skipped steps) are
 // printed as lines of their own; the process shell prints its own set-up lines with info().
 
 import type { RunEvent } from './run-events.js';
+import { counted, formatLearningRate } from '../shared/wording.js';
 import { describeMember } from './world.js';
 
 export interface StepProgress {
@@ -87,10 +88,13 @@ export class ConsoleReporter {
         });
         return;
       case 'lr_reduced':
-        this.info(`Epoch ${event.epoch}: ReduceLROnPlateau reducing learning rate to ${event.to.toExponential(2)}`);
+        this.info(`Epoch ${event.epoch}: ReduceLROnPlateau reducing learning rate to ${formatLearningRate(event.to)}`);
         return;
       case 'early_stopped':
-        this.info(`Epoch ${event.epoch}: early stopping (${event.monitor} did not improve for ${event.patience} epochs; best ${event.best.toFixed(4)} at epoch ${event.best_epoch})`);
+        this.info(`Epoch ${event.epoch}: early stopping (${event.monitor} did not improve for ${counted(event.patience, 'epoch')}; best ${event.best.toFixed(4)} at epoch ${event.best_epoch})`);
+        return;
+      case 'checkpoint_saved':
+        this.info(describeCheckpoint(event));
         return;
       case 'weights_restored':
         this.info(`restoring model weights from the end of the best epoch: ${event.from_epoch}`);
@@ -118,7 +122,7 @@ export class ConsoleReporter {
         this.info(`waiting up to ${event.timeout_seconds} s for workers at step ${event.step}: ${event.workers} of ${event.needed} needed${event.free_ranks.length > 0 ? `; free ranks ${event.free_ranks.join(', ')}` : ''}`);
         return;
       case 'world_changed':
-        this.info(`world ${event.to < event.from ? 'shrinks' : 'grows'} from ${event.from} to ${event.to} workers at step ${event.step} (ranks ${event.ranks.join(', ')}): ${event.reason}`);
+        this.info(`world ${event.to < event.from ? 'shrinks' : 'grows'} from ${event.from} to ${counted(event.to, 'worker')} at step ${event.step} (ranks ${event.ranks.join(', ')}): ${event.reason}`);
         return;
       default:
         return;
@@ -148,10 +152,10 @@ export class ConsoleReporter {
     this.clearBar();
     const skipped = summary.skippedSteps > 0 ? `  skipped ${summary.skippedSteps}` : '';
     this.out.write(
-      `Epoch ${summary.epoch}/${summary.epochs}  ${summary.steps} steps  ${formatDuration(summary.seconds)}` +
+      `Epoch ${summary.epoch}/${summary.epochs}  ${counted(summary.steps, 'step')}  ${formatDuration(summary.seconds)}` +
         `  loss ${summary.loss.toFixed(4)}  accuracy ${summary.accuracy.toFixed(4)}` +
         `  val_loss ${summary.valLoss.toFixed(4)}  val_accuracy ${summary.valAccuracy.toFixed(4)}` +
-        `  lr ${summary.learningRate.toExponential(2)}  loss_scale ${summary.lossScale}` +
+        `  lr ${formatLearningRate(summary.learningRate)}  loss_scale ${summary.lossScale}` +
         `  ${summary.imagesPerSecond.toFixed(1)} img/s${skipped}\n`,
     );
   }
@@ -171,4 +175,15 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   const rest = s % 60;
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(rest).padStart(2, '0')}` : `${m}:${String(rest).padStart(2, '0')}`;
+}
+
+/** One line per checkpoint written, as Keras' ModelCheckpoint(verbose=1) says it. */
+function describeCheckpoint(event: Extract<RunEvent, { event: 'checkpoint_saved' }>): string {
+  if (event.kind === 'best') {
+    const from = event.previous_best === null || event.previous_best === undefined || !Number.isFinite(event.previous_best) ? '-inf' : event.previous_best.toFixed(4);
+    const to = event.val_accuracy === undefined ? '' : ` improved from ${from} to ${event.val_accuracy.toFixed(4)}`;
+    return `Epoch ${event.epoch}: val_accuracy${to}, saved checkpoints/best`;
+  }
+  const restored = event.restored_from_epoch !== undefined ? ` with the weights of epoch ${event.restored_from_epoch}` : '';
+  return `Epoch ${event.epoch}: saved checkpoints/last (step ${event.step})${restored}`;
 }

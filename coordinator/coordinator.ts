@@ -9,6 +9,7 @@ import { workerConfigOf } from '../shared/config.js';
 import { ConfigError, TrainingError, WorldError, describeError } from '../shared/errors.js';
 import { LossScaler } from '../shared/loss-scaler.js';
 import { weightsEventFields } from '../shared/weights/index.js';
+import { counted } from '../shared/wording.js';
 import { ModelCheckpoint } from './callbacks/model-checkpoint.js';
 import { EarlyStopping } from './callbacks/early-stopping.js';
 import { ReduceLROnPlateau } from './callbacks/reduce-lr-on-plateau.js';
@@ -27,7 +28,7 @@ import { ProtocolSession, isReportedFailure } from './protocol-session.js';
 import { RunEvents } from './run-events.js';
 import { RunMetrics } from './run-metrics.js';
 import { runRecordWriter } from './run-record-writer.js';
-import { parseListenAddress, prepareRun, readOptionalFile, resolveToken, type SetupOptions } from './run-setup.js';
+import { openResumedRun, parseListenAddress, prepareRun, readOptionalFile, resolveToken, type SetupOptions } from './run-setup.js';
 import { SampleStore } from '../shared/data/sample-store.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import { StepEngine } from './step-engine.js';
@@ -98,10 +99,20 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   const tlsCa = readOptionalFile('--tls-ca', options.tls.ca);
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError('CONFIG_INVALID', '--tls-cert and --tls-key go together');
 
+  const log = (line: string) => reporter.info(line);
+  const resumed = options.resumeDir ? openResumedRun({ ...options, log }) : undefined;
+  if (resumed?.epochsCompleted !== undefined && resumed.epochsCompleted >= resumed.config.epochs) {
+    // Nothing to train: no dataset read, no worker started, nothing appended to the run record.
+    const done = resumed.epochsCompleted;
+    reporter.info(`${resumed.runDir.path} already finished its ${counted(done, 'epoch')}; nothing to train (--epochs N with N > ${done} trains it longer)`);
+    return EXIT_OK;
+  }
+  // A resumed run's world is its own unless --gpus, --workers or --backend said otherwise.
+  const planned = (resumed ?? options).config;
   const faults = options.faults ?? DEFAULT_FAULT_OPTIONS;
-  checkFaultOptions(faults, options.config.gpus + options.config.remoteWorkers);
-  const localBackend: ResolvedBackend = options.config.backend === 'auto' ? resolveAuto() : options.config.backend;
-  const { config, dataset, runDir, shadow, resume, weights, warnings } = await prepareRun({ ...options, localBackend, log: (line) => reporter.info(line) });
+  checkFaultOptions(faults, planned.gpus + planned.remoteWorkers);
+  const localBackend: ResolvedBackend = planned.backend === 'auto' ? resolveAuto() : planned.backend;
+  const { config, dataset, runDir, shadow, resume, weights, warnings } = await prepareRun({ ...options, localBackend, log }, resumed);
   const events = new RunEvents((name, error) => reporter.info(`${name} could not take an event: ${describeError(error)}`));
   events.subscribe('events.jsonl', runRecordWriter(runDir));
   events.subscribe('console', reporter.onEvent);
@@ -162,8 +173,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   const { host } = parseListenAddress(config.listen);
   const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
   const address = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
-  events.emit({
-    event: resume ? 'run_resumed' : 'run_started',
+  const start = {
     run_id: config.runId,
     listen: `${host}:${port}`,
     metrics: metricsAddress ?? null,
@@ -174,7 +184,8 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     learning_rate: plateau.learningRate,
     loss_scale: scaler.scale,
     best_val_accuracy: resume && Number.isFinite(resume.bestValAccuracy) ? resume.bestValAccuracy : null,
-  });
+  };
+  events.emit(resume ? { event: 'run_resumed', changed_settings: resumed?.changes ?? [], ...start } : { event: 'run_started', ...start });
   reporter.info(`run ${config.runId}: ${runDir.path}`);
   reporter.info(`listening on ${host}:${port}`);
   if (!isLoopbackHost(host) && !tlsCert) {
@@ -192,7 +203,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
 
   if (config.gpus > 0 && localBackend !== 'tfjs-node-gpu') {
     const why = config.backend === 'auto' ? 'no GPU backend is installed (@tensorflow/tfjs-node-gpu)' : `--backend ${config.backend} was asked for`;
-    reporter.info(`${why}: the ${config.gpus} local workers run on the CPU with the ${localBackend} backend`);
+    reporter.info(`${why}: the ${counted(config.gpus, 'local worker')} run${config.gpus === 1 ? 's' : ''} on the CPU with the ${localBackend} backend`);
   }
   // Why each local worker was let go, by pid: a worker that reported its own failure is not restarted.
   const losses = new Map<number, { who: string; reason: string }>();
@@ -265,11 +276,11 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     const bestText = Number.isFinite(outcome.bestValAccuracy) ? outcome.bestValAccuracy.toFixed(4) : 'n/a';
     if (outcome.status === 'finished') {
       events.emit({ event: 'run_finished', epochs: outcome.epochsCompleted, best_val_accuracy: outcome.bestValAccuracy, step: trainer.currentStep, early_stopped: outcome.earlyStopped });
-      reporter.info(`finished ${outcome.epochsCompleted} epochs; best val_accuracy ${bestText}; checkpoints in ${runDir.checkpointsDir}`);
+      reporter.info(`finished ${counted(outcome.epochsCompleted, 'epoch')}; best val_accuracy ${bestText}; checkpoints in ${runDir.checkpointsDir}`);
       return EXIT_OK;
     }
     events.emit({ event: 'run_stopped', epochs: outcome.epochsCompleted, step: trainer.currentStep, reason: interrupted || !stopRequested ? 'interrupted' : 'stop requested over NATS' });
-    reporter.info(`stopped after ${outcome.epochsCompleted} epochs; continue with: coordinator --resume ${runDir.path}`);
+    reporter.info(`stopped after ${counted(outcome.epochsCompleted, 'epoch')}; continue with: coordinator --resume ${runDir.path}`);
     // A stop asked for over the control plane is the run ending as its owner wanted.
     return interrupted || !stopRequested ? EXIT_INTERRUPTED : EXIT_OK;
   } catch (error) {

@@ -30,7 +30,8 @@ export interface RunStartInfo {
 
 export type RunEvent =
   | ({ event: 'run_started' } & RunStartInfo)
-  | ({ event: 'run_resumed' } & RunStartInfo)
+  /** changed_settings: what --resume changed, as said on the console ("epochs 3 → 5"; config.json keeps the run's first settings). */
+  | ({ event: 'run_resumed'; changed_settings: string[] } & RunStartInfo)
   | { event: 'dataset_file_skipped'; path: string; reason: string; kind: string }
   | {
       event: 'weights_loaded';

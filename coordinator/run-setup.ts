@@ -12,11 +12,15 @@ import { selectBackend, type ResolvedBackend } from '../shared/backend/select-ba
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
-import { ConfigError } from '../shared/errors.js';
+import { CheckpointError, ConfigError } from '../shared/errors.js';
+import { resolveAtomicDir } from '../shared/atomic-dir.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { RunDirectory } from '../shared/run-directory.js';
+import { formatLearningRate } from '../shared/wording.js';
 import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
-import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
+import { CheckpointStore, STATE_VERSION, type TrainingState } from './checkpoint-store.js';
+import { checkTrainingState } from './resume-checks.js';
+import { resumedSettings, type SavedRunConfig } from './run-flags.js';
 import { ShadowModel } from './shadow-model.js';
 
 export function parseListenAddress(listen: string): { host: string; port: number } {
@@ -32,7 +36,7 @@ export function resolveToken(listen: string, given: string | undefined): string 
   if (given !== undefined && given !== '') return given;
   const { host } = parseListenAddress(listen);
   if (!isLoopbackHost(host)) {
-    throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (SPEC §8)`);
+    throw new ConfigError('CONFIG_INVALID', `refusing to listen on ${listen} without a token: give --token or set EMOTRAIN_TOKEN (workers on other hosts must present it)`);
   }
   return randomBytes(24).toString('base64url');
 }
@@ -50,8 +54,8 @@ export interface SetupOptions {
   config: RunConfig;
   /** The backend the local workers will use (their memory limit decides the micro-batch). */
   localBackend: ResolvedBackend;
-  /** --epochs when it was given (on the command line or in --config): a resumed run may be extended. */
-  explicitEpochs?: number;
+  /** The flags given on the command line or in --config, not defaulted: a resumed run compares them with its own settings. */
+  explicit?: ReadonlySet<string>;
   resumeDir?: string;
   /** --weights: where the initial weights come from (a new run only). */
   weights?: string;
@@ -72,33 +76,76 @@ export interface PreparedRun {
   warnings: Array<{ code: string; message: string }>;
 }
 
-export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
-  const { log } = options;
-  let config = options.config;
-  let syntheticSeed = options.syntheticSeed;
-  let runDir: RunDirectory | undefined;
-  if (options.resumeDir && options.weights !== undefined) {
+export interface ResumedRun {
+  runDir: RunDirectory;
+  /** The run's own settings with the changes a resumed run may make (run-flags.ts). */
+  config: RunConfig;
+  syntheticSeed: number;
+  /** "epochs 3 → 5", one per changeable setting given with a new value. */
+  changes: string[];
+  /** From checkpoints/last; undefined when it stopped before finishing its first epoch. */
+  epochsCompleted: number | undefined;
+}
+
+/**
+ * Opens the run that --resume names: its config.json with the changeable settings that were
+ * given applied (said in one line), and a refusal naming every flag given that would change a
+ * setting the run keeps — before anything starts or the run directory changes.
+ */
+export function openResumedRun(options: Omit<SetupOptions, 'localBackend'>): ResumedRun {
+  if (options.weights !== undefined) {
     throw new ConfigError(
       'CONFIG_INVALID',
       `--weights cannot be used with --resume: ${options.resumeDir} continues from its checkpoints/last, which already holds the run's weights. ` +
         `To fine-tune from that run, start a new run with --weights ${options.resumeDir}`,
     );
   }
+  const runDir = new RunDirectory(path.resolve(options.resumeDir!));
+  const saved = runDir.readConfig<SavedRunConfig>();
+  const requested: SavedRunConfig = { ...options.config, syntheticSeed: options.syntheticSeed };
+  const { config, changes, refused } = resumedSettings(saved, requested, options.explicit ?? new Set());
+  if (refused.length > 0) {
+    const them = refused.length === 1 ? 'it' : 'them';
+    throw new ConfigError('CONFIG_INVALID', `${refused.join('; ')}: a resumed run keeps its settings (start a new run to change ${them})`);
+  }
+  if (changes.length > 0) options.log(`resuming with changed settings: ${changes.join(', ')}`);
+  const { syntheticSeed, ...runConfig } = config;
+  return {
+    runDir,
+    // Where it listens is this process's (the token was chosen for it), given or not; its world
+    // (--gpus, --workers, --backend) stays the run's unless given.
+    config: validateRunConfig({ ...runConfig, listen: options.config.listen }),
+    syntheticSeed: syntheticSeed ?? options.syntheticSeed,
+    changes,
+    epochsCompleted: lastEpochsCompleted(runDir),
+  };
+}
+
+function lastEpochsCompleted(runDir: RunDirectory): number | undefined {
+  const last = resolveAtomicDir(new CheckpointStore(runDir.checkpointsDir).lastDir);
+  if (!last) return undefined;
+  const file = path.join(last, 'state.json');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
+  // Checked whole before anything is decided from it (a finished run starts nothing).
+  return checkTrainingState(parsed, file, { version: STATE_VERSION, epochsRecorded: runDir.readMetrics().length }).epochsCompleted;
+}
+
+export async function prepareRun(options: SetupOptions, resumed = options.resumeDir ? openResumedRun(options) : undefined): Promise<PreparedRun> {
+  const { log } = options;
+  let config = options.config;
+  let syntheticSeed = options.syntheticSeed;
+  let runDir: RunDirectory | undefined;
   // A --weights path that is missing or not weights at all is said at once, before the dataset is read.
   const weightsSource = options.weights !== undefined ? locateWeights(options.weights) : undefined;
-  if (options.resumeDir) {
-    runDir = new RunDirectory(path.resolve(options.resumeDir));
-    const saved = runDir.readConfig<RunConfig & { syntheticSeed?: number }>();
-    // The run's own settings win; only how long to train and where to listen may change.
-    config = validateRunConfig({
-      ...saved,
-      epochs: options.explicitEpochs ?? saved.epochs,
-      listen: config.listen,
-      gpus: config.gpus,
-      remoteWorkers: config.remoteWorkers,
-      backend: config.backend,
-    });
-    syntheticSeed = saved.syntheticSeed ?? syntheticSeed;
+  if (resumed) {
+    runDir = resumed.runDir;
+    config = resumed.config;
+    syntheticSeed = resumed.syntheticSeed;
   }
 
   const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed, log });
@@ -153,7 +200,7 @@ export async function prepareRun(options: SetupOptions): Promise<PreparedRun> {
     const last = checkpoints.loadLast(shadow.layout, metrics.length);
     resume = last.state;
     runDir.rewriteMetrics(metrics.filter((row) => row.epoch <= last.state.epochsCompleted));
-    log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${resume.plateau.learningRate}, loss scale ${resume.lossScaler.scale})`);
+    log(`resuming ${runDir.path} after epoch ${resume.epochsCompleted} (step ${resume.step}, lr ${formatLearningRate(resume.plateau.learningRate)}, loss scale ${resume.lossScaler.scale})`);
   }
   if (options.resumeDir) {
     // Left by a checkpoint write that a crash interrupted; only once the checkpoint is known good.

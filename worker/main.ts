@@ -12,13 +12,15 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { BACKEND_CHOICES, type BackendChoice } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { runMain, tokenFrom } from '../shared/cli.js';
+import { runMain, tokenFrom, withConfigFile } from '../shared/cli.js';
+import { counted } from '../shared/wording.js';
 import { natsSettingsFrom, withNatsFlags } from '../shared/control/nats-settings.js';
 import { discoverCoordinator } from './nats-discovery.js';
 import { WorkerProgress } from './progress-reporter.js';
 import { runWorker } from './worker-process.js';
 
-const argv = withNatsFlags(yargs(hideBin(process.argv)), "find the coordinator's address on this NATS server instead of --coordinator")
+// --config FILE (YAML or JSON); a usage mistake is said in one line (withConfigFile).
+const commandLine = withConfigFile(withNatsFlags(yargs(hideBin(process.argv)), "find the coordinator's address on this NATS server instead of --coordinator"))
   .scriptName('worker')
   .usage('$0 --coordinator HOST:PORT | --nats URL [--run ID]  [--token T] [--gpu N]\n\nJoin a coordinator and train on one GPU (or the CPU).')
   .option('coordinator', { type: 'string', describe: 'coordinator address host:port' })
@@ -42,10 +44,8 @@ const argv = withNatsFlags(yargs(hideBin(process.argv)), "find the coordinator's
     type: 'number',
     describe: 'seconds to keep trying to join again when the coordinator goes away (restarted with --resume) or lets this worker go; 0: leave at once (default: 300; 0 for a worker a coordinator started)',
   })
-  .option('config', { config: true, describe: 'JSON file with any of these flags' })
   .strict()
-  .help()
-  .parseSync();
+  .help();
 
 function readTls(flag: string, file: string | undefined): Buffer | undefined {
   if (file === undefined) return undefined;
@@ -86,6 +86,7 @@ if (managed) {
 }
 
 runMain('worker', async () => {
+  const argv = commandLine.parseSync();
   const token = tokenFrom(argv.token);
   if (token === undefined) throw new ConfigError('CONFIG_INVALID', 'no token: give --token or set EMOTRAIN_TOKEN');
   if (argv.gpu >= 0 && process.env['CUDA_VISIBLE_DEVICES'] === undefined) process.env['CUDA_VISIBLE_DEVICES'] = String(argv.gpu);
@@ -139,6 +140,6 @@ runMain('worker', async () => {
         }
       : {}),
   });
-  if (!managed) process.stderr.write(`worker ${outcome.rank}: stopped after ${outcome.steps} steps (${outcome.stopReason})\n`);
+  if (!managed) process.stderr.write(`worker ${outcome.rank}: stopped after ${counted(outcome.steps, 'step')} (${outcome.stopReason})\n`);
   return 0;
 });
