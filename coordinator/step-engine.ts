@@ -253,7 +253,11 @@ export class StepEngine {
       end: () => {
         if (!live()) return;
         if (!reducer.hasCompleted(member.rank)) {
-          throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: stream ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`);
+          // Cut off (a cancelled call, a dropped connection): what it sent is dropped and the
+          // member may send the step again, as after an abort.
+          const why = `${what}: stream ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`;
+          this.dropUpload(round, upload, `ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`);
+          throw new ProtocolError('UPLOAD_INCOMPLETE', `${why}; send the step again`);
         }
         upload.ended = true;
         this.checkReduced(round);

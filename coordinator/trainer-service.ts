@@ -231,13 +231,17 @@ export class TrainerServer {
       }
     });
     call.on('end', () => {
-      if (closed) return;
-      try {
-        if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
-        session.end();
-      } catch (error) {
-        fail(error);
-      }
+      // A cancelled call may end its input before 'cancelled' comes: a cut-off upload is the
+      // worker going away (its retry is taken), not an upload that claims to be complete.
+      setImmediate(() => {
+        if (closed || call.cancelled) return;
+        try {
+          if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
+          session.end();
+        } catch (error) {
+          fail(error);
+        }
+      });
     });
     call.on('cancelled', () => {
       if (!closed) {

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'WORKER_LOST'
   | 'STEP_RESTARTED'
   | 'STEP_ABANDONED'
+  | 'UPLOAD_INCOMPLETE'
   | 'WORLD_CHANGED'
   | 'WORLD_FULL'
   | 'WORKER_EXPELLED'

@@ -4,9 +4,12 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerConfig } from '../shared/config.js';
 import { encodeFp16 } from '../shared/fp16/codec.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
-import { PROTOCOL_VERSION, bytesOf, type Command, type GradientHeader, type JoinReply, type StateManifest } from '../shared/wire/index.js';
+import {
+  CHANNEL_OPTIONS, PROTOCOL_VERSION, authMetadata, bytesOf, chunkPayload, loadTrainerService, writeMessage,
+  type Command, type ExchangeUpload, type GradientHeader, type JoinReply, type StateManifest,
+} from '../shared/wire/index.js';
 import { CoordinatorClient } from '../worker/coordinator-client.js';
-import { COORDINATOR, Program, cleanUp, tempDir } from './helpers/processes.js';
+import { COORDINATOR, Program, cleanUp, sleep, tempDir } from './helpers/processes.js';
 
 const TOKEN = 'test-token-0123456789';
 
@@ -128,7 +131,10 @@ describe('the coordinator validates every message', () => {
     };
     await refusedAndExpelled((h) => ({ ...h, lossScale: 1024 }), /used loss scale 1024 in step 0; the step's scale is 32768/);
     await refusedAndExpelled((h) => ({ ...h, gradientElements: trainable - 1 }), new RegExp(`declared ${trainable - 1} gradient`));
-    await refusedAndExpelled((h) => h, /stream ended after 1000 of/, [bytesOf(wire).subarray(0, 1000)]);
+    // A cut-off upload is dropped, not held against the worker: it may send the step again.
+    const cut = await attempt(header, [bytesOf(wire).subarray(0, 1000)]);
+    expect(grpcCode(cut)).toBe('ABORTED');
+    expect(String(cut)).toMatch(/stream ended after 1000 of \d+ bytes; send the step again/);
     await refusedAndExpelled((h) => h, /more than the .* declared/, [bytesOf(wire), bytesOf(state), new Uint8Array(8)]);
     await refusedAndExpelled((h) => ({ ...h, shardSize: 100 }), /GradientHeader\.shardSize is 100 for step 0; its shard has 128 samples/);
     await refusedAndExpelled((h) => ({ ...h, dtype: 'TENSOR_DTYPE_FLOAT32' }), /exchanges TENSOR_DTYPE_FLOAT16/);
@@ -149,6 +155,47 @@ describe('the coordinator validates every message', () => {
     // and a second upload for the same step is refused
     const twice = await attempt(header);
     expect(String(twice)).toMatch(/current step is 1|uploaded step 0 twice/);
+    client.close();
+  });
+
+  it('takes the upload again after an exchange cancelled after its first chunk, and refuses a second command stream without harming the member', async () => {
+    const { program, address } = await startCoordinator();
+    const client = new CoordinatorClient(address, TOKEN);
+    const { joined, manifest, step, trainable, stateSize } = await joinAndGetStep(client);
+    const ref = { runId: joined.runId, workerId: joined.workerId };
+
+    // a second command stream for the member: refused, and the member keeps its own
+    const duplicate = client.commands(ref);
+    const refused = await new Promise<grpc.ServiceError>((resolve) => duplicate.on('error', resolve));
+    expect(refused.details).toMatch(/worker 0 \(test, cpu, pid \d+\) already has a command stream/);
+
+    const wire = new Uint16Array(trainable).fill(0x2c00); // 1/16 in fp16
+    const state = new Float32Array(stateSize);
+    const payload = [bytesOf(wire), bytesOf(state)];
+    const header: GradientHeader = {
+      ...ref, step: step.step, generation: step.generation, lossScale: manifest.lossScale, dtype: 'TENSOR_DTYPE_FLOAT16', gradientElements: trainable,
+      stateElements: stateSize, shardSize: 128, lossSum: 250, correct: 20, regularizationLoss: 0.1, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
+      timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 },
+    };
+    // an exchange that sends its header and first chunk, then is cancelled (the worker's process hiccuped)
+    const Trainer = loadTrainerService().client;
+    const raw = new Trainer(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const call = raw.exchange(authMetadata(TOKEN));
+    call.on('error', () => undefined);
+    await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
+    const [first] = [...chunkPayload(payload, 1024)]; // the first KiB of several
+    await writeMessage<ExchangeUpload>(call, { kind: 'chunk', chunk: first! });
+    await sleep(200);
+    call.cancel();
+    await sleep(300);
+    raw.close();
+
+    // the retry is taken whole, and only it counts
+    const received = new Uint16Array(trainable);
+    const reduced = await client.exchange(header, payload, () => [bytesOf(received), new Uint8Array(stateSize * 4)]);
+    expect(reduced).toMatchObject({ step: 0, applied: true, optimizerIteration: 1 });
+    expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(wire)))).toBe(true);
+    expect(program.output).not.toMatch(/run failed/);
     client.close();
   });
 });

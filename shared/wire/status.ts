@@ -27,7 +27,7 @@ export function statusOf(error: unknown): grpc.status {
   if (code === 'AUTH_REFUSED') return grpc.status.UNAUTHENTICATED;
   if (code === 'PROTOCOL_WRONG_RUN') return grpc.status.PERMISSION_DENIED;
   if (code.startsWith('PROTOCOL_') || code === 'CONFIG_INVALID') return grpc.status.INVALID_ARGUMENT;
-  if (code === 'RUN_STOPPED' || code === 'WORKER_LOST' || code === 'STEP_RESTARTED' || code === 'STEP_ABANDONED' || code === 'WORKER_EXPELLED') return grpc.status.ABORTED;
+  if (code === 'RUN_STOPPED' || code === 'WORKER_LOST' || code === 'STEP_RESTARTED' || code === 'STEP_ABANDONED' || code === 'WORKER_EXPELLED' || code === 'UPLOAD_INCOMPLETE') return grpc.status.ABORTED;
   if (code === 'WORLD_FULL') return grpc.status.FAILED_PRECONDITION;
   return grpc.status.INTERNAL;
 }
