@@ -65,13 +65,25 @@ export interface FaultOptions {
 
 export const DEFAULT_FAULT_OPTIONS: FaultOptions = { elastic: false, minWorkers: 1, rejoinTimeoutMs: 300_000, maxRestarts: 3, workerStartTimeoutMs: 120_000 };
 
-function checkFaultOptions(faults: FaultOptions, worldSize: number): void {
+/** The coordinator's own flags, checked before anything is read or written (a run directory included). */
+function checkCoordinatorOptions(options: CoordinatorOptions, faults: FaultOptions, worldSize: number): void {
   if (!Number.isInteger(faults.minWorkers) || faults.minWorkers < 1 || faults.minWorkers > worldSize) {
-    throw new ConfigError('CONFIG_INVALID', `--min-workers must be an integer in [1, ${worldSize}] (the world has ${worldSize} workers), got ${faults.minWorkers}`);
+    throw new ConfigError('CONFIG_INVALID', `--min-workers must be an integer in [1, ${worldSize}] (the world has ${counted(worldSize, 'worker')}), got ${faults.minWorkers}`);
   }
   if (!Number.isInteger(faults.maxRestarts) || faults.maxRestarts < 0) throw new ConfigError('CONFIG_INVALID', `--max-restarts must be an integer >= 0, got ${faults.maxRestarts}`);
-  for (const [flag, ms] of [['--rejoin-timeout', faults.rejoinTimeoutMs], ['--worker-start-timeout', faults.workerStartTimeoutMs]] as const) {
+  const timeouts = [
+    ['--rejoin-timeout', faults.rejoinTimeoutMs],
+    ['--worker-start-timeout', faults.workerStartTimeoutMs],
+    ['--join-timeout', options.joinTimeoutMs],
+    ['--heartbeat-timeout', options.heartbeatTimeoutMs],
+  ] as const;
+  for (const [flag, ms] of timeouts) {
     if (!Number.isFinite(ms) || ms <= 0) throw new ConfigError('CONFIG_INVALID', `${flag} must be a number of seconds > 0, got ${ms / 1000}`);
+  }
+  if (options.metrics) {
+    const { port, lingerSeconds } = options.metrics;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('CONFIG_INVALID', `--metrics-port must be an integer in [0, 65535] (0: any free port), got ${port}`);
+    if (!Number.isFinite(lingerSeconds) || lingerSeconds < 0) throw new ConfigError('CONFIG_INVALID', `--metrics-linger must be a number of seconds >= 0, got ${lingerSeconds}`);
   }
 }
 
@@ -110,7 +122,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   // A resumed run's world is its own unless --gpus, --workers or --backend said otherwise.
   const planned = (resumed ?? options).config;
   const faults = options.faults ?? DEFAULT_FAULT_OPTIONS;
-  checkFaultOptions(faults, planned.gpus + planned.remoteWorkers);
+  checkCoordinatorOptions(options, faults, planned.gpus + planned.remoteWorkers);
   const localBackend: ResolvedBackend = planned.backend === 'auto' ? resolveAuto() : planned.backend;
   const { config, dataset, runDir, shadow, resume, weights, warnings } = await prepareRun({ ...options, localBackend, log }, resumed);
   const events = new RunEvents((name, error) => reporter.info(`${name} could not take an event: ${describeError(error)}`));
