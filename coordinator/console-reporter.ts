@@ -1,8 +1,11 @@
 // What the coordinator prints: a subscriber of the run's events. On a TTY, a progress bar per
-// epoch redrawn in place (like Keras' verbose=1); otherwise exactly one line per epoch (like
+// epoch redrawn in place by cli-progress (like Keras' verbose=1), laid out to the terminal's width:
+// fields drop out, least useful first, rather than the line being cut or wrapped; the epoch's
+// summary takes two lines when one would wrap. Otherwise exactly one line per epoch (like
 // verbose=2), so logs stay readable. Messages (workers joining, LR reductions, checkpoints saved, skipped steps) are
 // printed as lines of their own; the process shell prints its own set-up lines with info().
 
+import cliProgress from 'cli-progress';
 import type { RunEvent } from './run-events.js';
 import { counted, formatLearningRate } from '../shared/wording.js';
 import { describeMember } from './world.js';
@@ -16,6 +19,8 @@ export interface StepProgress {
   accuracy: number;
   imagesPerSecond: number;
   etaSeconds: number;
+  /** The whole run's ETA (validation excluded). */
+  runEtaSeconds?: number;
 }
 
 export interface EpochSummary {
@@ -40,7 +45,7 @@ export interface OutputStream {
 }
 
 export class ConsoleReporter {
-  private barShown = false;
+  private bar: { progress: cliProgress.SingleBar; epoch: number; size: number } | undefined;
   private readonly tty: boolean;
 
   constructor(
@@ -66,6 +71,7 @@ export class ConsoleReporter {
           accuracy: event.epoch_accuracy,
           imagesPerSecond: event.images_per_second,
           etaSeconds: event.epoch_eta_seconds,
+          runEtaSeconds: event.eta_seconds,
         });
         return;
       case 'step_skipped':
@@ -131,41 +137,109 @@ export class ConsoleReporter {
 
   info(message: string): void {
     this.clearBar();
-    this.out.write(`${message}\n`);
+    // On a terminal a long message is wrapped at word boundaries (indented), never by the terminal.
+    const text = this.tty ? wrapToWidth(message, (this.out.columns ?? 80) - 1) : message;
+    this.out.write(`${text}\n`);
   }
 
   step(progress: StepProgress): void {
     if (!this.tty) return;
-    const width = 24;
-    const done = Math.round((progress.stepInEpoch / progress.stepsInEpoch) * width);
-    const bar = `${'━'.repeat(done)}${'─'.repeat(width - done)}`;
-    const line =
-      `Epoch ${progress.epoch}/${progress.epochs} ${bar} ${progress.stepInEpoch}/${progress.stepsInEpoch}` +
-      `  loss ${progress.loss.toFixed(4)}  acc ${progress.accuracy.toFixed(4)}` +
-      `  ${progress.imagesPerSecond.toFixed(0)} img/s  ETA ${formatDuration(progress.etaSeconds)}`;
-    const columns = this.out.columns ?? 120;
-    this.out.write(`\r\x1b[K${line.slice(0, Math.max(20, columns - 1))}`);
-    this.barShown = true;
+    const columns = this.out.columns ?? 80;
+    const line = fitBarLine(progress, columns);
+    const payload = { head: line.head, tail: line.tail };
+    if (!this.bar || this.bar.epoch !== progress.epoch || this.bar.size !== line.barSize) {
+      this.clearBar();
+      const bar = new cliProgress.SingleBar({
+        stream: this.out as NodeJS.WritableStream,
+        format: '{head} {bar} {tail}',
+        barsize: line.barSize,
+        barCompleteChar: '━',
+        barIncompleteChar: '─',
+        clearOnComplete: true,
+        linewrap: false,
+        hideCursor: false,
+        // Drawn when asked; a non-TTY stream only gets it under --progress bar.
+        noTTYOutput: this.out.isTTY !== true,
+        fps: 10,
+      });
+      bar.start(progress.stepsInEpoch, progress.stepInEpoch, payload);
+      this.bar = { progress: bar, epoch: progress.epoch, size: line.barSize };
+    } else {
+      this.bar.progress.update(progress.stepInEpoch, payload);
+    }
   }
 
   epoch(summary: EpochSummary): void {
     this.clearBar();
     const skipped = summary.skippedSteps > 0 ? `  skipped ${summary.skippedSteps}` : '';
-    this.out.write(
-      `Epoch ${summary.epoch}/${summary.epochs}  ${counted(summary.steps, 'step')}  ${formatDuration(summary.seconds)}` +
-        `  loss ${summary.loss.toFixed(4)}  accuracy ${summary.accuracy.toFixed(4)}` +
-        `  val_loss ${summary.valLoss.toFixed(4)}  val_accuracy ${summary.valAccuracy.toFixed(4)}` +
-        `  lr ${formatLearningRate(summary.learningRate)}  loss_scale ${summary.lossScale}` +
-        `  ${summary.imagesPerSecond.toFixed(1)} img/s${skipped}\n`,
-    );
+    const train = `Epoch ${summary.epoch}/${summary.epochs}  ${counted(summary.steps, 'step')}  ${formatDuration(summary.seconds)}` +
+      `  loss ${summary.loss.toFixed(4)}  accuracy ${summary.accuracy.toFixed(4)}`;
+    const rest = `val_loss ${summary.valLoss.toFixed(4)}  val_accuracy ${summary.valAccuracy.toFixed(4)}` +
+      `  lr ${formatLearningRate(summary.learningRate)}  loss_scale ${summary.lossScale}` +
+      `  ${summary.imagesPerSecond.toFixed(1)} img/s${skipped}`;
+    const one = `${train}  ${rest}`;
+    // A log keeps one line per epoch; a terminal too narrow for it gets two rather than a wrap.
+    const width = (this.out.columns ?? 80) - 1;
+    if (!this.tty || one.length <= width) this.out.write(`${one}\n`);
+    else this.out.write(`${wrapToWidth(train, width)}\n${wrapToWidth(`  ${rest}`, width)}\n`);
   }
 
   private clearBar(): void {
-    if (this.barShown) {
-      this.out.write('\r\x1b[K');
-      this.barShown = false;
+    if (this.bar) {
+      this.bar.progress.stop();
+      this.bar = undefined;
     }
   }
+}
+
+/**
+ * The bar's line for `columns`: the epoch, the bar, then as many of steps, epoch ETA (or
+ * "validating" after the last step), img/s, loss and accuracy, and the run's ETA as fit, in that
+ * order of importance, with a bar of 10 to 30 characters.
+ */
+export function fitBarLine(progress: StepProgress, columns: number): { head: string; tail: string; barSize: number } {
+  const head = `Epoch ${progress.epoch}/${progress.epochs}`;
+  const last = progress.stepInEpoch >= progress.stepsInEpoch;
+  const fields = [
+    `${progress.stepInEpoch}/${progress.stepsInEpoch}`,
+    last ? 'validating' : `ETA ${formatDuration(progress.etaSeconds)}`,
+    `${progress.imagesPerSecond.toFixed(0)} img/s`,
+    `loss ${progress.loss.toFixed(4)} acc ${progress.accuracy.toFixed(4)}`,
+    ...(progress.runEtaSeconds !== undefined && progress.epoch < progress.epochs ? [`run ETA ${formatDuration(progress.runEtaSeconds)}`] : []),
+  ];
+  const room = Math.max(0, columns - 1); // the last column would wrap on some terminals
+  for (let n = fields.length; n >= 0; n--) {
+    const tail = fields.slice(0, n).join('  ');
+    const fixed = head.length + 1 + 1 + tail.length; // "head bar tail"
+    const barSize = Math.min(30, room - fixed);
+    if (barSize >= 10 || n === 0) return { head, tail, barSize: Math.max(1, Math.min(barSize, room - head.length - 2)) };
+  }
+  return { head, tail: '', barSize: 10 };
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces, continuation lines indented by 2. */
+export function wrapToWidth(text: string, width: number): string {
+  if (width < 20) return text;
+  return text
+    .split('\n')
+    .map((paragraph) => {
+      const indent = /^ */.exec(paragraph)![0];
+      const lines: string[] = [];
+      let line = indent;
+      for (const word of paragraph.slice(indent.length).split(' ')) {
+        const candidate = line.trim() === '' ? `${line}${word}` : `${line} ${word}`;
+        if (candidate.length <= width || line.trim() === '') {
+          line = candidate;
+          continue;
+        }
+        lines.push(line.trimEnd());
+        line = `${indent}  ${word}`;
+      }
+      lines.push(line);
+      // A single word longer than the width (a path) is cut into pieces rather than left to wrap.
+      return lines.flatMap((l) => (l.length <= width ? [l] : (l.match(new RegExp(`.{1,${width}}`, 'g')) ?? [l]))).join('\n');
+    })
+    .join('\n');
 }
 
 export function formatDuration(seconds: number): string {

@@ -50,3 +50,12 @@ describe('console wording', () => {
     expect(() => resolveToken('0.0.0.0:50051', undefined)).toThrow(/^refusing to listen on 0\.0\.0\.0:50051 without a token: give --token or set EMOTRAIN_TOKEN \(workers on other hosts must present it\)$/);
   });
 });
+
+describe('wrapping a message to the terminal', () => {
+  it('breaks at spaces, indents what follows, keeps a leading indent, and cuts a word longer than the width', async () => {
+    const { wrapToWidth } = await import('../coordinator/console-reporter.js');
+    expect(wrapToWidth('aaaa bbbb cccc dddd eeee ffff gggg', 20)).toBe('aaaa bbbb cccc dddd\n  eeee ffff gggg');
+    expect(wrapToWidth('  val_loss 1.0000  val_accuracy 0.5000', 24)).toBe('  val_loss 1.0000\n    val_accuracy 0.5000');
+    expect(wrapToWidth(`see ${'x'.repeat(45)}`, 20).split('\n').every((line) => line.length <= 20)).toBe(true);
+  });
+});
