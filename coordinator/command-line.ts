@@ -83,6 +83,7 @@ function coordinatorFlags(args: readonly string[], seen: Set<string>) {
     .option('runs', { type: 'string', default: 'runs', group: 'Run:', describe: 'where run directories go' })
     .option('run-id', { type: 'string', group: 'Run:', describe: 'name of the run directory (default: time and model)' })
     .option('resume', { type: 'string', group: 'Run:', describe: 'continue the run in this directory from its last checkpoint' })
+    .option('print-config', { type: 'boolean', default: false, group: 'Run:', describe: 'print the settings these flags give a run, each with where it came from (flag, --config file, default), as YAML that --config takes; start nothing' })
     .option('seed', { type: 'number', default: 42, group: 'Run:', describe: 'seed of the split, data order, augmentation and initial weights' })
     .option('metrics', { type: 'boolean', default: true, group: 'Metrics:', describe: 'serve Prometheus metrics (--no-metrics to turn off)' })
     .option('metrics-host', { type: 'string', default: '127.0.0.1', group: 'Metrics:', describe: 'address of the /metrics endpoint' })

@@ -7,11 +7,19 @@
 //   coordinator --gpus 0 --workers 4 --listen 0.0.0.0:50051 --nats nats://host:4222   (workers: worker --nats ...)
 
 import { hideBin } from 'yargs/helpers';
-import { runMain } from '../shared/cli.js';
-import { coordinatorOptionsOf, parseCoordinatorArgs } from './command-line.js';
+import { explicitFlags, runMain } from '../shared/cli.js';
+import { coordinatorOptionsOf, parseCoordinatorArgs, runConfigOf } from './command-line.js';
+import { describeSettings } from './run-flags.js';
 import { runCoordinator } from './coordinator.js';
 
 runMain('coordinator', async () => {
-  const { argv, explicit } = parseCoordinatorArgs(hideBin(process.argv));
+  const args = hideBin(process.argv);
+  const { argv, explicit } = parseCoordinatorArgs(args);
+  if (argv['print-config']) {
+    const fromCommandLine = explicitFlags(args);
+    const fromFile = new Set([...explicit].filter((flag) => !fromCommandLine.has(flag)));
+    process.stdout.write(describeSettings(runConfigOf(argv), fromCommandLine, fromFile));
+    return 0;
+  }
   return runCoordinator(coordinatorOptionsOf(argv, explicit));
 });

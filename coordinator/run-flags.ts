@@ -3,6 +3,7 @@
 // the flags given against the run's own settings by it (issue 15).
 
 import path from 'node:path';
+import { stringify } from 'yaml';
 import type { RunConfig } from '../shared/config.js';
 
 /** A run's config.json as written: RunConfig and the seed of its synthetic data. */
@@ -168,4 +169,21 @@ export function resumedSettings(saved: SavedRunConfig, requested: SavedRunConfig
     }
   }
   return { config, changes, refused };
+}
+
+/**
+ * `coordinator --print-config`: the settings a run gets from these flags, one `flag: value` per
+ * line in YAML (what --config takes back), each commented with where it came from.
+ */
+export function describeSettings(config: SavedRunConfig, fromCommandLine: ReadonlySet<string>, fromFile: ReadonlySet<string>): string {
+  const lines = ['# the settings of a run started with these flags; each says where it came from', ''];
+  for (const { flag, key } of RUN_FLAGS) {
+    if (key === 'runId' && !fromCommandLine.has(flag) && !fromFile.has(flag)) continue; // a new one each run
+    const value = valueAt(config, key);
+    if (value === undefined) continue;
+    const source = fromCommandLine.has(flag) ? 'flag' : fromFile.has(flag) ? '--config file' : 'default';
+    const text = stringify({ [flag]: value === null ? null : value }).trimEnd();
+    lines.push(`${text.padEnd(40)} # ${source}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -158,3 +158,24 @@ describe('worker and emotrain --config', () => {
     expect(inspect.output.trim()).toBe('emotrain: Unknown argument --jsn: did you mean --json? [CONFIG_INVALID]');
   });
 });
+
+describe('coordinator --print-config', () => {
+  it('prints each setting with where it came from, as YAML that --config takes back to the same settings', async () => {
+    const printed = async (args: string[]) => {
+      const program = new Program(COORDINATOR, [...args, '--print-config']);
+      let stdout = '';
+      program.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      expect((await program.exit(30_000)).code, program.output).toBe(0);
+      return stdout;
+    };
+    const first = await printed(['--config', file('print.yaml', 'epochs: 7\nmodel: small-cnn\n'), '--lr', '0.01']);
+    expect(first).toMatch(/^epochs: 7 +# --config file$/m);
+    expect(first).toMatch(/^lr: 0\.01 +# flag$/m);
+    expect(first).toMatch(/^image-size: 64 +# default$/m);
+    const again = await printed(['--config', file('printed.yaml', first)]);
+    const values = (text: string) => text.split('\n').filter((l) => !l.startsWith('#')).map((l) => l.replace(/ *#.*$/, ''));
+    expect(values(again)).toEqual(values(first));
+    // starts nothing: no run directory
+    expect(first).not.toMatch(/listening on/);
+  });
+});
