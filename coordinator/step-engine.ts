@@ -255,9 +255,9 @@ export class StepEngine {
         if (!reducer.hasCompleted(member.rank)) {
           // Cut off (a cancelled call, a dropped connection): what it sent is dropped and the
           // member may send the step again, as after an abort.
-          const why = `${what}: stream ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`;
-          this.dropUpload(round, upload, `ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`);
-          throw new ProtocolError('UPLOAD_INCOMPLETE', `${why}; send the step again`);
+          const cut = `ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`;
+          this.dropUpload(round, upload, cut);
+          throw new ProtocolError('UPLOAD_INCOMPLETE', `${what}: stream ${cut}; send the step again`);
         }
         upload.ended = true;
         this.checkReduced(round);

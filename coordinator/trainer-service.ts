@@ -231,17 +231,15 @@ export class TrainerServer {
       }
     });
     call.on('end', () => {
-      // A cancelled call may end its input before 'cancelled' comes: a cut-off upload is the
-      // worker going away (its retry is taken), not an upload that claims to be complete.
-      setImmediate(() => {
-        if (closed || call.cancelled) return;
-        try {
-          if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
-          session.end();
-        } catch (error) {
-          fail(error);
-        }
-      });
+      if (closed) return;
+      try {
+        if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
+        // A cancelled call may end its input before 'cancelled' comes: a cut-off upload is then
+        // dropped by the step engine (UPLOAD_INCOMPLETE) and the worker may send it again.
+        session.end();
+      } catch (error) {
+        fail(error);
+      }
     });
     call.on('cancelled', () => {
       if (!closed) {

@@ -79,7 +79,6 @@ interface Slot {
 
 export class LocalWorkers {
   private readonly slots = new Map<number, Slot>();
-  private readonly exited: ChildProcess[] = [];
   private stopping = false;
   private watch: NodeJS.Timeout | undefined;
   private readonly exitHook = () => this.killAll();
@@ -151,7 +150,6 @@ export class LocalWorkers {
   }
 
   private onExit(slot: Slot, code: number | null, signal: NodeJS.Signals | null): void {
-    this.exited.push(slot.child);
     if (this.stopping || this.slots.get(slot.rank) !== slot) return;
     const pid = slot.child.pid ?? -1;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -175,7 +173,8 @@ export class LocalWorkers {
     for (const slot of this.slots.values()) {
       const pid = slot.child.pid;
       if (slot.joined || pid === undefined || slot.killedBecause !== undefined || slot.child.exitCode !== null || slot.child.signalCode !== null) continue;
-      const stopped = state(pid) === 'T' || state(pid) === 't';
+      const letter = state(pid);
+      const stopped = letter === 'T' || letter === 't';
       if (stopped) slot.stoppedSince ??= now;
       else slot.stoppedSince = undefined;
       let reason: string | undefined;
