@@ -181,7 +181,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     admit: (member) => trainer.admit(member),
     stepFailed: (member, step, generation, message) => trainer.stepFailed(member, step, generation, message),
   });
-  const server = new TrainerServer(session, token);
+  const server = new TrainerServer(session, token, { idleStreamMs: options.heartbeatTimeoutMs });
   const { host } = parseListenAddress(config.listen);
   const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
   const address = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;

@@ -7,6 +7,7 @@ import { NUM_CLASSES } from '../shared/classes.js';
 import { BACKEND_CHOICES } from '../shared/config.js';
 import { ProtocolError, quoted, type ErrorCode } from '../shared/errors.js';
 import { ANY_COUNT, fieldChecks, shown } from '../shared/field-checks.js';
+import { KERAS_EPSILON } from '../shared/losses.js';
 import { PROTOCOL_VERSION, type ChecksumResult, type EvaluationResult, type GradientHeader, type JoinRequest } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 
@@ -15,6 +16,16 @@ const MAX_TIMING_SECONDS = 1e6;
 const MAX_HOST_CHARS = 255;
 const MAX_BACKEND_CHARS = 64;
 const MAX_PEER_ADDRESS_CHARS = 300;
+/**
+ * The most one sample's loss can be: cross-entropy clips probabilities to KERAS_EPSILON, so
+ * -log(1e-7) ≈ 16.12, with room for float32 rounding. A batch's loss sum is at most its samples
+ * times this.
+ */
+const MAX_SAMPLE_LOSS = -Math.log(KERAS_EPSILON) + 0.01;
+/** A worker computes its losses in float32: anything larger is no float32 it computed. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+/** No process id is larger: Linux's PID_MAX_LIMIT (2^22; macOS stops at 99998). */
+const MAX_PID = 4_194_304;
 /** The most GPUs one host may number (CUDA_VISIBLE_DEVICES indices). */
 const MAX_GPU_INDEX = 1023;
 /** Backends a worker may report (what `--backend auto` resolves to, or the one asked for). */
@@ -47,7 +58,7 @@ export function checkJoin(request: JoinRequest, peer: string, worldSize: number)
     throw new ProtocolError('PROTOCOL_INVALID', `${field('backend')} is ${quoted(request.backend)}; it must be one of ${KNOWN_BACKENDS.join(', ')}`);
   }
   integerIn(request.gpu, -1, MAX_GPU_INDEX, field('gpu'));
-  integerIn(request.pid, 0, ANY_COUNT, field('pid'));
+  integerIn(request.pid, 0, MAX_PID, field('pid'));
   integerIn(request.requestedRank, -1, worldSize - 1, field('requestedRank'));
   boundedString(request.peerAddress, MAX_PEER_ADDRESS_CHARS, field('peerAddress'));
 }
@@ -72,9 +83,9 @@ export function checkGradientHeaderFields(header: GradientHeader__Output, who: s
   integerIn(header.generation, 0, ANY_COUNT, field('generation'));
   positiveFinite(header.lossScale, field('lossScale'));
   const shardSize = integerIn(header.shardSize, 0, ANY_COUNT, field('shardSize'));
-  finiteAtLeast(header.lossSum, 0, field('lossSum'));
+  finiteAtLeast(header.lossSum, 0, field('lossSum'), shardSize * MAX_SAMPLE_LOSS + 1);
   integerIn(header.correct, 0, shardSize, field('correct'));
-  finiteAtLeast(header.regularizationLoss, 0, field('regularizationLoss'));
+  finiteAtLeast(header.regularizationLoss, 0, field('regularizationLoss'), FLOAT32_MAX);
   integerIn(header.nonFinite, 0, ANY_COUNT, field('nonFinite'));
   integerIn(header.segmentOffset, 0, ANY_COUNT, field('segmentOffset'));
   integerIn(header.segmentElements, 0, ANY_COUNT, field('segmentElements'));
@@ -91,22 +102,22 @@ export function checkGradientHeaderFields(header: GradientHeader__Output, who: s
 export function checkUploadHeader(header: GradientHeader__Output, expected: UploadExpectation, who: string): GradientHeader {
   const step = expected.step;
   if (header.dtype !== expected.dtype) {
-    throw new ProtocolError('PROTOCOL_INVALID', `${who} sent ${header.dtype} gradients for step ${step}; this run exchanges ${expected.dtype}`);
+    throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader.dtype is ${quoted(String(header.dtype))} for step ${step}; this run exchanges ${expected.dtype}`);
   }
   if (header.gradientElements !== expected.gradientElements || header.stateElements !== expected.stateElements) {
     throw new ProtocolError(
       'PROTOCOL_WRONG_SIZE',
-      `${who} declared ${header.gradientElements} gradient and ${header.stateElements} state values for step ${step}; the model has ${expected.gradientElements} and ${expected.stateElements}`,
+      `${who}: GradientHeader.gradientElements is ${header.gradientElements} and GradientHeader.stateElements ${header.stateElements} for step ${step}; the model has ${expected.gradientElements} gradient and ${expected.stateElements} state values`,
     );
   }
   if (header.lossScale !== expected.lossScale) {
-    throw new ProtocolError('PROTOCOL_INVALID', `${who} used loss scale ${header.lossScale} in step ${step}; the step's scale is ${expected.lossScale}`);
+    throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader.lossScale is ${header.lossScale} for step ${step}; the step's loss scale is ${expected.lossScale}`);
   }
   if (header.shardSize !== expected.shardSize) {
     throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${who}: GradientHeader.shardSize is ${header.shardSize} for step ${step}; its shard has ${expected.shardSize} samples`);
   }
   if (header.segmentElements > expected.gradientElements || header.segmentOffset > expected.gradientElements - header.segmentElements) {
-    throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader declares segment [${header.segmentOffset}, +${header.segmentElements}); the gradient has ${expected.gradientElements} values`);
+    throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader.segmentOffset ${header.segmentOffset} and GradientHeader.segmentElements ${header.segmentElements} declare a segment outside the gradient's ${expected.gradientElements} values`);
   }
   if (header.nonFinite > expected.gradientElements) {
     throw new ProtocolError('PROTOCOL_INVALID', `${who}: GradientHeader.nonFinite is ${header.nonFinite}; the gradient has ${expected.gradientElements} values`);
@@ -153,11 +164,11 @@ export function checkEvaluationResult(result: EvaluationResult, expected: Evalua
   if (total !== count || diagonal !== correct) {
     throw new ProtocolError('PROTOCOL_INVALID', `${field('confusion')} counts ${total} samples, ${diagonal} of them correct; the report says ${count}, ${correct} correct`);
   }
-  finiteAtLeast(result.regularizationLoss, 0, field('regularizationLoss'));
+  finiteAtLeast(result.regularizationLoss, 0, field('regularizationLoss'), FLOAT32_MAX);
   if (result.sampleLosses.length !== count) {
     throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${field('sampleLosses')} has ${result.sampleLosses.length} entries; its shard has ${count} samples`);
   }
-  result.sampleLosses.forEach((loss, i) => finiteAtLeast(loss, 0, field(`sampleLosses[${i}]`)));
+  result.sampleLosses.forEach((loss, i) => finiteAtLeast(loss, 0, field(`sampleLosses[${i}]`), MAX_SAMPLE_LOSS));
   const probabilities = expected.probabilities ? count * NUM_CLASSES : 0;
   const sampleIds = expected.probabilities ? count : 0;
   if (result.probabilities.length !== probabilities || result.sampleIds.length !== sampleIds) {

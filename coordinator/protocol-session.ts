@@ -11,7 +11,7 @@ import type { StatePosition } from '../shared/state-layout.js';
 import type { JoinReply, JoinRequest, ReportRequest, StateManifest, WorkerRef } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
-import { checkJoin, integerIn, isInvalidMessage } from './message-checks.js';
+import { checkChecksumResult, checkJoin, integerIn, isInvalidMessage } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
 import type { DownloadSink, StepEngine, UploadSession } from './step-engine.js';
 import { describeMember, resolvePeerAddress, type CommandSink, type Member, type World } from './world.js';
@@ -157,12 +157,14 @@ export class ProtocolSession implements TrainerHost {
     switch (request.kind) {
       case 'evaluation': {
         const id = request.evaluation.evaluationId;
-        this.options.replies.deliver('evaluation', id, member.rank, request.evaluation, `${who} reported evaluation ${id}`);
+        this.options.replies.deliver('evaluation', id, member.rank, request.evaluation, `${who} reported EvaluationResult.evaluationId ${id}`);
         return;
       }
       case 'checksum': {
+        // checked even when it answers an abandoned request and is dropped
+        checkChecksumResult(request.checksum, who);
         const { step, requestId } = request.checksum;
-        this.options.replies.deliver('checksum', requestId, member.rank, request.checksum, `${who} reported a checksum for step ${step} (request ${requestId})`);
+        this.options.replies.deliver('checksum', requestId, member.rank, request.checksum, `${who} reported ChecksumResult.requestId ${requestId} (step ${step})`);
         return;
       }
       case 'stepFailure': {

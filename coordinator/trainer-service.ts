@@ -4,8 +4,10 @@
 // nothing a handler rejects reaches the run's state.
 
 import * as grpc from '@grpc/grpc-js';
-import { ProtocolError, describeError } from '../shared/errors.js';
+import { EmotrainError, ProtocolError, describeError } from '../shared/errors.js';
+import { counted } from '../shared/wording.js';
 import {
+  IdleLimit,
   SERVER_OPTIONS,
   chunkPayload,
   loadTrainerService,
@@ -35,6 +37,14 @@ export function serverCredentials(options: ServerCredentialsOptions): grpc.Serve
 
 type Handler<K extends keyof TrainerHandlers> = TrainerHandlers[K];
 
+export interface TrainerServerOptions {
+  /**
+   * How long an upload or a heartbeat stream may send nothing before it is closed with
+   * DEADLINE_EXCEEDED (the run's heartbeat timeout: a worker silent that long is lost anyway).
+   */
+  idleStreamMs: number;
+}
+
 export class TrainerServer {
   private readonly server = new grpc.Server(SERVER_OPTIONS);
   private readonly tokens: TokenCheck;
@@ -42,6 +52,7 @@ export class TrainerServer {
   constructor(
     private readonly host: TrainerHost,
     token: string,
+    private readonly options: TrainerServerOptions,
   ) {
     this.tokens = new TokenCheck(token);
     const handlers: TrainerHandlers = {
@@ -136,21 +147,32 @@ export class TrainerServer {
       return;
     }
     let failed = false;
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      idle.stop();
+      callback(serviceError(error));
+    };
+    const idle = new IdleLimit(this.options.idleStreamMs, () => fail(this.idleError(`the heartbeat stream from ${call.getPeer()}`, 'a ping')));
     call.on('data', (ping) => {
       if (failed) return;
+      idle.touch();
       try {
         this.host.heartbeat(ping);
       } catch (error) {
-        failed = true;
-        callback(serviceError(error));
+        fail(error);
       }
     });
     call.on('end', () => {
+      idle.stop();
       if (!failed) callback(null, {});
-    });
-    call.on('error', () => {
       failed = true;
     });
+    call.on('error', () => {
+      idle.stop();
+      failed = true;
+    });
+    call.on('cancelled', () => idle.stop());
   };
 
   private readonly fetchState: Handler<'FetchState'> = async (call) => {
@@ -184,18 +206,26 @@ export class TrainerServer {
       done?.();
     };
     const fail = (error: unknown) => {
+      idle?.stop();
       if (closed) return;
       closed = true;
       session?.abort(describeError(error));
       call.emit('error', serviceError(error));
       finishDownload();
     };
+    let idle: IdleLimit | undefined;
     try {
       this.authenticate(call.metadata, peer);
     } catch (error) {
       fail(error);
       return;
     }
+    // Until the worker ends its side, it must keep sending; waiting for the verdict afterwards is
+    // not idleness (the others may still be computing).
+    let received = 0;
+    idle = new IdleLimit(this.options.idleStreamMs, () =>
+      fail(this.idleError(`the exchange from ${peer}`, session ? `more after ${counted(received, 'message')} (send the step again)` : 'a gradient header')),
+    );
     const sink: DownloadSink = {
       chunk: (chunk) => {
         if (!closed) call.write({ kind: 'chunk', chunk });
@@ -212,13 +242,21 @@ export class TrainerServer {
         call.end();
       },
       fail: (error) => fail(error),
-      pause: () => call.pause(),
-      resume: () => call.resume(),
+      pause: () => {
+        idle?.pause();
+        call.pause();
+      },
+      resume: () => {
+        idle?.resume();
+        call.resume();
+      },
     };
-    call.on('data', (received) => {
+    call.on('data', (upload) => {
       if (closed) return;
+      idle?.touch();
+      received++;
       try {
-        const message = requireOneof(received, 'an exchange message');
+        const message = requireOneof(upload, 'an exchange message');
         if (message.kind === 'header') {
           if (session) throw new ProtocolError('PROTOCOL_INVALID', `a second gradient header on one exchange (step ${message.header.step})`);
           session = this.host.beginUpload(message.header, peer, sink);
@@ -231,6 +269,7 @@ export class TrainerServer {
       }
     });
     call.on('end', () => {
+      idle?.stop();
       if (closed) return;
       try {
         if (!session) throw new ProtocolError('PROTOCOL_INVALID', 'the exchange ended without a gradient header');
@@ -242,14 +281,23 @@ export class TrainerServer {
       }
     });
     call.on('cancelled', () => {
+      idle?.stop();
       if (!closed) {
         closed = true;
         session?.abort('was cancelled by the worker');
       }
       finishDownload();
     });
-    call.on('close', () => finishDownload());
+    call.on('close', () => {
+      idle?.stop();
+      finishDownload();
+    });
   };
+
+  private idleError(stream: string, awaited: string): EmotrainError {
+    const seconds = this.options.idleStreamMs / 1000;
+    return new EmotrainError('STREAM_IDLE', `${stream} sent nothing for ${seconds} s while ${awaited} was due; it is closed`);
+  }
 
   private readonly report: Handler<'Report'> = (call, callback) => {
     try {

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'STEP_RESTARTED'
   | 'STEP_ABANDONED'
   | 'UPLOAD_INCOMPLETE'
+  | 'STREAM_IDLE'
   | 'WORLD_CHANGED'
   | 'WORLD_FULL'
   | 'WORKER_EXPELLED'

@@ -43,7 +43,8 @@ export function fieldChecks(refuse: (message: string) => Error): FieldChecks {
     },
     integerIn(value, min, max, field) {
       if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-        throw invalid(field, value, max === ANY_COUNT ? `an integer >= ${min}` : `an integer from ${min} to ${max}`);
+        const unbounded = typeof value === 'number' && value > max ? `an integer >= ${min} and at most 2^53 - 1` : `an integer >= ${min}`;
+        throw invalid(field, value, max === ANY_COUNT ? unbounded : `an integer from ${min} to ${max}`);
       }
       return value;
     },

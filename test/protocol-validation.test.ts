@@ -20,8 +20,9 @@ beforeAll(async () => {
 });
 
 /** A coordinator waiting for one remote worker; returns its address. */
-async function startCoordinator(): Promise<{ program: Program; address: string }> {
+async function startCoordinator(extra: string[] = []): Promise<{ program: Program; address: string }> {
   const program = new Program(COORDINATOR, [
+    ...extra,
     '--gpus', '0', '--workers', '1', '--listen', '127.0.0.1:0', '--token', TOKEN, '--epochs', '1',
     '--dataset', 'synthetic', '--synthetic-count', '700', '--model', 'small-cnn', '--image-size', '16',
     '--runs', tempDir('runs'), '--progress', 'lines',
@@ -129,15 +130,15 @@ describe('the coordinator validates every message', () => {
       ({ joined, manifest, step } = await joinAndGetStep(client));
       header = headerOf();
     };
-    await refusedAndExpelled((h) => ({ ...h, lossScale: 1024 }), /used loss scale 1024 in step 0; the step's scale is 32768/);
-    await refusedAndExpelled((h) => ({ ...h, gradientElements: trainable - 1 }), new RegExp(`declared ${trainable - 1} gradient`));
+    await refusedAndExpelled((h) => ({ ...h, lossScale: 1024 }), /GradientHeader\.lossScale is 1024 for step 0; the step's loss scale is 32768/);
+    await refusedAndExpelled((h) => ({ ...h, gradientElements: trainable - 1 }), new RegExp(`GradientHeader\\.gradientElements is ${trainable - 1} and GradientHeader\\.stateElements 0`));
     // A cut-off upload is dropped, not held against the worker: it may send the step again.
     const cut = await attempt(header, [bytesOf(wire).subarray(0, 1000)]);
     expect(grpcCode(cut)).toBe('ABORTED');
     expect(String(cut)).toMatch(/stream ended after 1000 of \d+ bytes; send the step again/);
     await refusedAndExpelled((h) => h, /more than the .* declared/, [bytesOf(wire), bytesOf(state), new Uint8Array(8)]);
     await refusedAndExpelled((h) => ({ ...h, shardSize: 100 }), /GradientHeader\.shardSize is 100 for step 0; its shard has 128 samples/);
-    await refusedAndExpelled((h) => ({ ...h, dtype: 'TENSOR_DTYPE_FLOAT32' }), /exchanges TENSOR_DTYPE_FLOAT16/);
+    await refusedAndExpelled((h) => ({ ...h, dtype: 'TENSOR_DTYPE_FLOAT32' }), /GradientHeader\.dtype is "TENSOR_DTYPE_FLOAT32" for step 0; this run exchanges TENSOR_DTYPE_FLOAT16/);
     await refusedAndExpelled((h) => ({ ...h, timings: { ...h.timings, dataSeconds: NaN } }), /worker 0 \(test, cpu, pid \d+\): GradientHeader\.timings\.dataSeconds is NaN; it must be a finite number >= 0/);
 
     const strangerClient = new CoordinatorClient(address, 'bad');
@@ -197,5 +198,66 @@ describe('the coordinator validates every message', () => {
     expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(wire)))).toBe(true);
     expect(program.output).not.toMatch(/run failed/);
     client.close();
+  });
+
+  it('closes an upload or a heartbeat stream that sends nothing for the heartbeat timeout, and takes the step again from the same member', async () => {
+    const { program, address } = await startCoordinator(['--heartbeat-timeout', '1.5']);
+    const client = new CoordinatorClient(address, TOKEN);
+    const { joined, manifest, step, trainable, stateSize } = await joinAndGetStep(client);
+    const ref = { runId: joined.runId, workerId: joined.workerId };
+    // this member's own heartbeats, so that only the quiet streams below are idle
+    const beats = client.heartbeat();
+    const pinger = setInterval(() => beats.write({ ...ref, sentAtMs: Date.now() }), 200);
+    try {
+      const Trainer = loadTrainerService().client;
+      const raw = new Trainer(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      const statusOf = (call: grpc.ClientDuplexStream<ExchangeUpload, unknown>) =>
+        new Promise<{ error: grpc.ServiceError; seconds: number }>((resolve) => {
+          const started = Date.now();
+          call.on('error', (error: grpc.ServiceError) => resolve({ error, seconds: (Date.now() - started) / 1000 }));
+          call.on('data', () => undefined);
+        });
+
+      // an exchange that never sends its header
+      const silent = await statusOf(raw.exchange(authMetadata(TOKEN)));
+      expect(grpc.status[silent.error.code]).toBe('DEADLINE_EXCEEDED');
+      expect(silent.error.details).toMatch(/the exchange from .* sent nothing for 1\.5 s while a gradient header was due; it is closed/);
+      expect(silent.seconds).toBeGreaterThan(1.2);
+      expect(silent.seconds).toBeLessThan(5);
+
+      // a heartbeat stream that never pings
+      // (a client-streaming call: its status comes to the callback)
+      const quiet = await new Promise<grpc.ServiceError | null>((resolve) => raw.heartbeat(authMetadata(TOKEN), (error) => resolve(error)));
+      expect(grpc.status[quiet!.code]).toBe('DEADLINE_EXCEEDED');
+      expect(quiet!.details).toMatch(/the heartbeat stream from .* sent nothing for 1\.5 s while a ping was due; it is closed/);
+
+      // an upload that stops after its header and first chunk: closed, and its staging released
+      const wire = new Uint16Array(trainable).fill(0x2c00); // 1/16 in fp16
+      const payload = [bytesOf(wire), bytesOf(new Float32Array(stateSize))];
+      const header: GradientHeader = {
+        ...ref, step: step.step, generation: step.generation, lossScale: manifest.lossScale, dtype: 'TENSOR_DTYPE_FLOAT16', gradientElements: trainable,
+        stateElements: stateSize, shardSize: 128, lossSum: 250, correct: 20, regularizationLoss: 0.1, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
+        timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 },
+      };
+      const stalled = raw.exchange(authMetadata(TOKEN));
+      const stalledStatus = statusOf(stalled);
+      await writeMessage<ExchangeUpload>(stalled, { kind: 'header', header });
+      await writeMessage<ExchangeUpload>(stalled, { kind: 'chunk', chunk: [...chunkPayload(payload, 1024)][0]! });
+      const cut = await stalledStatus;
+      expect(grpc.status[cut.error.code]).toBe('DEADLINE_EXCEEDED');
+      expect(cut.error.details).toMatch(/sent nothing for 1\.5 s while more after 2 messages \(send the step again\) was due/);
+      raw.close();
+
+      // the member is still in the run, and its whole upload is taken
+      const received = new Uint16Array(trainable);
+      const reduced = await client.exchange(header, payload, () => [bytesOf(received), new Uint8Array(stateSize * 4)]);
+      expect(reduced).toMatchObject({ step: 0, applied: true, optimizerIteration: 1 });
+      expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(wire)))).toBe(true);
+      expect(program.output).not.toMatch(/run failed|left the run/);
+    } finally {
+      clearInterval(pinger);
+      beats.end();
+      client.close();
+    }
   });
 });

@@ -76,7 +76,7 @@ const session = new ProtocolSession({
   shadow,
   position: () => trainer.position(),
 });
-const server = new TrainerServer(session, args.token);
+const server = new TrainerServer(session, args.token, { idleStreamMs: 60_000 });
 const port = await server.listen('127.0.0.1:0', serverCredentials({}));
 process.stdout.write(`listening ${port}\n`);
 const cpuStart = process.cpuUsage();

@@ -40,6 +40,9 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_concurrent_streams': 32,
+  // A connection with no call open for this long is closed (GOAWAY); a client that is still in
+  // the run opens a new one transparently. Holds idle tokenless connections to a minute.
+  'grpc.max_connection_idle_ms': 60_000,
 };
 
 if (os.endianness() !== 'LE') {

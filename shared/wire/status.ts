@@ -29,6 +29,7 @@ export function statusOf(error: unknown): grpc.status {
   if (code.startsWith('PROTOCOL_') || code === 'CONFIG_INVALID') return grpc.status.INVALID_ARGUMENT;
   if (code === 'RUN_STOPPED' || code === 'WORKER_LOST' || code === 'STEP_RESTARTED' || code === 'STEP_ABANDONED' || code === 'WORKER_EXPELLED' || code === 'UPLOAD_INCOMPLETE') return grpc.status.ABORTED;
   if (code === 'WORLD_FULL') return grpc.status.FAILED_PRECONDITION;
+  if (code === 'STREAM_IDLE') return grpc.status.DEADLINE_EXCEEDED;
   return grpc.status.INTERNAL;
 }
 
