@@ -169,7 +169,7 @@ export class GradientReducer implements RoundReducer {
     const c = this.byRank.get(rank);
     if (!c) throw new RangeError(`rank ${rank} is not part of step ${this.step}`);
     const end = offset + data.byteLength;
-    if (offset !== c.received) throw new ProtocolError('PROTOCOL_INVALID', `${what}: chunk at byte ${offset}, expected byte ${c.received} (chunks must arrive in order)`);
+    if (offset !== c.received) throw new ProtocolError('PROTOCOL_INVALID', `${what}: TensorChunk.offset is ${offset}; the next chunk starts at byte ${c.received} (chunks must arrive in order)`);
     if (end > this.expectedBytes) throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: ${end} bytes received, more than the ${this.expectedBytes} declared`);
     if (data.byteLength > this.chunkBytes) throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${what}: a chunk of ${data.byteLength} bytes; chunks are at most ${this.chunkBytes}`);
     const g = this.gradientBytes;

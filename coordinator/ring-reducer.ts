@@ -91,7 +91,7 @@ export class RingReducer implements RoundReducer {
     const upload = this.uploadOf(rank);
     const segmentBytes = this.segmentBytes(upload);
     if (offset < segmentBytes) {
-      if (offset !== upload.received) throw new ProtocolError('PROTOCOL_INVALID', `${what}: chunk at byte ${offset}, expected byte ${upload.received} (chunks must arrive in order)`);
+      if (offset !== upload.received) throw new ProtocolError('PROTOCOL_INVALID', `${what}: TensorChunk.offset is ${offset}; the next chunk starts at byte ${upload.received} (chunks must arrive in order)`);
       if (offset + data.byteLength > segmentBytes) throw new ProtocolError('PROTOCOL_INVALID', `${what}: a chunk spans the gradient segment and the state at byte ${segmentBytes}`);
       if (data.byteLength % this.elementBytes !== 0) throw new ProtocolError('PROTOCOL_INVALID', `${what}: a chunk of ${data.byteLength} bytes splits a ${this.elementBytes}-byte value`);
       bytesOf(this.gradientWire).set(data, upload.segment.start * this.elementBytes + offset);

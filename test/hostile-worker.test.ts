@@ -14,8 +14,8 @@ import { NUM_CLASSES } from '../shared/classes.js';
 import type { WorkerConfig } from '../shared/config.js';
 import { buildReplicaModel } from '../shared/replica-model.js';
 import {
-  PROTOCOL_VERSION, bytesOf,
-  type Command, type EvaluationResult, type GradientHeader, type JoinRequest, type ReportRequest, type StateManifest,
+  CHANNEL_OPTIONS, PROTOCOL_VERSION, authMetadata, bytesOf, chunkPayload, loadTrainerService, writeMessage,
+  type Command, type ExchangeUpload, type EvaluationResult, type GradientHeader, type JoinRequest, type ReportRequest, type StateManifest,
 } from '../shared/wire/index.js';
 import type { RpcError } from '../shared/wire/status.js';
 import { CoordinatorClient } from '../worker/coordinator-client.js';
@@ -171,6 +171,24 @@ const EVALUATION_CASES = cases<EvaluationResult>(
   },
 );
 
+/** A gradient chunk that claims to start where it does not (chunks must arrive in order, from byte 0). */
+const CHUNK_OFFSETS = [...UINT64_VALUES, 1];
+
+/** Sends `header` and one chunk at `offset` on a call of its own; resolves with the status the coordinator ends it with. */
+async function uploadChunkAt(address: string, header: GradientHeader, payload: Uint8Array[], offset: number): Promise<grpc.ServiceError> {
+  const Trainer = loadTrainerService().client;
+  const raw = new Trainer(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  const call = raw.exchange(authMetadata(TOKEN));
+  const status = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+  call.on('data', () => undefined);
+  await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
+  const first = [...chunkPayload(payload, 1024)][0]!;
+  await writeMessage<ExchangeUpload>(call, { kind: 'chunk', chunk: { ...first, offset } }).catch(() => undefined);
+  const error = await status;
+  raw.close();
+  return error;
+}
+
 const JOIN_CASES = cases<JoinRequest>('JoinRequest', { gpu: [2 ** 31 - 1, -(2 ** 31)], pid: [UINT32_MAX], requestedRank: [2 ** 31 - 1, -(2 ** 31)] }, (base, field, value) => ({ ...base, [field]: value }));
 
 type Report = Extract<ReportRequest, { kind: 'checksum' }>['checksum'];
@@ -227,6 +245,19 @@ async function hostileRun(hostile: boolean): Promise<HostileRun> {
     for (const c of HEADER_CASES) {
       const step = (command as Extract<Command, { kind: 'trainStep' }>).trainStep;
       expect(refused(c.what, await exchange(member, c.tamper(validHeader(member, step))).catch((e: unknown) => e)), c.what).toMatch(c.field);
+      await again();
+      command = await member.next();
+      expect(command.kind).toBe('trainStep');
+    }
+  }
+  if (hostile) {
+    for (const offset of CHUNK_OFFSETS) {
+      const step = (command as Extract<Command, { kind: 'trainStep' }>).trainStep;
+      const error = await uploadChunkAt(address, validHeader(member, step), payloadOf(member), offset);
+      const what = `TensorChunk.offset = ${offset}`;
+      expect(grpc.status[error.code], what).toBe('INVALID_ARGUMENT');
+      refusals.push({ what, message: error.details });
+      expect(error.details).toMatch(new RegExp(`TensorChunk\\.offset is ${offset}; the next chunk starts at byte 0`));
       await again();
       command = await member.next();
       expect(command.kind).toBe('trainStep');
@@ -292,9 +323,9 @@ function kept(runDir: string) {
 describe('a worker holding the token that sends hostile values in every field', () => {
   it('is refused field by field, never fails the run, and changes nothing the run keeps', async () => {
     const [bad, clean] = [await hostileRun(true), await hostileRun(false)];
-    const total = JOIN_CASES.length + HEADER_CASES.length + EVALUATION_CASES.length + CHECKSUM_CASES.length + STEP_FAILURE_CASES.length;
+    const total = JOIN_CASES.length + HEADER_CASES.length + CHUNK_OFFSETS.length + EVALUATION_CASES.length + CHECKSUM_CASES.length + STEP_FAILURE_CASES.length;
     expect(bad.refusals).toHaveLength(total);
-    expect(total).toBe(90);
+    expect(total).toBe(93);
 
     for (const run of [bad, clean]) {
       expect(run.coordinator.output).not.toMatch(/run failed/);

@@ -52,7 +52,7 @@ export class PayloadReceiver {
   write(chunk: TensorChunk): void {
     const data = chunk.data;
     if (chunk.offset !== this.received) {
-      throw new ProtocolError('PROTOCOL_INVALID', `${this.what}: chunk at byte ${chunk.offset}, expected byte ${this.received} (chunks must arrive in order)`);
+      throw new ProtocolError('PROTOCOL_INVALID', `${this.what}: TensorChunk.offset is ${chunk.offset}; the next chunk starts at byte ${this.received} (chunks must arrive in order)`);
     }
     if (this.received + data.byteLength > this.totalBytes) {
       throw new ProtocolError(
