@@ -81,7 +81,7 @@ for (const name of detectorNames) {
       else missed.push(photoName);
       falseDetections += faces.length - Math.min(1, hit.length);
       const tags = faces.map((face) => ({ box: face.box, text: face.score === null ? 'face' : face.score.toFixed(2), colour: containsCentre(face, photo) ? '#2e7d32' : '#c62828' }));
-      tiles.push({ png: encodePng(annotatedPixels(photo.image, tags)), label: photoName.replace(/\.[^.]+$/, '').slice(0, 24), caption: `${faces.length} box(es)` });
+      tiles.push({ png: encodePng(annotatedPixels(photo.image, tags)), label: photoName.replace(/\.[^.]+$/, '').slice(0, 24), caption: [`${faces.length} box(es)`] });
     }
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]!;

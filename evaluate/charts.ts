@@ -12,7 +12,7 @@ export const CHART_SCALE = 2;
 
 export const HEATMAP_LAYOUT = {
   cellPx: 56,
-  padding: { left: 92, right: 104, top: 36, bottom: 78 },
+  padding: { left: 104, right: 124, top: 36, bottom: 96 },
 } as const;
 
 export interface ChartGeometry {
@@ -58,7 +58,7 @@ export function confusionHeatmapSpec(matrix: readonly (readonly number[])[], cla
     title: { text: title, anchor: 'start', frame: 'group', fontSize: 13, offset: 10 },
     data: { values: cells },
     encoding: {
-      x: { field: 'predicted', type: 'nominal', sort: [...classes], scale: band, title: 'predicted', axis: { labelAngle: -35, labelFontSize: 11, titleFontSize: 12 } },
+      x: { field: 'predicted', type: 'nominal', sort: [...classes], scale: band, title: 'predicted', axis: { labelAngle: -50, labelFontSize: 11, titleFontSize: 12 } },
       y: { field: 'true', type: 'nominal', sort: [...classes], scale: band, title: 'true', axis: { labelFontSize: 11, titleFontSize: 12 } },
     },
     layer: [
@@ -115,8 +115,8 @@ export function trainingCurvesSpec(metric: 'accuracy' | 'loss', points: readonly
     (['train', 'val'] as const).filter((split) => Number.isFinite(p[split])).map((split) => ({ epoch: p.epoch, split, value: p[split] })),
   );
   const lastEpoch = Math.max(2, ...points.map((p) => p.epoch));
-  const marks = reductions.map((r) => ({ epoch: r.epoch, label: `LR → ${r.to.toExponential(0)}` }));
   const { width, height, padding } = CURVES_LAYOUT;
+  const marks = placeLrLabels(reductions, lastEpoch, width);
   return {
     $schema: SCHEMA,
     width,
@@ -137,11 +137,46 @@ export function trainingCurvesSpec(metric: 'accuracy' | 'loss', points: readonly
         },
       },
       { data: { values: marks }, mark: { type: 'rule', color: '#777', strokeDash: [5, 4] } },
-      {
-        data: { values: marks },
-        mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, y: 3, fontSize: 10, color: '#555' },
-        encoding: { text: { field: 'label', type: 'nominal' } },
-      },
+      // Right of its line in the plot's left half, left of it in the right half, so that a label
+      // never leaves the plot for the legend; labels that would meet go one row down.
+      ...(['left', 'right'] as const).map((side) => ({
+        data: { values: marks.filter((m) => m.side === side) },
+        mark: { type: 'text' as const, align: side, baseline: 'top' as const, dx: side === 'left' ? LR_LABEL_DX : -LR_LABEL_DX, fontSize: LR_LABEL_FONT_PX, color: '#555' },
+        encoding: { text: { field: 'label', type: 'nominal' as const }, y: { field: 'y', type: 'quantitative' as const, scale: null } },
+      })),
     ],
   };
+}
+
+const LR_LABEL_FONT_PX = 10;
+const LR_LABEL_DX = 3;
+const LR_LABEL_ROW_PX = 13;
+
+interface PlacedLrLabel {
+  epoch: number;
+  label: string;
+  side: 'left' | 'right';
+  /** Pixels from the plot's top. */
+  y: number;
+}
+
+/**
+ * Where each LR reduction's label goes: beside its dashed line, on the side with room, in the
+ * first row where it meets no other label (widths as Vega estimates them: 0.8 em per character).
+ */
+export function placeLrLabels(reductions: readonly LrReduction[], lastEpoch: number, plotWidth: number): PlacedLrLabel[] {
+  const rows: Array<Array<[number, number]>> = [];
+  return [...reductions]
+    .sort((a, b) => a.epoch - b.epoch)
+    .map((r) => {
+      const label = `LR → ${r.to.toExponential(0)}`;
+      const x = ((r.epoch - 1) / (lastEpoch - 1)) * plotWidth;
+      const side = x <= plotWidth / 2 ? ('left' as const) : ('right' as const);
+      const extent = Math.ceil(0.8 * label.length * LR_LABEL_FONT_PX) + LR_LABEL_DX;
+      const span: [number, number] = side === 'left' ? [x, x + extent] : [x - extent, x];
+      let row = rows.findIndex((taken) => taken.every(([a, b]) => span[1] + 2 < a || span[0] > b + 2));
+      if (row < 0) row = rows.push([]) - 1;
+      rows[row]!.push(span);
+      return { epoch: r.epoch, label, side, y: 3 + row * LR_LABEL_ROW_PX };
+    });
 }

@@ -35,8 +35,8 @@ export async function previewTiles(index: DatasetIndex, trainIds: readonly numbe
     writeModelInputs([{ id, bytes, where: sample.path }], options.epoch, spec, floats);
     const rgb = Uint8Array.from(floats, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
     const a = drawAugmentation(options.seed, options.epoch, id, augmentation);
-    const shift = a.shiftX !== undefined ? `, shift ${(a.shiftX * 100).toFixed(0)}%,${(a.shiftY! * 100).toFixed(0)}%` : '';
-    const caption = `${a.flip ? 'flipped, ' : ''}${((a.angle * 180) / Math.PI).toFixed(0)}°, zoom ${a.zoom.toFixed(2)}${shift}`;
+    const caption = [`${a.flip ? 'flipped, ' : ''}${((a.angle * 180) / Math.PI).toFixed(0)}°, zoom ${a.zoom.toFixed(2)}`];
+    if (a.shiftX !== undefined) caption.push(`shift ${(a.shiftX * 100).toFixed(0)}%, ${(a.shiftY! * 100).toFixed(0)}%`);
     tiles.push({ png: encodePng({ width: options.imageSize, height: options.imageSize, data: rgb }), label: EMOTION_CLASSES[sample.label]!, caption });
   }
   return tiles;
