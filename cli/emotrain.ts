@@ -23,6 +23,7 @@ import { statusCommand, stopCommand } from './control-commands.js';
 import { slurmTask } from '../launch/slurm-env.js';
 import { runSlurmTask } from '../launch/slurm-launch.js';
 import { BACKEND_CHOICES, validateAugmentation, type BackendChoice } from '../shared/config.js';
+import { TTA_CHOICES, type TestTimeAugmentation } from '../shared/evaluation.js';
 import { prepareDataset } from '../shared/dataset/prepare.js';
 import { datasetReport, formatDatasetReport } from '../shared/dataset/inspect.js';
 import { previewTiles } from '../shared/dataset/preview.js';
@@ -172,7 +173,8 @@ runMain('emotrain', async () => {
           .option('checkpoint', { choices: ['best', 'last'] as const, default: 'best' as const, describe: 'checkpoints/best (highest val accuracy) or checkpoints/last' })
           .option('out', { type: 'string', describe: 'directory for the report (default: <run>/report)' })
           .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend' })
-          .option('examples', { type: 'number', default: DEFAULT_EXAMPLES_PER_CLASS, describe: 'faces per class in the prediction grids' }),
+          .option('examples', { type: 'number', default: DEFAULT_EXAMPLES_PER_CLASS, describe: 'faces per class in the prediction grids' })
+          .option('tta', { choices: TTA_CHOICES, default: 'none' as TestTimeAugmentation, describe: 'test-time augmentation: flip averages each image with its mirror image' }),
       async (args) => {
         if (!Number.isInteger(args.examples) || args.examples < 1 || args.examples > 50) {
           throw new ConfigError('CONFIG_INVALID', `--examples must be an integer in [1, 50], got ${args.examples}`);
@@ -184,6 +186,7 @@ runMain('emotrain', async () => {
           ...(args.out !== undefined ? { outDir: args.out } : {}),
           backend: args.backend,
           examplesPerClass: args.examples,
+          tta: args.tta,
           log: (line) => process.stdout.write(`${line}\n`),
         });
         process.stdout.write(`report: ${summary.reportFile}\n`);

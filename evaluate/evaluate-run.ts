@@ -11,6 +11,7 @@ import { SampleStore } from '../shared/data/sample-store.js';
 import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
 import { workerConfigOf, type BackendChoice } from '../shared/config.js';
 import { ReportError } from '../shared/errors.js';
+import type { TestTimeAugmentation } from '../shared/evaluation.js';
 import { loadLayersModelFromDir } from '../shared/model-io.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { renderChart } from './chart-renderer.js';
@@ -34,6 +35,8 @@ export interface EvaluateOptions {
   backend?: BackendChoice;
   /** Faces per class in each prediction grid. */
   examplesPerClass?: number;
+  /** Test-time augmentation (default none: the numbers validation gave during training). */
+  tta?: TestTimeAugmentation;
   /** Progress lines for the user. */
   log?: (line: string) => void;
 }
@@ -52,6 +55,7 @@ export interface EvaluationSummary {
   reportFile: string;
   checkpoint: { kind: CheckpointKind; epoch: number; dir: string };
   backend: string;
+  tta: TestTimeAugmentation;
   splits: SplitSummary[];
   /** Names of the files written into outDir. */
   files: string[];
@@ -69,14 +73,15 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
   const dataset = await prepareRunDataset(run);
   if (dataset.generated) log(`regenerated the synthetic dataset of the run in ${dataset.index.root}`);
   const backend = await selectBackend(options.backend ?? 'auto');
-  log(`evaluating ${checkpoint.dir} (epoch ${checkpoint.meta.epoch}) with the ${backend.name} backend`);
+  const tta = options.tta ?? 'none';
+  log(`evaluating ${checkpoint.dir} (epoch ${checkpoint.meta.epoch}) with the ${backend.name} backend${tta === 'flip' ? ', each image averaged with its mirror image (--tta flip)' : ''}`);
 
   const workerConfig = workerConfigOf(run.config);
   const store = new SampleStore(dataset.index, 0);
   const model = await loadLayersModelFromDir(checkpoint.dir);
   const outcomes: SplitOutcome[] = [];
   try {
-    for (const split of options.splits) outcomes.push(await evaluateSplit(model, split, dataset.split[split], dataset.index, store, workerConfig));
+    for (const split of options.splits) outcomes.push(await evaluateSplit(model, split, dataset.split[split], dataset.index, store, workerConfig, tta));
   } finally {
     model.dispose();
   }
@@ -101,7 +106,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
     runId: run.config.runId,
     runDir: run.dir,
     checkpoint: checkpointInfo,
-    backend: backend.name,
+    backend: tta === 'flip' ? `${backend.name}, test-time augmentation: flip` : backend.name,
     generatedAt,
     splits: sections,
     curves,
@@ -118,6 +123,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
         runDir: run.dir,
         checkpoint: { ...checkpointInfo, valAccuracy: checkpoint.meta.valAccuracy, valLoss: checkpoint.meta.valLoss },
         backend: backend.name,
+        tta,
         generatedAt,
         splits: Object.fromEntries(summaries.map(({ split, ...rest }) => [split, rest])),
         files: fileNames,
@@ -129,7 +135,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
   mkdirSync(outDir, { recursive: true });
   // Only these names are written: --out may name a directory that holds other things.
   for (const [name, content] of files) writeFileSync(path.join(outDir, name), content);
-  return { runId: run.config.runId, outDir, reportFile: path.join(outDir, 'report.html'), checkpoint: checkpointInfo, backend: backend.name, splits: summaries, files: fileNames };
+  return { runId: run.config.runId, outDir, reportFile: path.join(outDir, 'report.html'), checkpoint: checkpointInfo, backend: backend.name, tta, splits: summaries, files: fileNames };
 }
 
 /** The dataset and split of the run, refusing a dataset that has changed since. */

@@ -30,8 +30,16 @@ export interface SampleEvaluation {
   regularizationLoss: number;
 }
 
+/**
+ * Test-time augmentation: `none` judges each image as it is (what validation during training
+ * does); `flip` averages the probabilities of the image and of its mirror image, the flip that
+ * training augments with.
+ */
+export type TestTimeAugmentation = 'none' | 'flip';
+export const TTA_CHOICES: readonly TestTimeAugmentation[] = ['none', 'flip'];
+
 /** Runs inference in chunks of `chunkSize` (memory), returning per-sample results. */
-export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imageSize: number, chunkSize = 64): SampleEvaluation {
+export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imageSize: number, chunkSize = 64, tta: TestTimeAugmentation = 'none'): SampleEvaluation {
   const pixels = imageSize * imageSize * 3;
   const losses = new Float64Array(data.count);
   const predictions = new Int32Array(data.count);
@@ -43,7 +51,9 @@ export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imag
     const labels = Int32Array.from({ length: m }, (_, i) => data.labels[start + i]!);
     const [ce, probs] = tf.tidy(() => {
       const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, imageSize, imageSize, 3]);
-      const p = model.predict(x) as tf.Tensor2D;
+      const direct = model.predict(x) as tf.Tensor2D;
+      // NHWC: axis 2 is the width, so this mirrors each image left to right
+      const p = (tta === 'flip' ? tf.div(tf.add(direct, model.predict(tf.reverse(x, 2)) as tf.Tensor2D), 2) : direct) as tf.Tensor2D;
       const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), NUM_CLASSES) as tf.Tensor2D;
       return [categoricalCrossEntropy(oneHot, p).dataSync(), p.dataSync()];
     });

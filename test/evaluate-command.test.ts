@@ -13,6 +13,7 @@ import { writeFixtureRun } from './helpers/fixture-run.js';
 interface Summary {
   checkpoint: { kind: string; epoch: number; valAccuracy: number; valLoss: number };
   backend: string;
+  tta: string;
   splits: Record<string, { count: number; accuracy: number; loss: number; mostConfused: string[] }>;
   files: string[];
 }
@@ -86,6 +87,22 @@ describe('emotrain evaluate on a real run', () => {
     expect(summary.splits['val']!.loss).toBe(meta.valLoss);
     expect(Object.keys(summary.splits)).toEqual(['val']);
     expect(existsSync(path.join(out, 'test-confusion-counts.csv'))).toBe(false);
+    expect(summary.tta).toBe('none');
+  });
+
+  it('evaluates with --tta flip, saying so in its output, summary.json and report', async () => {
+    const out = tempDir('eval-tta');
+    const { code, output } = await evaluate([runDir, '--split', 'val', '--out', out, '--tta', 'flip']);
+    expect(code, output).toBe(0);
+    expect(output).toContain('each image averaged with its mirror image (--tta flip)');
+    const summary = readSummary(out);
+    expect(summary.tta).toBe('flip');
+    const val = summary.splits['val']!;
+    expect(val.accuracy).toBeGreaterThanOrEqual(0);
+    expect(val.accuracy).toBeLessThanOrEqual(1);
+    expect(Number.isFinite(val.loss)).toBe(true);
+    expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('test-time augmentation: flip');
+    expect((await evaluate([runDir, '--tta', 'rotate'])).output).toMatch(/tta.*rotate|Invalid values/s);
   });
 });
 
