@@ -30,8 +30,9 @@ node --version
 npm --version
 # tfjs-node and tfjs-node-gpu are optional: their install scripts need Google's servers and fail
 # here, which npm reports and skips. onnxruntime-node bundles its CPU runtime; its install script
-# would fetch optional CUDA binaries, so it is told to skip them (npm 11 does not run it at all
-# unless approved).
+# would fetch optional CUDA binaries from api.nuget.org (and fails offline). package.json's
+# allowScripts denies it (npm 11 honours that); npm 10 ignores allowScripts, so it is also told to
+# skip them here.
 export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci --no-audit --no-fund
 # Generated sources must match what they are generated from: the wire types (proto/emotrain.proto)
