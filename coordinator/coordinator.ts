@@ -119,6 +119,12 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     reporter.info(`${resumed.runDir.path} already finished its ${counted(done, 'epoch')}; nothing to train (--epochs N with N > ${done} trains it longer)`);
     return EXIT_OK;
   }
+  if (resumed?.stoppedEarlyAt !== undefined) {
+    reporter.info(
+      `${resumed.runDir.path} was stopped by early stopping after epoch ${resumed.stoppedEarlyAt}; nothing to train (a larger --early-stopping-patience, or --epochs, trains it on)`,
+    );
+    return EXIT_OK;
+  }
   // A resumed run's world is its own unless --gpus, --workers or --backend said otherwise.
   const planned = (resumed ?? options).config;
   const faults = options.faults ?? DEFAULT_FAULT_OPTIONS;

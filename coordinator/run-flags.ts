@@ -143,6 +143,8 @@ export interface ResumedSettings {
   config: SavedRunConfig;
   /** "epochs 3 → 5", one per changeable setting that changed. */
   changes: string[];
+  /** The config keys of those changes ('epochs', 'earlyStopping.patience', ...). */
+  changedKeys: string[];
   /** One per flag given that would change a setting the run keeps. */
   refused: string[];
 }
@@ -155,6 +157,7 @@ export interface ResumedSettings {
 export function resumedSettings(saved: SavedRunConfig, requested: SavedRunConfig, explicit: ReadonlySet<string>): ResumedSettings {
   let config = saved;
   const changes: string[] = [];
+  const changedKeys: string[] = [];
   const refused: string[] = [];
   for (const { flag, key, label } of RUN_FLAGS) {
     if (!explicit.has(flag)) continue;
@@ -164,11 +167,12 @@ export function resumedSettings(saved: SavedRunConfig, requested: SavedRunConfig
     if (CHANGEABLE_ON_RESUME.has(flag)) {
       config = withValueAt(config, key, after, valueAt(requested, key.split('.')[0]!));
       changes.push(`${label} ${shown(before)} → ${shown(after)}`);
+      changedKeys.push(key);
     } else {
       refused.push(`${asGiven(flag, after)} differs from this run's ${label} ${shown(before)}`);
     }
   }
-  return { config, changes, refused };
+  return { config, changes, changedKeys, refused };
 }
 
 /**

@@ -85,6 +85,11 @@ export interface ResumedRun {
   changes: string[];
   /** From checkpoints/last; undefined when it stopped before finishing its first epoch. */
   epochsCompleted: number | undefined;
+  /**
+   * The epoch (1-based) at which EarlyStopping ended the run, when it did and the resume changes
+   * neither --epochs nor an early-stopping setting: such a run is finished.
+   */
+  stoppedEarlyAt: number | undefined;
 }
 
 /**
@@ -103,13 +108,16 @@ export function openResumedRun(options: Omit<SetupOptions, 'localBackend'>): Res
   const runDir = new RunDirectory(path.resolve(options.resumeDir!));
   const saved = runDir.readConfig<SavedRunConfig>();
   const requested: SavedRunConfig = { ...options.config, syntheticSeed: options.syntheticSeed };
-  const { config, changes, refused } = resumedSettings(saved, requested, options.explicit ?? new Set());
+  const { config, changes, changedKeys, refused } = resumedSettings(saved, requested, options.explicit ?? new Set());
   if (refused.length > 0) {
     const them = refused.length === 1 ? 'it' : 'them';
     throw new ConfigError('CONFIG_INVALID', `${refused.join('; ')}: a resumed run keeps its settings (start a new run to change ${them})`);
   }
   if (changes.length > 0) options.log(`resuming with changed settings: ${changes.join(', ')}`);
   const { syntheticSeed, ...runConfig } = config;
+  const last = lastProgress(runDir);
+  // An early-stopped run trains on only when asked to: more epochs, or other early stopping.
+  const trainsOn = changedKeys.some((key) => key === 'epochs' || key.startsWith('earlyStopping'));
   return {
     runDir,
     // Where it listens is this process's (the token was chosen for it), given or not; its world
@@ -117,11 +125,13 @@ export function openResumedRun(options: Omit<SetupOptions, 'localBackend'>): Res
     config: validateRunConfig({ ...runConfig, listen: options.config.listen }),
     syntheticSeed: syntheticSeed ?? options.syntheticSeed,
     changes,
-    epochsCompleted: lastEpochsCompleted(runDir),
+    epochsCompleted: last?.epochsCompleted,
+    stoppedEarlyAt: trainsOn ? undefined : last?.stoppedEarlyAt,
   };
 }
 
-function lastEpochsCompleted(runDir: RunDirectory): number | undefined {
+/** What checkpoints/last says of how far the run got; undefined when it has none. */
+function lastProgress(runDir: RunDirectory): { epochsCompleted: number; stoppedEarlyAt: number | undefined } | undefined {
   const last = resolveAtomicDir(new CheckpointStore(runDir.checkpointsDir).lastDir);
   if (!last) return undefined;
   const file = path.join(last, 'state.json');
@@ -132,7 +142,10 @@ function lastEpochsCompleted(runDir: RunDirectory): number | undefined {
     throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause });
   }
   // Checked whole before anything is decided from it (a finished run starts nothing).
-  return checkTrainingState(parsed, file, { version: STATE_VERSION, epochsRecorded: runDir.readMetrics().length }).epochsCompleted;
+  const state = checkTrainingState(parsed, file, { version: STATE_VERSION, epochsRecorded: runDir.readMetrics().length });
+  // Keras' stopped_epoch, 0-based; EarlyStopping never stops at the first epoch, so 0 means it did not stop.
+  const stopped = state.earlyStopping?.stoppedEpoch ?? 0;
+  return { epochsCompleted: state.epochsCompleted, stoppedEarlyAt: stopped > 0 ? stopped + 1 : undefined };
 }
 
 export async function prepareRun(options: SetupOptions, resumed = options.resumeDir ? openResumedRun(options) : undefined): Promise<PreparedRun> {

@@ -35,7 +35,7 @@ describe('the settings of a resumed run', () => {
   it("keep the run's own settings where no flag was given, whatever the defaults are", () => {
     const { config, explicit } = requested([]);
     const resumed = resumedSettings(saved, config, explicit);
-    expect(resumed).toEqual({ config: saved, changes: [], refused: [] });
+    expect(resumed).toEqual({ config: saved, changes: [], changedKeys: [], refused: [] });
   });
 
   it('take the changeable flags that were given, each said once', () => {
@@ -43,6 +43,7 @@ describe('the settings of a resumed run', () => {
     const resumed = resumedSettings(saved, config, explicit);
     expect(resumed.refused).toEqual([]);
     expect(resumed.changes).toEqual(['epochs 3 → 5', 'patience 3 → 7', 'early-stopping patience none → 2']);
+    expect(resumed.changedKeys).toEqual(['epochs', 'plateau.patience', 'earlyStopping.patience']);
     expect(resumed.config.epochs).toBe(5);
     expect(resumed.config.plateau.patience).toBe(7);
     expect(resumed.config.earlyStopping).toMatchObject({ patience: 2, monitor: 'val_loss' });
@@ -128,5 +129,25 @@ describe('coordinator --resume', () => {
     const appended = readEvents(runDir).slice(events);
     expect(appended.filter((e) => e.event === 'worker_started' || e.event === 'worker_joined')).toEqual([]);
     expect(appended).toEqual([]);
+  });
+
+  it('says a run that early stopping ended is finished, and trains it on when the resume gives it more patience', async () => {
+    const base = tempDir('early');
+    // val_accuracy never beats a baseline of 0.99, so the patience of 1 runs out after epoch 2
+    const first = new Program(COORDINATOR, [...TINY, '--epochs', '5', '--early-stopping-patience', '1', '--early-stopping-monitor', 'val_accuracy', '--early-stopping-baseline', '0.99', '--runs', base, '--run-id', 'early']);
+    expect((await first.exit(120_000)).code, first.output).toBe(0);
+    const runDir = path.join(base, 'early');
+    expect(readCsv(path.join(runDir, 'metrics.csv')).length).toBe(2);
+    const events = readEvents(runDir).length;
+
+    const again = new Program(COORDINATOR, ['--resume', runDir, '--progress', 'lines']);
+    expect((await again.exit(30_000)).code, again.output).toBe(0);
+    expect(again.output).toContain(`${runDir} was stopped by early stopping after epoch 2; nothing to train`);
+    expect(readEvents(runDir).slice(events)).toEqual([]);
+
+    const longer = new Program(COORDINATOR, ['--resume', runDir, '--early-stopping-patience', '2', '--progress', 'lines']);
+    expect((await longer.exit(120_000)).code, longer.output).toBe(0);
+    expect(longer.output).toContain('resuming with changed settings: early-stopping patience 1 → 2');
+    expect(readCsv(path.join(runDir, 'metrics.csv')).length).toBe(3);
   });
 });
