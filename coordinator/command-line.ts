@@ -39,6 +39,7 @@ function coordinatorFlags(args: readonly string[], seen: Set<string>) {
     .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, group: 'World:', describe: 'compute backend of the local workers' })
     .option('join-timeout', { type: 'number', default: 300, group: 'World:', describe: 'seconds to wait for all workers to join' })
     .option('heartbeat-timeout', { type: 'number', default: 10, group: 'World:', describe: 'seconds without a heartbeat before a worker counts as lost' })
+    .option('stream-idle-timeout', { type: 'number', default: 60, group: 'World:', describe: 'seconds a gradient upload or a heartbeat stream may send nothing before it is closed (the worker sends the step again)' })
     .option('elastic', { type: 'boolean', default: false, group: 'Faults:', describe: 'when a worker is lost, go on with the others (the batch re-sharded over them) instead of waiting for a replacement' })
     .option('min-workers', { type: 'number', default: 1, group: 'Faults:', describe: 'with --elastic: below this many workers the run waits for joins' })
     .option('rejoin-timeout', { type: 'number', default: 300, group: 'Faults:', describe: 'seconds a run that lost workers waits for replacements (or for --min-workers) before it fails' })
@@ -196,6 +197,7 @@ export function coordinatorOptionsOf(argv: CoordinatorArgv, explicit: ReadonlySe
     },
     joinTimeoutMs: argv['join-timeout'] * 1000,
     heartbeatTimeoutMs: argv['heartbeat-timeout'] * 1000,
+    streamIdleTimeoutMs: argv['stream-idle-timeout'] * 1000,
     progress: argv.progress,
     faults: {
       elastic: argv.elastic,

@@ -43,6 +43,8 @@ export interface CoordinatorOptions extends Omit<SetupOptions, 'log' | 'localBac
   tls: { cert?: string; key?: string; ca?: string };
   joinTimeoutMs: number;
   heartbeatTimeoutMs: number;
+  /** An upload or heartbeat stream that sends nothing this long is closed (DEADLINE_EXCEEDED). */
+  streamIdleTimeoutMs: number;
   progress: 'auto' | 'bar' | 'lines';
   /** Prometheus endpoint; undefined turns metrics off. */
   metrics?: { host: string; port: number; lingerSeconds: number };
@@ -76,6 +78,7 @@ function checkCoordinatorOptions(options: CoordinatorOptions, faults: FaultOptio
     ['--worker-start-timeout', faults.workerStartTimeoutMs],
     ['--join-timeout', options.joinTimeoutMs],
     ['--heartbeat-timeout', options.heartbeatTimeoutMs],
+    ['--stream-idle-timeout', options.streamIdleTimeoutMs],
   ] as const;
   for (const [flag, ms] of timeouts) {
     if (!Number.isFinite(ms) || ms <= 0) throw new ConfigError('CONFIG_INVALID', `${flag} must be a number of seconds > 0, got ${ms / 1000}`);
@@ -187,7 +190,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     admit: (member) => trainer.admit(member),
     stepFailed: (member, step, generation, message) => trainer.stepFailed(member, step, generation, message),
   });
-  const server = new TrainerServer(session, token, { idleStreamMs: options.heartbeatTimeoutMs });
+  const server = new TrainerServer(session, token, { idleStreamMs: options.streamIdleTimeoutMs });
   const { host } = parseListenAddress(config.listen);
   const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
   const address = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;

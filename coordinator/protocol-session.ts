@@ -143,7 +143,13 @@ export class ProtocolSession implements TrainerHost {
     return {
       write: (chunk) => this.expelIfInvalid(member, () => upload.write(chunk), downloads),
       end: () => this.expelIfInvalid(member, () => upload.end(), downloads),
-      abort: (reason) => upload.abort(reason),
+      abort: (reason) => {
+        try {
+          this.expelIfInvalid(member, () => upload.abort(reason));
+        } catch {
+          // The call is gone already; a member that broke off too often was expelled above.
+        }
+      },
     };
   }
 

@@ -79,8 +79,12 @@ export interface StepOutcome {
 
 /** Chunks a member may send ahead of the slowest one before its upload is paused. */
 const MAX_BACKLOG_CHUNKS = 4;
-/** Restarts of one step (an upload broke off after reduction began) before the run gives up. */
-const MAX_RESTARTS_PER_STEP = 3;
+/**
+ * Times one member's upload of a step may break off (cancelled, cut short, gone quiet) and be
+ * sent again; once more and the member is expelled as misbehaving, and the step is planned again
+ * without it. The run itself never fails for it.
+ */
+const MAX_BREAKS_PER_MEMBER = 3;
 
 interface Upload {
   member: Member;
@@ -95,7 +99,8 @@ interface Round {
   lossScale: number;
   reducer: RoundReducer;
   uploads: Map<number, Upload>;
-  restarts: number;
+  /** Per rank: how often its upload of this step broke off. */
+  breaks: Map<number, number>;
   /** Resolves when every chunk is reduced and every member's upload ended whole. */
   reduced: Deferred<void>;
   /** Resolves when the reduced payload may be overwritten: every member has it and the shadow applied it. */
@@ -194,7 +199,7 @@ export class StepEngine {
       lossScale: this.scaler.scale,
       reducer,
       uploads: new Map(),
-      restarts: 0,
+      breaks: new Map(),
       reduced: new Deferred(),
       released: new Deferred(),
       bytesUp: 0,
@@ -256,7 +261,7 @@ export class StepEngine {
           // Cut off (a cancelled call, a dropped connection): what it sent is dropped and the
           // member may send the step again, as after an abort.
           const cut = `ended after ${reducer.receivedBytes(member.rank)} of ${reducer.expectedBytesOf(member.rank)} bytes`;
-          this.dropUpload(round, upload, cut);
+          this.dropUpload(round, upload, `${who}'s upload ${cut}`);
           throw new ProtocolError('UPLOAD_INCOMPLETE', `${what}: stream ${cut}; send the step again`);
         }
         upload.ended = true;
@@ -276,20 +281,21 @@ export class StepEngine {
   /**
    * An upload broke off before the verdict. If nothing of the round was reduced yet, only its data
    * is dropped and the member may send again; otherwise the sums hold part of it, so the step
-   * restarts: every other member's exchange fails with STEP_RESTARTED and they upload again.
+   * restarts: every other member's exchange fails with STEP_RESTARTED and they upload again. A
+   * member whose upload breaks off more than MAX_BREAKS_PER_MEMBER times is refused as invalid
+   * (the session expels it; losing it abandons the step for everyone).
    */
   private dropUpload(round: Round, upload: Upload, why: string): void {
     if (round.reduced.settled) return;
-    round.uploads.delete(upload.member.rank);
-    if (!round.reducer.started) {
-      round.reducer.discard(upload.member.rank);
-      return;
+    const { rank } = upload.member;
+    round.uploads.delete(rank);
+    const breaks = (round.breaks.get(rank) ?? 0) + 1;
+    round.breaks.set(rank, breaks);
+    if (!round.reducer.started) round.reducer.discard(rank);
+    if (breaks > MAX_BREAKS_PER_MEMBER) {
+      throw new ProtocolError('PROTOCOL_INVALID', `${why}: its upload of step ${round.plan.step} broke off ${breaks} times, more than the ${MAX_BREAKS_PER_MEMBER} a member may`);
     }
-    round.restarts++;
-    if (round.restarts > MAX_RESTARTS_PER_STEP) {
-      this.abort(new ProtocolError('PROTOCOL_INVALID', `step ${round.plan.step} restarted ${MAX_RESTARTS_PER_STEP} times; the last time because ${why}`));
-      return;
-    }
+    if (!round.reducer.started) return;
     const restart = new ProtocolError('STEP_RESTARTED', `step ${round.plan.step} restarted: ${why}; upload it again`);
     for (const other of round.uploads.values()) other.sink.fail(restart);
     round.uploads.clear();

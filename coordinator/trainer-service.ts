@@ -40,7 +40,9 @@ type Handler<K extends keyof TrainerHandlers> = TrainerHandlers[K];
 export interface TrainerServerOptions {
   /**
    * How long an upload or a heartbeat stream may send nothing before it is closed with
-   * DEADLINE_EXCEEDED (the run's heartbeat timeout: a worker silent that long is lost anyway).
+   * DEADLINE_EXCEEDED (--stream-idle-timeout). It bounds what a client that goes quiet holds;
+   * a dead worker is found by its heartbeats. A message is a whole chunk (2 MiB), so the limit
+   * must leave a slow link time for one.
    */
   idleStreamMs: number;
 }

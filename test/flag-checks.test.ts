@@ -15,6 +15,7 @@ describe('a coordinator given a bad flag', () => {
     [['--freeze', 'abc'], /--freeze "abc" is invalid/],
     [['--metrics-port', '70000'], /--metrics-port must be an integer in \[0, 65535\]/],
     [['--heartbeat-timeout', '0'], /--heartbeat-timeout must be a number of seconds > 0, got 0/],
+    [['--stream-idle-timeout', '-1'], /--stream-idle-timeout must be a number of seconds > 0, got -1/],
     [['--join-timeout', '-5'], /--join-timeout must be a number of seconds > 0, got -5/],
     [['--min-workers', '3'], /--min-workers must be an integer in \[1, 1\] \(the world has 1 worker\), got 3/],
     [['--max-restarts', '-1'], /--max-restarts must be an integer >= 0, got -1/],

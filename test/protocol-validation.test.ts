@@ -133,9 +133,20 @@ describe('the coordinator validates every message', () => {
     await refusedAndExpelled((h) => ({ ...h, lossScale: 1024 }), /GradientHeader\.lossScale is 1024 for step 0; the step's loss scale is 32768/);
     await refusedAndExpelled((h) => ({ ...h, gradientElements: trainable - 1 }), new RegExp(`GradientHeader\\.gradientElements is ${trainable - 1} and GradientHeader\\.stateElements 0`));
     // A cut-off upload is dropped, not held against the worker: it may send the step again.
-    const cut = await attempt(header, [bytesOf(wire).subarray(0, 1000)]);
-    expect(grpcCode(cut)).toBe('ABORTED');
-    expect(String(cut)).toMatch(/stream ended after 1000 of \d+ bytes; send the step again/);
+    const Trainer = loadTrainerService().client;
+    const raw = new Trainer(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const call = raw.exchange(authMetadata(TOKEN));
+    const cutStatus = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    call.on('data', () => undefined);
+    await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
+    await writeMessage<ExchangeUpload>(call, { kind: 'chunk', chunk: { offset: 0, data: Buffer.from(bytesOf(wire).subarray(0, 1000)) } });
+    call.end();
+    const cut = await cutStatus;
+    expect(grpc.status[cut.code]).toBe('ABORTED');
+    expect(cut.details).toMatch(/stream ended after 1000 of \d+ bytes; send the step again/);
+    raw.close();
+    // The worker's client sends it again by itself; an upload that keeps breaking off costs its sender its membership.
+    await refusedAndExpelled((h) => h, /upload ended after 1000 of \d+ bytes: its upload of step 0 broke off 4 times, more than the 3 a member may/, [bytesOf(wire).subarray(0, 1000)]);
     await refusedAndExpelled((h) => h, /more than the .* declared/, [bytesOf(wire), bytesOf(state), new Uint8Array(8)]);
     await refusedAndExpelled((h) => ({ ...h, shardSize: 100 }), /GradientHeader\.shardSize is 100 for step 0; its shard has 128 samples/);
     await refusedAndExpelled((h) => ({ ...h, dtype: 'TENSOR_DTYPE_FLOAT32' }), /GradientHeader\.dtype is "TENSOR_DTYPE_FLOAT32" for step 0; this run exchanges TENSOR_DTYPE_FLOAT16/);
@@ -200,8 +211,8 @@ describe('the coordinator validates every message', () => {
     client.close();
   });
 
-  it('closes an upload or a heartbeat stream that sends nothing for the heartbeat timeout, and takes the step again from the same member', async () => {
-    const { program, address } = await startCoordinator(['--heartbeat-timeout', '1.5']);
+  it('closes an upload or a heartbeat stream that sends nothing for --stream-idle-timeout, and takes the step again from the same member', async () => {
+    const { program, address } = await startCoordinator(['--stream-idle-timeout', '1.5']);
     const client = new CoordinatorClient(address, TOKEN);
     const { joined, manifest, step, trainable, stateSize } = await joinAndGetStep(client);
     const ref = { runId: joined.runId, workerId: joined.workerId };
@@ -223,7 +234,7 @@ describe('the coordinator validates every message', () => {
       expect(grpc.status[silent.error.code]).toBe('DEADLINE_EXCEEDED');
       expect(silent.error.details).toMatch(/the exchange from .* sent nothing for 1\.5 s while a gradient header was due; it is closed/);
       expect(silent.seconds).toBeGreaterThan(1.2);
-      expect(silent.seconds).toBeLessThan(5);
+      expect(silent.seconds).toBeLessThan(20);
 
       // a heartbeat stream that never pings
       // (a client-streaming call: its status comes to the callback)

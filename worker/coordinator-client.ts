@@ -49,8 +49,14 @@ export function peerServerCredentials(tls: TlsFiles | undefined): grpc.ServerCre
   return grpc.ServerCredentials.createInsecure();
 }
 
-/** Restarts of one step's exchange (another member's upload broke off) this worker goes along with. */
+/**
+ * Restarts of one step's exchange this worker goes along with: another member's upload broke off
+ * (STEP_RESTARTED), or the coordinator dropped this worker's own upload half-sent, because it went
+ * quiet too long (STREAM_IDLE) or its stream ended short (UPLOAD_INCOMPLETE). Either way the
+ * coordinator kept nothing of it and takes the whole upload again.
+ */
 const MAX_STEP_RESTARTS = 5;
+const SENT_AGAIN: ReadonlySet<string> = new Set(['STEP_RESTARTED', 'STREAM_IDLE', 'UPLOAD_INCOMPLETE']);
 
 export class CoordinatorClient {
   private readonly client: TrainerClient;
@@ -118,7 +124,7 @@ export class CoordinatorClient {
       try {
         return await this.exchangeOnce(header, payload, targets());
       } catch (error) {
-        if (!(error instanceof RpcError && error.code === 'STEP_RESTARTED') || attempt >= MAX_STEP_RESTARTS) throw error;
+        if (!(error instanceof RpcError && SENT_AGAIN.has(error.code)) || attempt >= MAX_STEP_RESTARTS) throw error;
       }
     }
   }
