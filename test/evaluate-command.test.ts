@@ -102,7 +102,9 @@ describe('emotrain evaluate on a real run', () => {
     expect(val.accuracy).toBeLessThanOrEqual(1);
     expect(Number.isFinite(val.loss)).toBe(true);
     expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('test-time augmentation: flip');
-    expect((await evaluate([runDir, '--tta', 'rotate'])).output).toMatch(/tta.*rotate|Invalid values/s);
+    const refused = await evaluate([runDir, '--tta', 'rotate']);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/tta.*rotate|Invalid values/s);
   });
 });
 

@@ -76,6 +76,13 @@ describe('the checks of a gradient header', () => {
   it('accepts a header whose every field is in range', () => {
     expect(() => checkGradientHeaderFields(header(), WHO)).not.toThrow();
   });
+
+  it('bounds lossSum by what cross-entropy can give: every sample at -log(1e-7) is accepted, more is not', () => {
+    const worst = -Math.log(1e-7); // 16.118...: Keras clips probabilities to [1e-7, 1 - 1e-7]
+    expect(() => checkGradientHeaderFields(header({ shardSize: 64, correct: 0, lossSum: 64 * worst }), WHO)).not.toThrow();
+    expect(() => checkGradientHeaderFields(header({ shardSize: 64, correct: 0, lossSum: 64 * worst * 1.01 }), WHO)).toThrow(/GradientHeader\.lossSum is 104\d\.\d+; it must be a finite number >= 0 and < 10/);
+    expect(() => checkGradientHeaderFields(header({ regularizationLoss: 1e300 }), WHO)).toThrow(/GradientHeader\.regularizationLoss is 1e\+300; it must be a finite number >= 0 and < 3\.4/);
+  });
 });
 
 describe('the checks of an evaluation report, a checksum and a join', () => {

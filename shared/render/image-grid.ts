@@ -32,7 +32,8 @@ const LINE_GAP = 3;
 export const MIN_TILE_PX = 96;
 /**
  * Width of a line of text, as Vega estimates it when it has no canvas to measure with (0.8 em per
- * character: wider than DejaVu Sans' characters), so that a cell this wide holds the drawn text.
+ * character: wider than DejaVu Sans' characters on average, though m, W and % are wider), so that
+ * a cell this wide holds the drawn text of ordinary labels and captions.
  */
 export function textWidth(text: string, fontPx: number): number {
   return Math.ceil(0.8 * text.length * fontPx);
