@@ -52,6 +52,12 @@ export class PendingReplies {
     return 'delivered';
   }
 
+  /** Whether a reply to `requestId` from `rank` would be dropped: its wait was abandoned. */
+  isAbandoned(kind: keyof ReplyKinds, requestId: number, rank: number): boolean {
+    const key = `${kind}/${requestId}/${rank}`;
+    return !this.waiting.has(key) && this.abandoned.has(key);
+  }
+
   rejectAll(error: Error): void {
     for (const pending of this.waiting.values()) pending.reply.reject(error);
     this.waiting.clear();

@@ -11,7 +11,7 @@ import type { StatePosition } from '../shared/state-layout.js';
 import type { JoinReply, JoinRequest, ReportRequest, StateManifest, WorkerRef } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
-import { checkChecksumResult, checkJoin, integerIn, isInvalidMessage } from './message-checks.js';
+import { checkChecksumResult, checkEvaluationResult, checkJoin, integerIn, isInvalidMessage } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
 import type { DownloadSink, StepEngine, UploadSession } from './step-engine.js';
 import { describeMember, resolvePeerAddress, type CommandSink, type Member, type World } from './world.js';
@@ -163,6 +163,12 @@ export class ProtocolSession implements TrainerHost {
     switch (request.kind) {
       case 'evaluation': {
         const id = request.evaluation.evaluationId;
+        if (this.options.replies.isAbandoned('evaluation', id, member.rank)) {
+          // Dropped, but checked first as far as it can be without its request: in itself.
+          const { evaluation } = request;
+          const count = integerIn(evaluation.count, 0, MAX_ABANDONED_COUNT, `${who}'s evaluation ${id}: EvaluationResult.count`);
+          checkEvaluationResult(evaluation, { split: `abandoned request ${id}`, count, probabilities: evaluation.sampleIds.length > 0 }, who);
+        }
         this.options.replies.deliver('evaluation', id, member.rank, request.evaluation, `${who} reported EvaluationResult.evaluationId ${id}`);
         return;
       }
@@ -196,6 +202,9 @@ export const REPORTED_FAILURE = 'it failed: ';
 export function isReportedFailure(reason: string): boolean {
   return reason.startsWith(REPORTED_FAILURE);
 }
+
+/** The most samples a shard's evaluation can count (what a 16 MiB report can carry). */
+const MAX_ABANDONED_COUNT = 1_000_000;
 
 /** A worker's own account of its failure is shown as it is, up to this many characters. */
 const MAX_FAILURE_CHARS = 2000;

@@ -210,6 +210,24 @@ describe('a worker that sends an invalid message, in a running world', () => {
     expect(run.shadow.iteration).toBe(3);
   });
 
+  it('checks a late evaluation report in itself before dropping it: a bad one expels its sender, a good one is dropped quietly', async () => {
+    const run = await inProcessRun({ workers: 1, worldSize: 1, epochs: 1 });
+    const member = run.world.ready()[0]!;
+    const late = (id: number) => {
+      run.replies.expect('evaluation', id, member.rank).catch(() => undefined);
+      run.replies.abandonAll(new Error('the world changed'));
+    };
+    const report = (changes: Partial<EvaluationResult>) => run.session.report({ runId: 'in-process', workerId: member.workerId, kind: 'evaluation', evaluation: evaluation(changes) });
+    late(77);
+    expect(() => report({ evaluationId: 77 })).not.toThrow();
+    expect(run.world.memberCount).toBe(1);
+    late(78);
+    expect(() => report({ evaluationId: 78, sampleLosses: new Array<number>(10).fill(1e300) })).toThrow(/evaluation of abandoned request 78: EvaluationResult\.sampleLosses\[0\] is 1e\+300; it must be a finite number >= 0 and < 16\.1/);
+    expect(run.world.memberCount).toBe(0);
+    expect(eventsOf(run.events, 'worker_left')).toEqual([expect.objectContaining({ rank: 0, reason: expect.stringContaining('it sent an invalid message') })]);
+    await run.shadow.close();
+  });
+
   it('refuses a join with an out-of-range field before admitting anyone', async () => {
     const run = await inProcessRun({ workers: 1, worldSize: 2, epochs: 1 });
     await expect(run.session.join(join({ requestedRank: -(2 ** 31) }), 'in-process')).rejects.toThrow(/JoinRequest\.requestedRank is -2147483648; it must be an integer from -1 to 1/);

@@ -324,6 +324,7 @@ export interface InProcessRun {
   events: RunEvent[];
   workers: FakeWorker[];
   world: World;
+  replies: PendingReplies;
 }
 
 /** Sets up a run with `workers` fake workers, all joined and listening; call `trainer.train()`. */
@@ -376,7 +377,7 @@ export async function inProcessRun(options: InProcessRunOptions): Promise<InProc
   const validation = options.validation ?? { loss: (epoch) => 1 / epoch, accuracy: (epoch) => Math.min(0.9, 0.3 + 0.1 * epoch) };
   const workers = Array.from({ length: options.workers }, (_, rank) => new FakeWorker(session, precision, validation, options.workerOptions?.(rank) ?? {}));
   for (const [rank, worker] of workers.entries()) await worker.start(rank);
-  return { trainer, session, shadow, checkpoints, events: recorded, workers, world };
+  return { trainer, session, shadow, checkpoints, events: recorded, workers, world, replies };
 }
 
 export function eventsOf<K extends RunEvent['event']>(events: readonly RunEvent[], kind: K): Array<Extract<RunEvent, { event: K }>> {
