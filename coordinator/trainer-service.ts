@@ -8,7 +8,7 @@ import { EmotrainError, ProtocolError, describeError } from '../shared/errors.js
 import { counted } from '../shared/wording.js';
 import {
   IdleLimit,
-  SERVER_OPTIONS,
+  COORDINATOR_SERVER_OPTIONS,
   chunkPayload,
   loadTrainerService,
   requireOneof,
@@ -48,7 +48,7 @@ export interface TrainerServerOptions {
 }
 
 export class TrainerServer {
-  private readonly server = new grpc.Server(SERVER_OPTIONS);
+  private readonly server = new grpc.Server(COORDINATOR_SERVER_OPTIONS);
   private readonly tokens: TokenCheck;
 
   constructor(

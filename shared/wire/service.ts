@@ -40,8 +40,16 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_concurrent_streams': 32,
-  // A connection with no call open for this long is closed (GOAWAY); a client that is still in
-  // the run opens a new one transparently. Holds idle tokenless connections to a minute.
+};
+
+/**
+ * The coordinator's server also closes a connection with no call open for a minute (GOAWAY):
+ * idle tokenless connections are held that long at most. A worker in the run always has its
+ * command and heartbeat streams open, so its connections are never idle. (A worker's Peer service
+ * keeps SERVER_OPTIONS: ring links carry no call between steps, and a validation can take minutes.)
+ */
+export const COORDINATOR_SERVER_OPTIONS: grpc.ServerOptions = {
+  ...SERVER_OPTIONS,
   'grpc.max_connection_idle_ms': 60_000,
 };
 
