@@ -110,9 +110,13 @@ export class CheckpointStore {
    * the rows of metrics.csv), the sizes of its files against the model before reading them, and
    * that every value read is finite (resume-checks.ts). It writes nothing.
    */
-  loadLast(layout: StateLayout, epochsRecorded: number): { dir: string; state: TrainingState; meta: CheckpointMeta } {
+  /**
+   * checkpoints/last's state.json, read (±Infinity decoded) and checked whole; undefined when the
+   * run has no last checkpoint. `epochsRecorded`: the rows of metrics.csv.
+   */
+  readLastState(epochsRecorded: number): { dir: string; stateFile: string; state: TrainingState } | undefined {
     const dir = resolveAtomicDir(this.lastDir);
-    if (!dir) throw new CheckpointError('CHECKPOINT_INVALID', `no last checkpoint in ${this.dir}: the run stopped before finishing its first epoch`);
+    if (!dir) return undefined;
     const stateFile = path.join(dir, 'state.json');
     let parsed: unknown;
     try {
@@ -120,7 +124,13 @@ export class CheckpointStore {
     } catch (cause) {
       throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${stateFile}: ${(cause as Error).message}`, { cause });
     }
-    const state = checkTrainingState(parsed, stateFile, { version: STATE_VERSION, epochsRecorded });
+    return { dir, stateFile, state: checkTrainingState(parsed, stateFile, { version: STATE_VERSION, epochsRecorded }) };
+  }
+
+  loadLast(layout: StateLayout, epochsRecorded: number): { dir: string; state: TrainingState; meta: CheckpointMeta } {
+    const last = this.readLastState(epochsRecorded);
+    if (!last) throw new CheckpointError('CHECKPOINT_INVALID', `no last checkpoint in ${this.dir}: the run stopped before finishing its first epoch`);
+    const { dir, stateFile, state } = last;
     const meta = readCheckpointMeta(dir);
     if (state.trainableElements !== layout.trainableElements || state.stateElements !== layout.stateElements) {
       throw new CheckpointError(

@@ -12,14 +12,12 @@ import { selectBackend, type ResolvedBackend } from '../shared/backend/select-ba
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
-import { CheckpointError, ConfigError } from '../shared/errors.js';
-import { resolveAtomicDir } from '../shared/atomic-dir.js';
+import { ConfigError } from '../shared/errors.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { RunDirectory } from '../shared/run-directory.js';
 import { formatLearningRate } from '../shared/wording.js';
 import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
-import { CheckpointStore, STATE_VERSION, type TrainingState } from './checkpoint-store.js';
-import { checkTrainingState } from './resume-checks.js';
+import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
 import { resumedSettings, type SavedRunConfig } from './run-flags.js';
 import { ShadowModel } from './shadow-model.js';
 
@@ -132,17 +130,10 @@ export function openResumedRun(options: Omit<SetupOptions, 'localBackend'>): Res
 
 /** What checkpoints/last says of how far the run got; undefined when it has none. */
 function lastProgress(runDir: RunDirectory): { epochsCompleted: number; stoppedEarlyAt: number | undefined } | undefined {
-  const last = resolveAtomicDir(new CheckpointStore(runDir.checkpointsDir).lastDir);
-  if (!last) return undefined;
-  const file = path.join(last, 'state.json');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (cause) {
-    throw new CheckpointError('CHECKPOINT_INVALID', `cannot read ${file}: ${(cause as Error).message}`, { cause });
-  }
   // Checked whole before anything is decided from it (a finished run starts nothing).
-  const state = checkTrainingState(parsed, file, { version: STATE_VERSION, epochsRecorded: runDir.readMetrics().length });
+  const last = new CheckpointStore(runDir.checkpointsDir).readLastState(runDir.readMetrics().length);
+  if (!last) return undefined;
+  const { state } = last;
   // Keras' stopped_epoch, 0-based; EarlyStopping never stops at the first epoch, so 0 means it did not stop.
   const stopped = state.earlyStopping?.stoppedEpoch ?? 0;
   return { epochsCompleted: state.epochsCompleted, stoppedEarlyAt: stopped > 0 ? stopped + 1 : undefined };

@@ -150,4 +150,17 @@ describe('coordinator --resume', () => {
     expect(longer.output).toContain('resuming with changed settings: early-stopping patience 1 → 2');
     expect(readCsv(path.join(runDir, 'metrics.csv')).length).toBe(3);
   });
+
+  it('resumes a run whose state holds ±Infinity (early stopping not yet started), reading state.json as the checkpoint wrote it', async () => {
+    const base = tempDir('infinite');
+    const first = new Program(COORDINATOR, [...TINY, '--epochs', '1', '--early-stopping-patience', '2', '--early-stopping-start-from-epoch', '3', '--runs', base, '--run-id', 'r']);
+    expect((await first.exit(120_000)).code, first.output).toBe(0);
+    const runDir = path.join(base, 'r');
+    // JSON has no Infinity: the checkpoint writes it as {"$number": "Infinity"}
+    expect(readFileSync(path.join(runDir, 'checkpoints', 'last', 'state.json'), 'utf8')).toMatch(/"\$number": "-?Infinity"/);
+    const resumed = new Program(COORDINATOR, ['--resume', runDir, '--epochs', '2', '--progress', 'lines']);
+    expect((await resumed.exit(120_000)).code, resumed.output).toBe(0);
+    expect(resumed.output).toContain('finished 2 epochs');
+    expect(readCsv(path.join(runDir, 'metrics.csv')).length).toBe(2);
+  });
 });
