@@ -7,6 +7,7 @@
 import type { WorkerConfig } from '../shared/config.js';
 import net from 'node:net';
 import { ProtocolError, QUOTED_CHARS, bounded, describeError, quoted } from '../shared/errors.js';
+import { ANY_COUNT } from '../shared/field-checks.js';
 import type { StatePosition } from '../shared/state-layout.js';
 import type { JoinReply, JoinRequest, ReportRequest, StateManifest, WorkerRef } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
@@ -173,7 +174,7 @@ export class ProtocolSession implements TrainerHost {
         return;
       }
       case 'checksum': {
-        // checked even when it answers an abandoned request and is dropped
+        // Checked here, for every checksum, whether it answers a request or a late, dropped one.
         checkChecksumResult(request.checksum, who);
         const { step, requestId } = request.checksum;
         this.options.replies.deliver('checksum', requestId, member.rank, request.checksum, `${who} reported ChecksumResult.requestId ${requestId} (step ${step})`);
@@ -181,8 +182,8 @@ export class ProtocolSession implements TrainerHost {
       }
       case 'stepFailure': {
         const { step, generation, message } = request.stepFailure;
-        integerIn(step, 0, Number.MAX_SAFE_INTEGER, `${who}: StepFailure.step`);
-        integerIn(generation, 0, Number.MAX_SAFE_INTEGER, `${who}: StepFailure.generation`);
+        integerIn(step, 0, ANY_COUNT, `${who}: StepFailure.step`);
+        integerIn(generation, 0, ANY_COUNT, `${who}: StepFailure.generation`);
         this.options.stepFailed?.(member, step, generation, bounded(message, MAX_FAILURE_CHARS));
         return;
       }

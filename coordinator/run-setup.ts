@@ -15,7 +15,7 @@ import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/d
 import { ConfigError } from '../shared/errors.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { RunDirectory } from '../shared/run-directory.js';
-import { formatLearningRate } from '../shared/wording.js';
+import { counted, formatLearningRate } from '../shared/wording.js';
 import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
 import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
 import { resumedSettings, type SavedRunConfig } from './run-flags.js';
@@ -209,7 +209,7 @@ export async function prepareRun(options: SetupOptions, resumed = options.resume
   if (options.resumeDir) {
     // Left by a checkpoint write that a crash interrupted; only once the checkpoint is known good.
     const removed = removeStaleTemporaries(runDir.checkpointsDir);
-    if (removed.length > 0) log(`removed ${removed.length} unfinished checkpoint write${removed.length === 1 ? '' : 's'} from ${runDir.checkpointsDir}: ${removed.join(', ')}`);
+    if (removed.length > 0) log(`removed ${counted(removed.length, 'unfinished checkpoint write')} from ${runDir.checkpointsDir}: ${removed.join(', ')}`);
   }
   return { config, dataset, runDir, shadow, resume, weights, warnings };
 }

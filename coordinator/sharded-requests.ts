@@ -6,7 +6,7 @@ import { NUM_CLASSES } from '../shared/classes.js';
 import { WorldError } from '../shared/errors.js';
 import { meanLoss } from '../shared/evaluation.js';
 import type { SampleSource } from './engine-ports.js';
-import { checkChecksumResult, checkEvaluationResult } from './message-checks.js';
+import { checkEvaluationResult } from './message-checks.js';
 import type { PendingReplies } from './pending-replies.js';
 import { shardBatch } from './sharding.js';
 import { describeMember, type Member, type World } from './world.js';
@@ -79,7 +79,8 @@ export async function evaluateOnMembers(
 export async function verifyReplicas(context: MemberRequests, requestId: number, step: number, expected: string): Promise<Member[]> {
   const members = context.world.ready();
   const waits = members.map((member) => {
-    const reply = context.replies.expect('checksum', requestId, member.rank, (result) => checkChecksumResult(result, describeMember(member)));
+    // Its fields are checked where every checksum report arrives (ProtocolSession), answered or late.
+    const reply = context.replies.expect('checksum', requestId, member.rank);
     context.world.send(member.rank, { kind: 'checksum', checksum: { step, requestId } });
     return reply;
   });

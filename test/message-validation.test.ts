@@ -9,7 +9,7 @@ import type { DownloadSink } from '../coordinator/step-engine.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import { PROTOCOL_VERSION, type EvaluationResult, type JoinRequest } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
-import { eventsOf, inProcessRun, WEIGHTS, type FakeWorkerOptions, type InProcessRun } from './helpers/in-process-run.js';
+import { eventsOf, finishRun, inProcessRun, WEIGHTS, type FakeWorkerOptions, type InProcessRun } from './helpers/in-process-run.js';
 
 const WHO = 'worker 1 (fake, cpu, pid 1001)';
 const ELASTIC = { elastic: true, minWorkers: 1, rejoinTimeoutMs: 1000, admitTimeoutMs: 1000 };
@@ -33,15 +33,6 @@ function evaluation(changes: Partial<EvaluationResult> = {}): EvaluationResult {
 
 function join(changes: Partial<JoinRequest> = {}): JoinRequest {
   return { protocolVersion: PROTOCOL_VERSION, host: 'h', gpu: 0, pid: 7, backend: 'wasm', requestedRank: -1, localData: false, peerAddress: '', ...changes };
-}
-
-async function finish(run: InProcessRun) {
-  await run.trainer.waitForWorld(1000);
-  const outcome = await run.trainer.train();
-  run.trainer.stopWorkers('the test is over');
-  await Promise.all(run.workers.map((w) => w.done));
-  await run.shadow.close();
-  return outcome;
 }
 
 /** What a run recorded that a bad message must not change: each step's loss and accuracy, the validations, the weights. */
@@ -142,7 +133,7 @@ describe('a worker that sends an invalid message, in a running world', () => {
   /** Worker 1 misbehaves at step 1 (or dies there); worker 0 goes on alone (--elastic). */
   async function runWithWorkerOne(options: FakeWorkerOptions) {
     const run = await inProcessRun({ workers: 2, epochs: 2, precision: 'fp32', policy: ELASTIC, workerOptions: (rank) => (rank === 1 ? options : {}) });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     return { run, outcome };
   }
 
@@ -206,7 +197,7 @@ describe('a worker that sends an invalid message, in a running world', () => {
     expect(byRun).toContain(`names run "${'x'.repeat(64)}"…`);
     expect(byRun.length).toBeLessThan(300);
     expect(() => run.session.report({ runId: 'in-process', workerId: long, kind: 'checksum', checksum: { step: 0, requestId: 0, sha256: '' } })).toThrow(/unknown worker id "x{64}"…/);
-    await finish(run);
+    await finishRun(run);
     expect(run.shadow.iteration).toBe(3);
   });
 

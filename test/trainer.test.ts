@@ -4,23 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../shared/errors.js';
 import type { DownloadSink } from '../coordinator/step-engine.js';
-import { FakeWorker, eventsOf, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
+import { FakeWorker, eventsOf, finishRun, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
 
 const NO_DOWNLOADS: DownloadSink = { chunk: () => undefined, verdict: (_h, done) => done(), fail: () => undefined, pause: () => undefined, resume: () => undefined };
-
-async function finish(run: Awaited<ReturnType<typeof inProcessRun>>) {
-  await run.trainer.waitForWorld(1000);
-  const outcome = await run.trainer.train();
-  run.trainer.stopWorkers('the test is over');
-  await Promise.all(run.workers.map((w) => w.done));
-  await run.shadow.close();
-  return outcome;
-}
 
 describe('the run engine, in process', () => {
   it('runs synchronous steps with two members and keeps every replica identical to the shadow', async () => {
     const run = await inProcessRun({ workers: 2, epochs: 2 });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 2, earlyStopped: false });
     // 300 training samples in global batches of 128: 3 steps an epoch, the last one partial
     const steps = eventsOf(run.events, 'step_completed');
@@ -44,7 +35,7 @@ describe('the run engine, in process', () => {
     const one = await inProcessRun({ workers: 1, epochs: 1, precision: 'fp32' });
     const two = await inProcessRun({ workers: 2, epochs: 1, precision: 'fp32' });
     const three = await inProcessRun({ workers: 3, epochs: 1, precision: 'fp32' });
-    await Promise.all([finish(one), finish(two), finish(three)]);
+    await Promise.all([finishRun(one), finishRun(two), finishRun(three)]);
     for (let i = 0; i < WEIGHTS; i++) {
       expect(two.shadow.weights[i]).toBeCloseTo(one.shadow.weights[i]!, 6);
       expect(three.shadow.weights[i]).toBeCloseTo(one.shadow.weights[i]!, 6);
@@ -55,7 +46,7 @@ describe('the run engine, in process', () => {
 
   it('skips the step on every replica and halves the scale when a member sends an overflow', async () => {
     const run = await inProcessRun({ workers: 2, epochs: 1, initialLossScale: 1024, workerOptions: (rank) => (rank === 1 ? { overflowAt: [1] } : {}) });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     expect(outcome.status).toBe('finished');
     const skipped = eventsOf(run.events, 'step_skipped');
     expect(skipped).toHaveLength(1);
@@ -72,7 +63,7 @@ describe('the run engine, in process', () => {
 
   it('says so when no update was ever applied, and flags an epoch with more than half its steps skipped', async () => {
     const run = await inProcessRun({ workers: 2, epochs: 2, workerOptions: (rank) => (rank === 0 ? { overflowAt: [0, 1, 2, 3, 4, 5] } : {}) });
-    await finish(run);
+    await finishRun(run);
     expect(run.shadow.iteration).toBe(0);
     const warnings = eventsOf(run.events, 'warning');
     expect(warnings.map((w) => w.code)).toEqual(['STEPS_MOSTLY_SKIPPED', 'STEPS_MOSTLY_SKIPPED', 'NO_UPDATE_APPLIED']);
@@ -80,16 +71,16 @@ describe('the run engine, in process', () => {
     expect(warnings[2]!.message).toMatch(/no update was applied: all 6 steps were skipped .* loss scale now 16\b/);
     // half is not more than half: one skip in two steps is not flagged
     const half = await inProcessRun({ workers: 1, epochs: 1, trainSize: 256, workerOptions: () => ({ overflowAt: [0] }) });
-    await finish(half);
+    await finishRun(half);
     expect(eventsOf(half.events, 'warning')).toEqual([]);
   });
 
   it('restarts a step whose upload broke off after reduction began, and the others upload it again', async () => {
     // 24 weights in fp16 are 48 bytes: chunks of 40 bytes, so the first chunk is reduced before the second arrives
     const reference = await inProcessRun({ workers: 2, epochs: 1 });
-    await finish(reference);
+    await finishRun(reference);
     const run = await inProcessRun({ workers: 2, epochs: 1, workerOptions: (rank) => (rank === 1 ? { breakUpload: { step: 1, afterChunks: 1 } } : {}) });
-    await finish(run);
+    await finishRun(run);
     expect(run.workers[0]!.restarts).toBe(1);
     expect(run.workers[1]!.restarts).toBe(0);
     // nothing of the broken upload was applied: the same weights as a run without the break
@@ -99,14 +90,14 @@ describe('the run engine, in process', () => {
 
   it('lets a member send again when its upload broke off before anything was reduced', async () => {
     const run = await inProcessRun({ workers: 2, epochs: 1, workerOptions: (rank) => (rank === 1 ? { breakUpload: { step: 0, afterChunks: 0 } } : {}) });
-    await finish(run);
+    await finishRun(run);
     expect(run.workers.map((w) => w.restarts)).toEqual([0, 0]);
     expect(run.shadow.iteration).toBe(3);
   });
 
   it('reduces the learning rate when val_loss reaches a plateau (patience 2, factor 0.5)', async () => {
     const run = await inProcessRun({ workers: 2, epochs: 5, validation: { loss: () => 1, accuracy: () => 0.5 } });
-    await finish(run);
+    await finishRun(run);
     // epoch 1 improves on Infinity; epochs 2 and 3 do not: the LR halves after epoch 3
     expect(eventsOf(run.events, 'lr_reduced').map((e) => [e.epoch, e.from, e.to])).toEqual([
       [3, Math.fround(1e-2), Math.fround(5e-3)],
@@ -122,7 +113,7 @@ describe('the run engine, in process', () => {
   it('keeps the best checkpoint by val_accuracy (strictly better) and the last one after every epoch', async () => {
     const accuracies = [0.5, 0.7, 0.6, 0.7, 0.8];
     const run = await inProcessRun({ workers: 2, epochs: 5, validation: { loss: (e) => 1 / e, accuracy: (e) => accuracies[e - 1]! } });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     const best = run.checkpoints.saved.filter((c) => c.kind === 'best');
     expect(best.map((c) => c.meta.epoch)).toEqual([1, 2, 5]);
     expect(best.map((c) => c.meta.valAccuracy)).toEqual([0.5, 0.7, 0.8]);
@@ -141,7 +132,7 @@ describe('the run engine, in process', () => {
       validation: { loss: (e) => losses[e - 1]!, accuracy: () => 0.5 },
       earlyStopping: { monitor: 'val_loss', patience: 2, restoreBestWeights: true },
     });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     // best at epoch 2; epochs 3 and 4 do not improve: stop after epoch 4
     expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 4, earlyStopped: true });
     expect(eventsOf(run.events, 'early_stopped')).toEqual([{ event: 'early_stopped', epoch: 4, monitor: 'val_loss', best: 0.5, best_epoch: 2, patience: 2 }]);
@@ -158,7 +149,7 @@ describe('the run engine, in process', () => {
   it('stops at a step boundary when asked, leaving the checkpoints of the last whole epoch', async () => {
     let run: Awaited<ReturnType<typeof inProcessRun>> | undefined;
     run = await inProcessRun({ workers: 2, epochs: 3, workerOptions: (rank) => (rank === 0 ? { afterStep: (step) => step === 4 && run!.trainer.requestStop('test') } : {}) });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     expect(outcome).toMatchObject({ status: 'stopped', epochsCompleted: 1 });
     // the command of step 5 may have gone out before the request; no step after it
     expect(eventsOf(run.events, 'step_completed').at(-1)!.step).toBeLessThanOrEqual(5);
@@ -190,7 +181,7 @@ describe('the run engine, in process', () => {
       workers: 3, epochs: 2, workerOptions: (rank) => (rank === 1 ? { dieAtStep: 2 } : {}),
       policy: { elastic: true, minWorkers: 1, rejoinTimeoutMs: 1000, admitTimeoutMs: 1000 },
     });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     expect(outcome).toMatchObject({ status: 'finished', epochsCompleted: 2 });
     expect(eventsOf(run.events, 'epoch_end').map((e) => e.epoch)).toEqual([1, 2]);
     expect(eventsOf(run.events, 'world_changed')).toEqual([expect.objectContaining({ step: 2, from: 3, to: 2, ranks: [0, 2] })]);
@@ -222,7 +213,7 @@ describe('the run engine, in process', () => {
         },
       } : {}),
     });
-    const outcome = await finish(run);
+    const outcome = await finishRun(run);
     expect(outcome.status).toBe('finished');
     const grew = eventsOf(run.events, 'world_changed');
     expect(grew).toEqual([expect.objectContaining({ from: 2, to: 3 })]);
@@ -260,7 +251,7 @@ describe('the run engine, in process', () => {
     expect(() => run.session.beginUpload(header, 'test', NO_DOWNLOADS)).toThrow(/uploaded gradients for step 7, but the current step is not open for uploads/);
     expect(() => run.session.beginUpload({ ...header, workerId: 'stranger' }, 'test', NO_DOWNLOADS)).toThrow(/unknown worker id "stranger"/);
     expect(() => run.session.beginUpload({ ...header, runId: 'other' }, 'test', NO_DOWNLOADS)).toThrow(/names run "other"/);
-    await finish(run);
+    await finishRun(run);
     expect(run.shadow.iteration).toBe(3);
   });
 });

@@ -327,6 +327,16 @@ export interface InProcessRun {
   replies: PendingReplies;
 }
 
+/** Trains `run` to its end once its world is there, then stops its fake workers; returns the outcome. */
+export async function finishRun(run: InProcessRun) {
+  await run.trainer.waitForWorld(1000);
+  const outcome = await run.trainer.train();
+  run.trainer.stopWorkers('the test is over');
+  await Promise.all(run.workers.map((w) => w.done));
+  await run.shadow.close();
+  return outcome;
+}
+
 /** Sets up a run with `workers` fake workers, all joined and listening; call `trainer.train()`. */
 export async function inProcessRun(options: InProcessRunOptions): Promise<InProcessRun> {
   const precision = options.precision ?? 'fp16';
