@@ -4,6 +4,7 @@
 // size (autosize none, explicit padding), so its PNG's size is known in advance.
 
 import type { TopLevelSpec } from 'vega-lite';
+import { textWidth } from '../shared/render/text-width.js';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
@@ -162,7 +163,7 @@ interface PlacedLrLabel {
 
 /**
  * Where each LR reduction's label goes: beside its dashed line, on the side with room, in the
- * first row where it meets no other label (widths as Vega estimates them: 0.8 em per character).
+ * first row where it meets no other label (widths as Vega estimates them: textWidth).
  */
 export function placeLrLabels(reductions: readonly LrReduction[], lastEpoch: number, plotWidth: number): PlacedLrLabel[] {
   const rows: Array<Array<[number, number]>> = [];
@@ -172,7 +173,7 @@ export function placeLrLabels(reductions: readonly LrReduction[], lastEpoch: num
       const label = `LR → ${r.to.toExponential(0)}`;
       const x = ((r.epoch - 1) / (lastEpoch - 1)) * plotWidth;
       const side = x <= plotWidth / 2 ? ('left' as const) : ('right' as const);
-      const extent = Math.ceil(0.8 * label.length * LR_LABEL_FONT_PX) + LR_LABEL_DX;
+      const extent = textWidth(label, LR_LABEL_FONT_PX) + LR_LABEL_DX;
       const span: [number, number] = side === 'left' ? [x, x + extent] : [x - extent, x];
       let row = rows.findIndex((taken) => taken.every(([a, b]) => span[1] + 2 < a || span[0] > b + 2));
       if (row < 0) row = rows.push([]) - 1;

@@ -4,6 +4,7 @@
 
 import { pngDataUrl } from './data-url.js';
 import { escapeMarkup } from '../shared/render/escape-markup.js';
+import type { TestTimeAugmentation } from '../shared/evaluation.js';
 
 export interface ReportImage {
   /** Shown under the picture and as its alt text. */
@@ -38,6 +39,8 @@ export interface ReportPage {
   runDir: string;
   checkpoint: { kind: string; epoch: number; dir: string };
   backend: string;
+  /** Test-time augmentation the numbers were taken with. */
+  tta: TestTimeAugmentation;
   generatedAt: string;
   splits: SplitSection[];
   curves: ReportImage[];
@@ -102,7 +105,7 @@ figcaption { color: #586069; font-size: .9em; }
 </head>
 <body>
 <h1>${escapeMarkup(title)}</h1>
-<p class="meta">Run directory <code>${escapeMarkup(page.runDir)}</code>; checkpoint <code>${escapeMarkup(page.checkpoint.kind)}</code> (after epoch ${page.checkpoint.epoch}) from <code>${escapeMarkup(page.checkpoint.dir)}</code>; evaluated on the ${escapeMarkup(page.backend)} backend at ${escapeMarkup(page.generatedAt)}.</p>
+<p class="meta">Run directory <code>${escapeMarkup(page.runDir)}</code>; checkpoint <code>${escapeMarkup(page.checkpoint.kind)}</code> (after epoch ${page.checkpoint.epoch}) from <code>${escapeMarkup(page.checkpoint.dir)}</code>; evaluated on the ${escapeMarkup(page.backend)} backend${page.tta === 'flip' ? ' with test-time augmentation: flip (each image averaged with its mirror image)' : ''} at ${escapeMarkup(page.generatedAt)}.</p>
 ${notes}
 <table>
 <thead><tr><th>split</th><th>images</th><th>accuracy</th><th>loss</th></tr></thead>

@@ -1,11 +1,12 @@
 // A grid of labelled pictures (a Vega spec → SVG → PNG): `emotrain dataset preview` shows
 // augmented training samples this way. Each tile is a PNG embedded as a data URL, its label and
-// an optional caption under it. Pictures smaller than a legible minimum are drawn larger (pixels
-// kept sharp), and every cell is as wide as its widest text, so labels never run into each other
+// an optional caption under it. Pictures smaller than a legible minimum are drawn larger (asking
+// for sharp pixels), and every cell is as wide as its widest text, so labels never run into each other
 // whatever the image size.
 
 import type * as vega from 'vega';
 import { FONT_FAMILY, renderVega } from './svg-png.js';
+import { textWidth } from './text-width.js';
 
 export interface GridTile {
   /** PNG bytes of the picture. */
@@ -30,14 +31,6 @@ const CAPTION_FONT_PX = 11;
 const LINE_GAP = 3;
 /** Pictures are drawn at least this large: a 16 or 48 px face is unreadable at its own size. */
 export const MIN_TILE_PX = 96;
-/**
- * Width of a line of text, as Vega estimates it when it has no canvas to measure with (0.8 em per
- * character: wider than DejaVu Sans' characters on average, though m, W and % are wider), so that
- * a cell this wide holds the drawn text of ordinary labels and captions.
- */
-export function textWidth(text: string, fontPx: number): number {
-  return Math.ceil(0.8 * text.length * fontPx);
-}
 
 /** The Vega specification of the grid (exported for tests and for anyone who wants the SVG). */
 export function imageGridSpec(tiles: readonly GridTile[], options: GridOptions): vega.Spec {
