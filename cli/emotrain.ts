@@ -174,7 +174,7 @@ runMain('emotrain', async () => {
           .option('out', { type: 'string', describe: 'directory for the report (default: <run>/report)' })
           .option('backend', { choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'compute backend' })
           .option('examples', { type: 'number', default: DEFAULT_EXAMPLES_PER_CLASS, describe: 'faces per class in the prediction grids' })
-          .option('tta', { choices: TTA_CHOICES, default: 'none' as TestTimeAugmentation, describe: 'test-time augmentation: flip averages each image with its mirror image' }),
+          .option('tta', { choices: TTA_CHOICES, default: 'none' as TestTimeAugmentation, describe: "test-time augmentation: flip averages each image with its mirror image; flip-zoom averages six views, as it is and mirrored, each at zoom 1 and 1 ± the run's --zoom" }),
       async (args) => {
         if (!Number.isInteger(args.examples) || args.examples < 1 || args.examples > 50) {
           throw new ConfigError('CONFIG_INVALID', `--examples must be an integer in [1, 50], got ${args.examples}`);

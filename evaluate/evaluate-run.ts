@@ -11,7 +11,8 @@ import { SampleStore } from '../shared/data/sample-store.js';
 import { EMOTION_CLASSES, NUM_CLASSES } from '../shared/classes.js';
 import { workerConfigOf, type BackendChoice } from '../shared/config.js';
 import { ReportError } from '../shared/errors.js';
-import type { TestTimeAugmentation } from '../shared/evaluation.js';
+import { describeTestViews, testViews, type TestTimeAugmentation } from '../shared/evaluation.js';
+import { STUDY_AUGMENTATION } from '../shared/image/augmentation.js';
 import { loadLayersModelFromDir } from '../shared/model-io.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { renderChart } from './chart-renderer.js';
@@ -70,18 +71,21 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
   const run = readRunRecord(options.runDir);
   for (const warning of run.warnings) log(`note: ${warning}`);
   const checkpoint = resolveCheckpoint(run, options.checkpoint);
+  const workerConfig = workerConfigOf(run.config);
+  const tta = options.tta ?? 'none';
+  const zoomFactor = workerConfig.augment ? (workerConfig.augmentation ?? STUDY_AUGMENTATION).zoom : 0;
+  const views = testViews(tta, zoomFactor);
+  const ttaDescription = describeTestViews(tta, zoomFactor);
   const dataset = await prepareRunDataset(run);
   if (dataset.generated) log(`regenerated the synthetic dataset of the run in ${dataset.index.root}`);
   const backend = await selectBackend(options.backend ?? 'auto');
-  const tta = options.tta ?? 'none';
-  log(`evaluating ${checkpoint.dir} (epoch ${checkpoint.meta.epoch}) with the ${backend.name} backend${tta === 'flip' ? ', each image averaged with its mirror image (--tta flip)' : ''}`);
+  log(`evaluating ${checkpoint.dir} (epoch ${checkpoint.meta.epoch}) with the ${backend.name} backend${tta === 'none' ? '' : `, ${ttaDescription} (--tta ${tta})`}`);
 
-  const workerConfig = workerConfigOf(run.config);
   const store = new SampleStore(dataset.index, 0);
   const model = await loadLayersModelFromDir(checkpoint.dir);
   const outcomes: SplitOutcome[] = [];
   try {
-    for (const split of options.splits) outcomes.push(await evaluateSplit(model, split, dataset.split[split], dataset.index, store, workerConfig, tta));
+    for (const split of options.splits) outcomes.push(await evaluateSplit(model, split, dataset.split[split], dataset.index, store, workerConfig, views));
   } finally {
     model.dispose();
   }
@@ -108,6 +112,7 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
     checkpoint: checkpointInfo,
     backend: backend.name,
     tta,
+    ttaDescription,
     generatedAt,
     splits: sections,
     curves,

@@ -41,6 +41,8 @@ export interface ReportPage {
   backend: string;
   /** Test-time augmentation the numbers were taken with. */
   tta: TestTimeAugmentation;
+  /** What the test-time augmentation did, in words (describeTestViews). */
+  ttaDescription: string;
   generatedAt: string;
   splits: SplitSection[];
   curves: ReportImage[];
@@ -105,7 +107,7 @@ figcaption { color: #586069; font-size: .9em; }
 </head>
 <body>
 <h1>${escapeMarkup(title)}</h1>
-<p class="meta">Run directory <code>${escapeMarkup(page.runDir)}</code>; checkpoint <code>${escapeMarkup(page.checkpoint.kind)}</code> (after epoch ${page.checkpoint.epoch}) from <code>${escapeMarkup(page.checkpoint.dir)}</code>; evaluated on the ${escapeMarkup(page.backend)} backend${page.tta === 'flip' ? ' with test-time augmentation: flip (each image averaged with its mirror image)' : ''} at ${escapeMarkup(page.generatedAt)}.</p>
+<p class="meta">Run directory <code>${escapeMarkup(page.runDir)}</code>; checkpoint <code>${escapeMarkup(page.checkpoint.kind)}</code> (after epoch ${page.checkpoint.epoch}) from <code>${escapeMarkup(page.checkpoint.dir)}</code>; evaluated on the ${escapeMarkup(page.backend)} backend${page.tta === 'none' ? '' : ` with test-time augmentation: ${escapeMarkup(page.tta)} (${escapeMarkup(page.ttaDescription)})`} at ${escapeMarkup(page.generatedAt)}.</p>
 ${notes}
 <table>
 <thead><tr><th>split</th><th>images</th><th>accuracy</th><th>loss</th></tr></thead>

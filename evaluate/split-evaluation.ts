@@ -11,7 +11,7 @@ import type { SampleStore } from '../shared/data/sample-store.js';
 import type { WorkerConfig } from '../shared/config.js';
 import type { DatasetIndex } from '../shared/dataset/index.js';
 import { ReportError } from '../shared/errors.js';
-import { evaluateImages, evaluationChunkSize, meanLoss, type TestTimeAugmentation } from '../shared/evaluation.js';
+import { AS_IT_IS, evaluateImages, evaluationChunkSize, meanLoss, type TestView } from '../shared/evaluation.js';
 import { NUM_CLASSES } from '../shared/classes.js';
 import { BatchAssembler } from '../shared/data/batch-assembler.js';
 import { DataPool } from '../shared/data/data-pool.js';
@@ -43,7 +43,7 @@ export async function evaluateSplit(
   index: DatasetIndex,
   store: SampleStore,
   config: WorkerConfig,
-  tta: TestTimeAugmentation = 'none',
+  views: readonly TestView[] = AS_IT_IS,
 ): Promise<SplitOutcome> {
   const count = ids.length;
   if (count === 0) throw new ReportError('RUN_INVALID', `the ${split} split of ${index.root} has no samples`);
@@ -69,7 +69,7 @@ export async function evaluateSplit(
       const blockIds = ids.slice(start, start + block);
       const samples = await Promise.all(blockIds.map(async (id) => ({ id, label: index.samples[id]!.label, image: await store.bytes(id), path: '', sha256: '' })));
       const batch = await assembler.assemble(samples, undefined);
-      const result = evaluateImages(model, batch, config.imageSize, chunk, tta);
+      const result = evaluateImages(model, batch, config.imageSize, chunk, views);
       outcome.labels.set(batch.labels, start);
       outcome.predictions.set(result.predictions, start);
       outcome.probabilities.set(result.probabilities, start * NUM_CLASSES);

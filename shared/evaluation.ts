@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NUM_CLASSES } from './classes.js';
 import { categoricalCrossEntropy } from './losses.js';
 import { regularizationLoss } from './models/index.js';
+import { ConfigError } from './errors.js';
 
 export interface LabelledImages {
   count: number;
@@ -33,13 +34,91 @@ export interface SampleEvaluation {
 /**
  * Test-time augmentation: `none` judges each image as it is (what validation during training
  * does); `flip` averages the probabilities of the image and of its mirror image, the flip that
- * training augments with.
+ * training augments with; `flip-zoom` averages six views: the image and its mirror image, each as
+ * it is, zoomed in and zoomed out by the run's own zoom factor (Keras' RandomZoom values 1 - z and
+ * 1 + z, the ends of the range training drew from).
  */
-export type TestTimeAugmentation = 'none' | 'flip';
-export const TTA_CHOICES: readonly TestTimeAugmentation[] = ['none', 'flip'];
+export type TestTimeAugmentation = 'none' | 'flip' | 'flip-zoom';
+export const TTA_CHOICES: readonly TestTimeAugmentation[] = ['none', 'flip', 'flip-zoom'];
 
-/** Runs inference in chunks of `chunkSize` (memory), returning per-sample results. */
-export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imageSize: number, chunkSize = 64, tta: TestTimeAugmentation = 'none'): SampleEvaluation {
+/** One view of an image at test time: mirrored or not, at Keras' zoom value (1: as it is). */
+export interface TestView {
+  flip: boolean;
+  zoom: number;
+}
+
+export const AS_IT_IS: readonly TestView[] = [{ flip: false, zoom: 1 }];
+
+/**
+ * The views `tta` averages. `zoomFactor` is the run's --zoom (0 for a run trained without
+ * augmentation); flip-zoom needs one above 0, since without it the zoomed views are views the
+ * model never saw in training.
+ */
+export function testViews(tta: TestTimeAugmentation, zoomFactor: number): readonly TestView[] {
+  switch (tta) {
+    case 'none':
+      return AS_IT_IS;
+    case 'flip':
+      return [{ flip: false, zoom: 1 }, { flip: true, zoom: 1 }];
+    case 'flip-zoom':
+      if (!(zoomFactor > 0 && zoomFactor < 1)) {
+        throw new ConfigError('CONFIG_INVALID', `--tta flip-zoom zooms by the run's --zoom factor, and this run trained with ${zoomFactor === 0 ? 'no zoom (--zoom 0 or --no-augment)' : `--zoom ${zoomFactor}`}: use --tta flip`);
+      }
+      return [1, 1 - zoomFactor, 1 + zoomFactor].flatMap((zoom) => [{ flip: false, zoom }, { flip: true, zoom }]);
+  }
+}
+
+/** What `tta` does, in words, for logs and reports. */
+export function describeTestViews(tta: TestTimeAugmentation, zoomFactor: number): string {
+  switch (tta) {
+    case 'none':
+      return 'each image as it is';
+    case 'flip':
+      return 'each image averaged with its mirror image';
+    case 'flip-zoom':
+      return `each image averaged over six views: as it is and mirrored, each at zoom ${formatZoom(1)}, ${formatZoom(1 - zoomFactor)} and ${formatZoom(1 + zoomFactor)}`;
+  }
+}
+
+function formatZoom(zoom: number): string {
+  return String(Number(zoom.toFixed(6)));
+}
+
+/**
+ * `images` (NHWC, size x size) seen as `view`: mirrored left to right, then zoomed about the
+ * centre as Keras' RandomZoom does: output pixel i shows input position c + zoom x (i - c), with
+ * c = (size - 1) / 2, sampled bilinearly, the border filled by reflection (d c b a | a b c d).
+ * A zoom above 1 shows more than the image (zoomed out), below 1 its centre (zoomed in).
+ */
+export function viewOf(images: tf.Tensor4D, view: TestView): tf.Tensor4D {
+  return tf.tidy(() => {
+    const mirrored = view.flip ? tf.reverse(images, 2) : images; // NHWC: axis 2 is the width
+    if (view.zoom === 1) return mirrored;
+    const [count, height, width] = mirrored.shape;
+    // Symmetric padding makes reflection a crop: enough rows and columns that every position
+    // sampled, and its bilinear neighbour, lies inside the padded image.
+    const padY = Math.min(height, Math.max(0, Math.ceil((view.zoom - 1) * ((height - 1) / 2))) + 1);
+    const padX = Math.min(width, Math.max(0, Math.ceil((view.zoom - 1) * ((width - 1) / 2))) + 1);
+    const padded = tf.mirrorPad(mirrored, [[0, 0], [padY, padY], [padX, padX], [0, 0]], 'symmetric');
+    const box = (pad: number, side: number): [number, number] => {
+      const centre = (side - 1) / 2;
+      const span = side + 2 * pad - 1;
+      return [(pad + centre - view.zoom * centre) / span, (pad + centre + view.zoom * centre) / span];
+    };
+    const [y1, y2] = box(padY, height);
+    const [x1, x2] = box(padX, width);
+    const boxes = tf.tensor2d(Array.from({ length: count }, () => [y1, x1, y2, x2]), [count, 4]);
+    const indices = tf.tensor1d(Array.from({ length: count }, (_, i) => i), 'int32');
+    return tf.image.cropAndResize(padded, boxes, indices, [height, width], 'bilinear');
+  });
+}
+
+/**
+ * Runs inference in chunks of `chunkSize` (memory), returning per-sample results. With several
+ * `views`, a sample's probabilities are the mean of its views' (summed in the order given).
+ */
+export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imageSize: number, chunkSize = 64, views: readonly TestView[] = AS_IT_IS): SampleEvaluation {
+  if (views.length === 0) throw new Error('evaluateImages needs at least one view');
   const pixels = imageSize * imageSize * 3;
   const losses = new Float64Array(data.count);
   const predictions = new Int32Array(data.count);
@@ -51,9 +130,9 @@ export function evaluateImages(model: tf.LayersModel, data: LabelledImages, imag
     const labels = Int32Array.from({ length: m }, (_, i) => data.labels[start + i]!);
     const [ce, probs] = tf.tidy(() => {
       const x = tf.tensor4d(data.images.subarray(start * pixels, (start + m) * pixels), [m, imageSize, imageSize, 3]);
-      const direct = model.predict(x) as tf.Tensor2D;
-      // NHWC: axis 2 is the width, so this mirrors each image left to right
-      const p = (tta === 'flip' ? tf.div(tf.add(direct, model.predict(tf.reverse(x, 2)) as tf.Tensor2D), 2) : direct) as tf.Tensor2D;
+      let sum = model.predict(viewOf(x, views[0]!)) as tf.Tensor2D;
+      for (const view of views.slice(1)) sum = tf.add(sum, model.predict(viewOf(x, view)) as tf.Tensor2D);
+      const p = (views.length === 1 ? sum : tf.div(sum, views.length)) as tf.Tensor2D;
       const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), NUM_CLASSES) as tf.Tensor2D;
       return [categoricalCrossEntropy(oneHot, p).dataSync(), p.dataSync()];
     });

@@ -90,7 +90,7 @@ describe('emotrain evaluate on a real run', () => {
     expect(summary.tta).toBe('none');
   });
 
-  it('evaluates with --tta flip, saying so in its output, summary.json and report', async () => {
+  it('evaluates with --tta flip and flip-zoom, saying so in its output, summary.json and report', async () => {
     const out = tempDir('eval-tta');
     const { code, output } = await evaluate([runDir, '--split', 'val', '--out', out, '--tta', 'flip']);
     expect(code, output).toBe(0);
@@ -102,6 +102,17 @@ describe('emotrain evaluate on a real run', () => {
     expect(val.accuracy).toBeLessThanOrEqual(1);
     expect(Number.isFinite(val.loss)).toBe(true);
     expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('test-time augmentation: flip');
+    const zoomed = tempDir('eval-tta-zoom');
+    const withZoom = await evaluate([runDir, '--split', 'val', '--out', zoomed, '--tta', 'flip-zoom']);
+    expect(withZoom.code, withZoom.output).toBe(0);
+    // the run trained with the study's --zoom 0.2
+    expect(withZoom.output).toContain('each image averaged over six views: as it is and mirrored, each at zoom 1, 0.8 and 1.2 (--tta flip-zoom)');
+    expect(readSummary(zoomed).tta).toBe('flip-zoom');
+    const zoomedVal = readSummary(zoomed).splits['val']!;
+    expect(zoomedVal.accuracy).toBeGreaterThanOrEqual(0);
+    expect(zoomedVal.accuracy).toBeLessThanOrEqual(1);
+    expect(Number.isFinite(zoomedVal.loss)).toBe(true);
+    expect(readFileSync(path.join(zoomed, 'report.html'), 'utf8')).toContain('test-time augmentation: flip-zoom (each image averaged over six views');
     const refused = await evaluate([runDir, '--tta', 'rotate']);
     expect(refused.code).toBe(1);
     expect(refused.output).toMatch(/tta.*rotate|Invalid values/s);
