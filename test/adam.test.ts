@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { applyAdam, createAdamSlots } from '../shared/adam.js';
+import { float32ToHalfBits, halfBitsToFloat32 } from '../shared/fp16/codec.js';
 
 describe('Adam on flat arrays', () => {
   it('follows the Keras update rule exactly for one step', () => {
@@ -52,4 +53,33 @@ describe('Adam on flat arrays', () => {
     expect(() => applyAdam(new Float32Array(2), createAdamSlots(2), new Float32Array(3), 1, 1, 1)).toThrow(/2 weights but 3/);
     expect(() => applyAdam(new Float32Array(2), createAdamSlots(2), new Float32Array(2), 1, 1, 0)).toThrow(/iteration/);
   });
+
+  for (const dtype of ['float32', 'fp16 halves'] as const) {
+    it(`gives the bits of the update written with stores and loads (every moment read back), ${dtype} gradients`, () => {
+      const n = 4099;
+      let x = 7;
+      const next = () => ((x = (x * 1103515245 + 12345) % 2147483648), x / 2147483648);
+      const mixed = () => Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 0 : i % 89 === 0 ? -0 : i % 83 === 0 ? 1e-40 : (next() < 0.5 ? -1 : 1) * 10 ** (next() * 12 - 8)));
+      const weights = mixed();
+      const slots = { m: mixed().map((m) => m * 1e-3), v: mixed().map(Math.abs) };
+      const reference = { w: weights.slice(), m: slots.m.slice(), v: slots.v.slice() };
+      for (let iteration = 1; iteration <= 3; iteration++) {
+        const floats = mixed().map((g) => g * 1024);
+        const gradients = dtype === 'float32' ? floats : Uint16Array.from(floats, (g) => float32ToHalfBits(g));
+        applyAdam(weights, slots, gradients, 1 / 1024, 1e-3, iteration);
+        // the rule as adam.ts wrote it before: each moment stored, then read back from its array
+        const alpha = (1e-3 * Math.sqrt(1 - 0.999 ** iteration)) / (1 - 0.9 ** iteration);
+        for (let i = 0; i < n; i++) {
+          const g = (gradients instanceof Uint16Array ? halfBitsToFloat32(gradients[i]!) : gradients[i]!) * (1 / 1024);
+          reference.m[i] = reference.m[i]! + (g - reference.m[i]!) * (1 - 0.9);
+          reference.v[i] = reference.v[i]! + (g * g - reference.v[i]!) * (1 - 0.999);
+          reference.w[i]! -= (alpha * reference.m[i]!) / (Math.sqrt(reference.v[i]!) + 1e-7);
+        }
+      }
+      const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+      expect(bits(weights)).toEqual(bits(reference.w));
+      expect(bits(slots.m)).toEqual(bits(reference.m));
+      expect(bits(slots.v)).toEqual(bits(reference.v));
+    });
+  }
 });
