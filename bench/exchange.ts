@@ -2,10 +2,13 @@
 // gRPC, the coordinator's real validation and reduction (bench/exchange/exchange-coordinator.ts),
 // workers that upload gradients of the model's trainable size and apply the result
 // (exchange-worker.ts), no compute. Per configuration it prints the median and p95 seconds of an
-// exchange (a worker's upload → reduced result received), algorithm and bus bandwidth as
-// nccl-tests define them (algbw = gradient bytes / seconds; busbw = algbw · 2(W-1)/W), the
+// exchange, algorithm and bus bandwidth as nccl-tests define them (algbw = gradient bytes / seconds; busbw = algbw · 2(W-1)/W), the
 // coordinator's CPU seconds and peak RSS — and, when Debian's python3-torch is installed, gloo's
 // all_reduce of the same bytes on the same machine (bench/peer/gloo_allreduce.py) and the ratio.
+// An exchange is timed as gloo's peer times an all_reduce (a barrier, then the call): from the
+// moment the last worker of the step began its upload to each worker's reduced result. How long a
+// worker waited before that for a slower one (whose Adam update or data ran longer) is the step's
+// skew, not the exchange's cost; it is printed beside, as the time from each worker's own start.
 //
 //   npm run bench:exchange -- --model resnet50|mini-xception|small-cnn | --params N
 //                             --workers 2,4 [--mode star] [--precision fp16|fp32] [--repeat K] [--json]
@@ -57,8 +60,11 @@ interface Measurement {
   workers: number;
   params: number;
   precision: string;
+  /** Median from the last worker's start of the step to each worker's result (as gloo's barrier-then-time). */
   seconds: number;
   p95: number;
+  /** Median from each worker's own start: the exchange plus the wait for slower workers. */
+  secondsFromOwnStart: number;
   algbwGBps: number;
   busbwGBps: number;
   coordinatorCpuSeconds: number;
@@ -85,12 +91,18 @@ async function measure(mode: string, workers: number, params: number, precision:
     children.map(async (child) => {
       let last = '';
       for await (const line of linesOf(child)) last = line;
-      return JSON.parse(last) as { rank: number; exchangeSeconds: number[] };
+      return JSON.parse(last) as { rank: number; exchangeSeconds: number[]; exchangeSpans: Array<[number, number]> };
     }),
   );
   const summary = JSON.parse(String((await lines.next()).value)) as { trainCpuSeconds: number; peakRssBytes: number };
   // the first step of each worker is warm-up (connections, first buffers)
-  const seconds = results.flatMap((r) => r.exchangeSeconds.slice(1));
+  const measured = Math.min(...results.map((r) => r.exchangeSpans.length));
+  const seconds: number[] = [];
+  for (let step = 1; step < measured; step++) {
+    const lastStart = Math.max(...results.map((r) => r.exchangeSpans[step]![0]));
+    for (const r of results) seconds.push((r.exchangeSpans[step]![1] - lastStart) / 1000);
+  }
+  const fromOwnStart = results.flatMap((r) => r.exchangeSeconds.slice(1));
   const median = quantile(seconds, 0.5);
   const bytes = params * (precision === 'fp16' ? 2 : 4);
   const algbw = bytes / median / 1e9;
@@ -101,6 +113,7 @@ async function measure(mode: string, workers: number, params: number, precision:
     precision,
     seconds: median,
     p95: quantile(seconds, 0.95),
+    secondsFromOwnStart: quantile(fromOwnStart, 0.5),
     algbwGBps: algbw,
     busbwGBps: (algbw * 2 * (workers - 1)) / workers,
     coordinatorCpuSeconds: summary.trainCpuSeconds,
@@ -137,7 +150,7 @@ for (const workers of workerCounts) {
     } else {
       const peer = m.gloo ? `; gloo all_reduce ${m.gloo.seconds.toFixed(3)} s → ${m.gloo.ratio.toFixed(2)}x gloo` : '; gloo peer not installed (apt-get install python3-torch)';
       console.log(
-        `${mode} ${workers} workers: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
+        `${mode} ${workers} workers: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
           `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s, peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
       );
     }
