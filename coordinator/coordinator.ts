@@ -282,7 +282,9 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
       trainer.fail(new TrainingError('RUN_STOPPED', `stopped at once by a second ${signal}`));
     },
   });
-  const stopWatchdog = new StallWatchdog(world, options.heartbeatTimeoutMs, clock).start();
+  const stopWatchdog = new StallWatchdog(world, options.heartbeatTimeoutMs, clock, (gapMs) =>
+    reporter.info(`the coordinator itself did not run for ${(gapMs / 1000).toFixed(1)} s (stopped, suspended or blocked): the workers' heartbeat deadlines start again now`),
+  ).start();
 
   try {
     launcher.start();
