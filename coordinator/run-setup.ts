@@ -12,11 +12,11 @@ import { selectBackend, type ResolvedBackend } from '../shared/backend/select-ba
 import { validateRunConfig, workerConfigOf, type RunConfig } from '../shared/config.js';
 import { summarizeSkipped } from '../shared/dataset/index.js';
 import { describeSplit, prepareDataset, type PreparedDataset } from '../shared/dataset/prepare.js';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError, WeightsError, describeError } from '../shared/errors.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { RunDirectory } from '../shared/run-directory.js';
 import { counted, formatLearningRate } from '../shared/wording.js';
-import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights } from '../shared/weights/index.js';
+import { frozenWeightsOf, loadLocatedWeights, locateWeights, randomFrozenWarning, type PretrainedWeights, type WeightsRecord } from '../shared/weights/index.js';
 import { CheckpointStore, type TrainingState } from './checkpoint-store.js';
 import { resumedSettings, type SavedRunConfig } from './run-flags.js';
 import { ShadowModel } from './shadow-model.js';
@@ -193,11 +193,17 @@ export async function prepareRun(options: SetupOptions, resumed = options.resume
 
   let resume: TrainingState | undefined;
   const checkpoints = new CheckpointStore(runDir.checkpointsDir);
-  if (options.resumeDir && !checkpoints.hasLast() && config.weights === null) {
+  if (options.resumeDir && !checkpoints.hasLast()) {
     // Stopped (or killed) before its first epoch ended: nothing to continue, so it starts again
-    // from its seeded initial weights — what an uninterrupted run of it would have done.
+    // from its initial weights — the seeded ones, or the --weights it started from, read again
+    // and checked against what config.json recorded of them — as an uninterrupted run would have.
+    let from = '';
+    if (config.weights) {
+      weights = await reloadStartingWeights(config.weights, runDir.path, shadow, config.model);
+      from = `, from its --weights ${config.weights.path} (unchanged since)`;
+    }
     runDir.rewriteMetrics([]);
-    log(`${runDir.path} stopped before finishing its first epoch (no checkpoints/last): starting it again from the beginning`);
+    log(`${runDir.path} stopped before finishing its first epoch (no checkpoints/last): starting it again from the beginning${from}`);
   } else if (options.resumeDir) {
     // Everything is read and checked before metrics.csv is rewritten: a refused checkpoint leaves the run directory as it was.
     const metrics = runDir.readMetrics();
@@ -212,6 +218,32 @@ export async function prepareRun(options: SetupOptions, resumed = options.resume
     if (removed.length > 0) log(`removed ${counted(removed.length, 'unfinished checkpoint write')} from ${runDir.checkpointsDir}: ${removed.join(', ')}`);
   }
   return { config, dataset, runDir, shadow, resume, weights, warnings };
+}
+
+/**
+ * The --weights a run started from, loaded again for a restart of its first epoch. The files must
+ * be the ones it read then (sha256 as config.json recorded them): other weights would make it
+ * another run.
+ */
+async function reloadStartingWeights(recorded: WeightsRecord, runPath: string, shadow: ShadowModel, model: RunConfig['model']): Promise<PretrainedWeights> {
+  const what = `${runPath} started from --weights ${recorded.path} and stopped before finishing its first epoch`;
+  let again: PretrainedWeights;
+  try {
+    again = await loadLocatedWeights(locateWeights(recorded.path), shadow, model);
+  } catch (error) {
+    throw new WeightsError('WEIGHTS_CHANGED', `${what}; they cannot be read again, so it cannot start again from them: ${describeError(error)}`, { cause: error });
+  }
+  const now = new Map(again.record.files.map((file) => [file.path, file.sha256]));
+  for (const file of recorded.files) {
+    const sha256 = now.get(file.path);
+    if (sha256 !== file.sha256) {
+      throw new WeightsError(
+        'WEIGHTS_CHANGED',
+        `${what}; ${file.path} has changed since (sha256 ${file.sha256.slice(0, 12)}… then, ${sha256 === undefined ? 'not read now' : `${sha256.slice(0, 12)}… now`}), so it cannot start again from the same weights: start a new run`,
+      );
+    }
+  }
+  return again;
 }
 
 /**

@@ -18,14 +18,15 @@ RUNS=${2:-runs}
 STAGE1=fer2013-mini-xception
 STAGE2=fer2013-mini-xception-stage2
 
-# train RUN_ID FLAGS...: start the run, or resume it where an earlier invocation left it.
+# train RUN_ID EPOCHS FLAGS...: start the run, or resume it where an earlier invocation left it
+# (to the same number of epochs, whatever an older version of this script gave it).
 train() {
-  local id=$1
-  shift
+  local id=$1 epochs=$2
+  shift 2
   if [ -f "$RUNS/$id/config.json" ]; then
-    node dist/coordinator/main.js --resume "$RUNS/$id"
+    node dist/coordinator/main.js --resume "$RUNS/$id" --epochs "$epochs"
   else
-    node dist/coordinator/main.js "$@" --runs "$RUNS" --run-id "$id"
+    node dist/coordinator/main.js "$@" --epochs "$epochs" --runs "$RUNS" --run-id "$id"
   fi
 }
 
@@ -35,10 +36,10 @@ COMMON=(--gpus 2 --dataset "$DATASET" --model mini-xception --image-size 48 --he
   --flip 0.5 --rotation 0.03 --zoom 0.1 --translate 0.1)
 # Stage 1: from scratch, Adam 1e-3, global batch 64 (two shards of 32). The measured run was
 # stopped after epoch 52, before early stopping, so this stage ends there too.
-train "$STAGE1" "${COMMON[@]}" --batch 64 --lr 1e-3 --epochs 52 --patience 6 --early-stopping-patience 15
+train "$STAGE1" 52 "${COMMON[@]}" --batch 64 --lr 1e-3 --patience 6 --early-stopping-patience 15
 # Stage 2: a warm restart from stage 1's best epoch with the paper's batch 32 and LR 5e-4.
-train "$STAGE2" "${COMMON[@]}" --weights "$RUNS/$STAGE1/checkpoints/best" --batch 32 --lr 5e-4 \
-  --epochs 40 --patience 5 --early-stopping-patience 12
+train "$STAGE2" 40 "${COMMON[@]}" --weights "$RUNS/$STAGE1/checkpoints/best" --batch 32 --lr 5e-4 \
+  --patience 5 --early-stopping-patience 12
 
 for tta in none flip flip-zoom; do
   node dist/cli/emotrain.js evaluate "$RUNS/$STAGE2" --split test --tta "$tta" --out "$RUNS/$STAGE2/report-tta-$tta"

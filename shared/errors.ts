@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'WEIGHTS_UNRECOGNIZED'
   | 'WEIGHTS_UNREADABLE'
   | 'WEIGHTS_MISMATCH'
+  | 'WEIGHTS_CHANGED'
   // The app (issue 10): photos, face detectors, the classifier's runtimes, serve, export.
   | 'PHOTO_EMPTY'
   | 'PHOTO_UNSUPPORTED'

@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readLayersWeights } from '../shared/model-io.js';
@@ -80,6 +80,38 @@ describe('a run started with --weights', () => {
       expect(values.some((v, i) => Math.abs(v - seededValues.get(name)![i]!) > 0.01), name).toBe(true);
     }
     seeded.model.dispose();
+  });
+
+  it('starts again from the same weights when it stopped before its first epoch ended, and refuses weights that changed since', async () => {
+    const runs = tempDir('weights-restart');
+    const file = path.join(runs, 'small-cnn-backbone.h5');
+    const written = writeKerasH5(file, { layers: smallCnnKerasLayers(), seed: 11, scale: 0.05 });
+    const first = new Program(COORDINATOR, [...runArgs(runs, 'restart', 1), '--weights', file]);
+    expect((await first.exit(180_000)).code, first.output).toBe(0);
+    const runDir = path.join(runs, 'restart');
+    // as it is when the run is killed before its first epoch ends: no checkpoint, no metrics row
+    const stopBeforeFirstEpoch = () => {
+      rmSync(path.join(runDir, 'checkpoints'), { recursive: true, force: true });
+      const metrics = readFileSync(path.join(runDir, 'metrics.csv'), 'utf8');
+      writeFileSync(path.join(runDir, 'metrics.csv'), `${metrics.split('\n')[0]}\n`);
+    };
+    stopBeforeFirstEpoch();
+    const resumed = new Program(COORDINATOR, ['--resume', runDir, '--progress', 'lines']);
+    expect((await resumed.exit(180_000)).code, resumed.output).toBe(0);
+    expect(resumed.output).toContain(`${runDir} stopped before finishing its first epoch (no checkpoints/last): starting it again from the beginning, from its --weights ${file} (unchanged since)`);
+    const saved = new Map(readLayersWeights(path.join(runDir, 'checkpoints', 'last')).map((w) => [w.name, w.values]));
+    for (const tensor of written.filter((t) => t.layer === 'conv1_conv' || t.layer === 'conv2_conv')) {
+      const values = saved.get(`${tensor.layer}/${tensor.weight}`)!;
+      // frozen, so exactly the file's values: the restart read the file again, it did not seed them
+      expect(Buffer.from(values.buffer, values.byteOffset, values.byteLength).equals(Buffer.from(tensor.values.buffer)), tensor.layer).toBe(true);
+    }
+
+    stopBeforeFirstEpoch();
+    writeKerasH5(file, { layers: smallCnnKerasLayers(), seed: 12, scale: 0.05 });
+    const refused = new Program(COORDINATOR, ['--resume', runDir, '--progress', 'lines']);
+    expect((await refused.exit(120_000)).code).toBe(1);
+    expect(refused.output).toMatch(new RegExp(`started from --weights ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} and stopped before finishing its first epoch; ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} has changed since \\(sha256 [0-9a-f]{12}… then, [0-9a-f]{12}… now\\), so it cannot start again from the same weights: start a new run \\[WEIGHTS_CHANGED\\]`));
+    expect(existsSync(path.join(runDir, 'checkpoints', 'last'))).toBe(false);
   });
 
   it('is refused with --resume, which continues from the weights the run already has', async () => {
