@@ -91,16 +91,20 @@ async function measure(mode: string, workers: number, params: number, precision:
     children.map(async (child) => {
       let last = '';
       for await (const line of linesOf(child)) last = line;
-      return JSON.parse(last) as { rank: number; exchangeSeconds: number[]; exchangeSpans: Array<[number, number]> };
+      return JSON.parse(last) as { rank: number; exchangeSeconds: number[]; exchangeSpans: Array<{ step: number; start: number; end: number }> };
     }),
   );
   const summary = JSON.parse(String((await lines.next()).value)) as { trainCpuSeconds: number; peakRssBytes: number };
   // the first step of each worker is warm-up (connections, first buffers)
-  const measured = Math.min(...results.map((r) => r.exchangeSpans.length));
+  const stepNumbers = results[0]!.exchangeSpans.map((span) => span.step);
+  for (const r of results) {
+    const own = r.exchangeSpans.map((span) => span.step);
+    if (own.join() !== stepNumbers.join()) throw new Error(`worker ${r.rank} exchanged stepNumbers ${own.join(', ')}, worker ${results[0]!.rank} stepNumbers ${stepNumbers.join(', ')}: the bench's world changed`);
+  }
   const seconds: number[] = [];
-  for (let step = 1; step < measured; step++) {
-    const lastStart = Math.max(...results.map((r) => r.exchangeSpans[step]![0]));
-    for (const r of results) seconds.push((r.exchangeSpans[step]![1] - lastStart) / 1000);
+  for (let i = 1; i < stepNumbers.length; i++) {
+    const lastStart = Math.max(...results.map((r) => r.exchangeSpans[i]!.start));
+    for (const r of results) seconds.push((r.exchangeSpans[i]!.end - lastStart) / 1000);
   }
   const fromOwnStart = results.flatMap((r) => r.exchangeSeconds.slice(1));
   const median = quantile(seconds, 0.5);

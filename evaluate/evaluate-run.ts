@@ -73,9 +73,9 @@ export async function evaluateRun(options: EvaluateOptions): Promise<EvaluationS
   const checkpoint = resolveCheckpoint(run, options.checkpoint);
   const workerConfig = workerConfigOf(run.config);
   const tta = options.tta ?? 'none';
-  const zoomFactor = workerConfig.augment ? (workerConfig.augmentation ?? STUDY_AUGMENTATION).zoom : 0;
-  const views = testViews(tta, zoomFactor);
-  const ttaDescription = describeTestViews(tta, zoomFactor);
+  const augmentation = workerConfig.augmentation ?? STUDY_AUGMENTATION;
+  const views = testViews(tta, { augment: workerConfig.augment, flip: augmentation.flip, zoom: augmentation.zoom }, run.dir);
+  const ttaDescription = describeTestViews(tta, augmentation.zoom);
   const dataset = await prepareRunDataset(run);
   if (dataset.generated) log(`regenerated the synthetic dataset of the run in ${dataset.index.root}`);
   const backend = await selectBackend(options.backend ?? 'auto');

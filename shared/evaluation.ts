@@ -49,23 +49,30 @@ export interface TestView {
 
 export const AS_IT_IS: readonly TestView[] = [{ flip: false, zoom: 1 }];
 
+/** What a run's training augmented with, as far as test-time views go (config.json). */
+export interface TrainedAugmentation {
+  /** False for a run trained with --no-augment. */
+  augment: boolean;
+  /** --flip: the probability of a mirror image. */
+  flip: number;
+  /** --zoom: RandomZoom's factor. */
+  zoom: number;
+}
+
 /**
- * The views `tta` averages. `zoomFactor` is the run's --zoom (0 for a run trained without
- * augmentation); flip-zoom needs one above 0, since without it the zoomed views are views the
- * model never saw in training.
+ * The views `tta` averages for a run trained with `trained` (`run` names it in errors). Only views
+ * of the kind the model saw in training are offered: flips for a run that trained with mirror
+ * images, zooms for one that trained with zoom, at the ends of its own range.
  */
-export function testViews(tta: TestTimeAugmentation, zoomFactor: number): readonly TestView[] {
-  switch (tta) {
-    case 'none':
-      return AS_IT_IS;
-    case 'flip':
-      return [{ flip: false, zoom: 1 }, { flip: true, zoom: 1 }];
-    case 'flip-zoom':
-      if (!(zoomFactor > 0 && zoomFactor < 1)) {
-        throw new ConfigError('CONFIG_INVALID', `--tta flip-zoom zooms by the run's --zoom factor, and this run trained with ${zoomFactor === 0 ? 'no zoom (--zoom 0 or --no-augment)' : `--zoom ${zoomFactor}`}: use --tta flip`);
-      }
-      return [1, 1 - zoomFactor, 1 + zoomFactor].flatMap((zoom) => [{ flip: false, zoom }, { flip: true, zoom }]);
+export function testViews(tta: TestTimeAugmentation, trained: TrainedAugmentation, run: string): readonly TestView[] {
+  if (tta === 'none') return AS_IT_IS;
+  if (!trained.augment || !(trained.flip > 0)) {
+    throw new ConfigError('CONFIG_INVALID', `--tta ${tta} mirrors each image, and ${run} trained without mirror images (${trained.augment ? '--flip 0' : '--no-augment'}): its model never saw one; use --tta none`);
   }
+  if (tta === 'flip') return [{ flip: false, zoom: 1 }, { flip: true, zoom: 1 }];
+  const z = trained.zoom;
+  if (!(z > 0 && z < 1)) throw new ConfigError('CONFIG_INVALID', `--tta flip-zoom zooms by the run's --zoom factor, and ${run} trained with --zoom ${z}: use --tta flip`);
+  return [1, 1 - z, 1 + z].flatMap((zoom) => [{ flip: false, zoom }, { flip: true, zoom }]);
 }
 
 /** What `tta` does, in words, for logs and reports. */

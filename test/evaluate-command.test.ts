@@ -112,6 +112,10 @@ describe('emotrain evaluate on a real run', () => {
     expect(zoomedVal.accuracy).toBeGreaterThanOrEqual(0);
     expect(zoomedVal.accuracy).toBeLessThanOrEqual(1);
     expect(Number.isFinite(zoomedVal.loss)).toBe(true);
+    // the six views were really judged: neither the run's own val loss (as it is) nor flip's
+    const meta = JSON.parse(readFileSync(path.join(runDir, 'checkpoints', 'best', 'meta.json'), 'utf8')) as { valLoss: number };
+    expect(zoomedVal.loss).not.toBe(meta.valLoss);
+    expect(zoomedVal.loss).not.toBe(val.loss);
     expect(readFileSync(path.join(zoomed, 'report.html'), 'utf8')).toContain('test-time augmentation: flip-zoom (each image averaged over six views');
     const refused = await evaluate([runDir, '--tta', 'rotate']);
     expect(refused.code).toBe(1);

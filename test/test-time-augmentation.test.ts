@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NUM_CLASSES } from '../shared/classes.js';
+import '@tensorflow/tfjs-backend-wasm';
 import { evaluateImages, testViews, viewOf, type TestView } from '../shared/evaluation.js';
 
 beforeAll(async () => {
@@ -14,6 +15,8 @@ beforeAll(async () => {
 });
 
 const SIZE = 6;
+/** A run trained with the study's augmentation. */
+const TRAINED = { augment: true, flip: 0.5, zoom: 0.2 };
 
 function tinyModel(): tf.LayersModel {
   const model = tf.sequential();
@@ -41,7 +44,7 @@ describe('test-time augmentation', () => {
     const labels = [0, 1, 2, 3, 4];
     const plain = evaluateImages(model, { count, images, labels }, SIZE, 2);
     const mirror = evaluateImages(model, { count, images: mirrored(images, count), labels }, SIZE, 2);
-    const flip = evaluateImages(model, { count, images, labels }, SIZE, 2, testViews('flip', 0));
+    const flip = evaluateImages(model, { count, images, labels }, SIZE, 2, testViews('flip', TRAINED, 'runs/r'));
     let differs = 0;
     for (let i = 0; i < count * NUM_CLASSES; i++) {
       expect(flip.probabilities[i]).toBeCloseTo((plain.probabilities[i]! + mirror.probabilities[i]!) / 2, 6);
@@ -57,7 +60,7 @@ describe('test-time augmentation', () => {
     const images = new Float32Array(SIZE * SIZE * 3);
     for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) for (let c = 0; c < 3; c++) images[(y * SIZE + x) * 3 + c] = Math.abs(x - (SIZE - 1) / 2) * 0.2 + y * 0.1 + c * 0.05;
     const plain = evaluateImages(model, { count: 1, images, labels: [2] }, SIZE);
-    const flip = evaluateImages(model, { count: 1, images, labels: [2] }, SIZE, 64, testViews('flip', 0));
+    const flip = evaluateImages(model, { count: 1, images, labels: [2] }, SIZE, 64, testViews('flip', TRAINED, 'runs/r'));
     for (let i = 0; i < NUM_CLASSES; i++) expect(flip.probabilities[i]).toBeCloseTo(plain.probabilities[i]!, 6);
     model.dispose();
   });
@@ -80,7 +83,7 @@ describe('test-time augmentation', () => {
   });
 
   it('flip-zoom averages the six views at the run\'s zoom factor', () => {
-    const views = testViews('flip-zoom', 0.1);
+    const views = testViews('flip-zoom', { ...TRAINED, zoom: 0.1 }, 'runs/r');
     expect(views.map((v) => [v.flip, Number(v.zoom.toFixed(6))])).toEqual([[false, 1], [true, 1], [false, 0.9], [true, 0.9], [false, 1.1], [true, 1.1]]);
     const model = tinyModel();
     const count = 3;
@@ -94,9 +97,31 @@ describe('test-time augmentation', () => {
     model.dispose();
   });
 
-  it('refuses flip-zoom for a run trained without zoom, naming --zoom', () => {
-    expect(() => testViews('flip-zoom', 0)).toThrow(/--tta flip-zoom.*no zoom \(--zoom 0 or --no-augment\).*use --tta flip/);
-    expect(testViews('none', 0)).toEqual([{ flip: false, zoom: 1 }]);
+  it('refuses views the run never trained with, naming the run and the setting', () => {
+    expect(() => testViews('flip-zoom', { ...TRAINED, zoom: 0 }, 'runs/r')).toThrow("--tta flip-zoom zooms by the run's --zoom factor, and runs/r trained with --zoom 0: use --tta flip");
+    expect(() => testViews('flip', { ...TRAINED, flip: 0 }, 'runs/r')).toThrow('--tta flip mirrors each image, and runs/r trained without mirror images (--flip 0): its model never saw one; use --tta none');
+    expect(() => testViews('flip-zoom', { ...TRAINED, augment: false }, 'runs/r')).toThrow('--tta flip-zoom mirrors each image, and runs/r trained without mirror images (--no-augment)');
+    expect(testViews('none', { augment: false, flip: 0, zoom: 0 }, 'runs/r')).toEqual([{ flip: false, zoom: 1 }]);
+  });
+
+  it('gives the same views on the wasm backend, the one evaluate uses', async () => {
+    const [count, height, width] = [2, 9, 9];
+    const images = Float32Array.from({ length: count * height * width * 3 }, (_, i) => Math.sin(i * 0.29));
+    try {
+      expect(await tf.setBackend('wasm')).toBe(true);
+      expect(tf.getBackend()).toBe('wasm');
+      const input = tf.tensor4d(images, [count, height, width, 3]);
+      for (const view of [{ flip: true, zoom: 0.9 }, { flip: false, zoom: 1.1 }]) {
+        const got = viewOf(input, view).dataSync();
+        const want = referenceView(images, count, height, width, view);
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+        expect(worst, JSON.stringify(view)).toBeLessThan(1e-5);
+      }
+      input.dispose();
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });
 

@@ -2,8 +2,9 @@
 // state, and for every step command exchanges gradients of the model's trainable size (fixed
 // values, no compute) the way a worker does (worker/step-exchange.ts: star through the
 // coordinator, ring peer to peer), then applies them with the one Adam, as a replica does.
-// Prints one JSON line at the end: its rank, the seconds of each exchange, and when each began and
-// ended (milliseconds on the machine's clock, which the workers of one machine share).
+// Prints one JSON line at the end: its rank, the seconds of each exchange, and for each its step
+// and when it began and ended (milliseconds on the machine's clock, which the workers of one
+// machine share).
 // Arguments: coordinator address, token.
 
 import { AdamOptimizer } from '../../shared/adam.js';
@@ -93,7 +94,7 @@ const allreduce = config.allreduce ?? 'star';
 const ring = allreduce === 'ring' ? new RingAllReduce(peers, token, clientCredentials(undefined)) : undefined;
 const context = { client, replica: flat, member: ref, rank: joined.rank, allreduce, ring };
 const exchangeSeconds: number[] = [];
-const exchangeSpans: Array<[number, number]> = [];
+const exchangeSpans: Array<{ step: number; start: number; end: number }> = [];
 const stream = client.commands(ref);
 const commands = new CommandQueue<void>(stream, () => undefined);
 let last = { exchange: 0, apply: 0, total: 0 };
@@ -111,7 +112,7 @@ try {
       lossScale = header.nextLossScale;
       const t3 = performance.now();
       exchangeSeconds.push((t2 - t1) / 1000);
-      exchangeSpans.push([performance.timeOrigin + t1, performance.timeOrigin + t2]);
+      exchangeSpans.push({ step: command.trainStep.step, start: performance.timeOrigin + t1, end: performance.timeOrigin + t2 });
       last = { exchange: (t2 - t1) / 1000, apply: (t3 - t2) / 1000, total: (t3 - t0) / 1000 };
     } else if (command.kind === 'evaluate') {
       const count = command.evaluate.samples.length;
