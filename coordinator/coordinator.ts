@@ -186,7 +186,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     policy: { elastic: faults.elastic, minWorkers: faults.minWorkers, rejoinTimeoutMs: faults.rejoinTimeoutMs, admitTimeoutMs: DEFAULT_WORLD_POLICY.admitTimeoutMs },
   });
   const session = new ProtocolSession({
-    runId: config.runId, workerConfig: workerConfigOf(config), world, engine, replies, shadow, position: () => trainer.position(),
+    runId: config.runId, workerConfig: { ...workerConfigOf(config), streamIdleTimeoutMs: options.streamIdleTimeoutMs }, world, engine, replies, shadow, position: () => trainer.position(),
     admit: (member) => trainer.admit(member),
     stepFailed: (member, step, generation, message) => trainer.stepFailed(member, step, generation, message),
   });

@@ -38,6 +38,11 @@ export interface WorkerConfig {
   /** The augmentation knobs (Keras factors); absent in runs made before they existed: the study's. */
   augmentation?: AugmentationSettings;
   preprocessing: Preprocessing;
+  /**
+   * How long a peer's ring stream may send nothing while something is due: the coordinator's
+   * --stream-idle-timeout, sent to workers with the config (never in config.json). Absent: 60 s.
+   */
+  streamIdleTimeoutMs?: number;
 }
 
 export interface PlateauConfig {
@@ -148,6 +153,7 @@ export function validateWorkerConfig(config: WorkerConfig): WorkerConfig {
     throw new ConfigError('CONFIG_INVALID', `preprocessing must be unit or caffe, got ${JSON.stringify(config.preprocessing)}`);
   }
   if (config.augmentation !== undefined) validateAugmentation(config.augmentation);
+  if (config.streamIdleTimeoutMs !== undefined) requireNumber('stream-idle-timeout (ms)', config.streamIdleTimeoutMs, 1, 86_400_000);
   if (typeof config.freeze !== 'string' || config.freeze.length === 0) {
     throw new ConfigError('CONFIG_INVALID', `--freeze must be none, a layer count or a stage such as conv4, got ${JSON.stringify(config.freeze)}`);
   }

@@ -19,10 +19,10 @@ afterEach(async () => {
   for (const thing of open.splice(0)) await thing.close();
 });
 
-async function member(rank: number, chunkBytes = 64): Promise<{ rank: number; server: PeerServer; ring: RingAllReduce; peer: RingPeer }> {
+async function member(rank: number, chunkBytes = 64, idleStreamMs?: number): Promise<{ rank: number; server: PeerServer; ring: RingAllReduce; peer: RingPeer }> {
   const server = new PeerServer(TOKEN);
   const port = await server.listen('127.0.0.1:0', grpc.ServerCredentials.createInsecure());
-  server.setRun(RUN);
+  server.setRun(RUN, idleStreamMs);
   const ring = new RingAllReduce(server, TOKEN, grpc.credentials.createInsecure(), chunkBytes);
   open.push(server, ring);
   return { rank, server, ring, peer: { rank, address: `127.0.0.1:${port}` } };
@@ -175,5 +175,59 @@ describe('ring all-reduce between workers', () => {
     await expect(outcome.owned).rejects.toThrow(/ring stream from .* was cancelled|worker 0 \(127\.0\.0\.1:\d+\) ended its ring stream of step 0 after 1 of \d+ chunks/);
     expect(Date.now() - started).toBeLessThan(3000);
     client.close();
+  });
+
+  it('closes a predecessor stream that goes quiet while a chunk or its header is due, failing the step naming the peer', async () => {
+    const victim = await member(1, 16, 700);
+    const ring = [{ rank: 0, address: await sinkPeer() }, victim.peer];
+    const Peer = loadPeerService().client;
+    const client = new Peer(victim.peer.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    open.push(client);
+
+    // a stream that sends its header and one chunk, then nothing
+    const outcome = victim.ring.run({ runId: RUN, step: 0, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
+    outcome.done.catch(() => undefined);
+    const closed = new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.ring(authMetadata(TOKEN), (error) => resolve(error));
+      void (async () => {
+        await writeMessage<RingMessage>(call, { kind: 'header', header: { runId: RUN, step: 0, senderRank: 0, worldSize: 2, gradientElements: 40, dtype: 'TENSOR_DTYPE_FLOAT16' } });
+        await writeMessage<RingMessage>(call, { kind: 'chunk', chunk: { hop: 0, segment: 0, offset: 0, data: Buffer.alloc(8) } });
+      })().catch(() => undefined);
+    });
+    const started = Date.now();
+    await expect(outcome.owned).rejects.toThrow(/the ring stream from .* sent nothing for 0\.7 s while chunk 2 of step 0 was due; it is closed/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const error = await closed;
+    expect(error?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(error?.details).toMatch(/sent nothing for 0\.7 s while chunk 2 of step 0 was due/);
+
+    // a stream that never sends its header
+    const silent = await new Promise<grpc.ServiceError | null>((resolve) => client.ring(authMetadata(TOKEN), (e) => resolve(e)));
+    expect(silent?.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(silent?.details).toMatch(/sent nothing for 0\.7 s while its header was due/);
+  });
+
+  it('does not count the time a stream waits to be taken as its silence', async () => {
+    const victim = await member(1, 80, 500); // 20 values a chunk: one chunk per segment and hop
+    const ring = [{ rank: 0, address: await sinkPeer() }, victim.peer];
+    const Peer = loadPeerService().client;
+    const client = new Peer(victim.peer.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    open.push(client);
+    // the predecessor sends step 0 at once; this worker takes it only 1.2 s later
+    const answered = new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.ring(authMetadata(TOKEN), (error) => resolve(error));
+      void (async () => {
+        await writeMessage<RingMessage>(call, { kind: 'header', header: { runId: RUN, step: 0, senderRank: 0, worldSize: 2, gradientElements: 40, dtype: 'TENSOR_DTYPE_FLOAT16' } });
+        for (const [hop, segment, offset] of [[0, 0, 0], [1, 1, 20]] as const) {
+          await writeMessage<RingMessage>(call, { kind: 'chunk', chunk: { hop, segment, offset, data: Buffer.from(gradientsOf(0, 40).buffer, offset * 2, 40) } });
+        }
+        call.end();
+      })().catch(() => undefined);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const outcome = victim.ring.run({ runId: RUN, step: 0, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
+    await expect(outcome.done).resolves.toBeUndefined();
+    expect(await answered).toBeNull();
   });
 });

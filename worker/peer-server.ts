@@ -5,12 +5,15 @@
 // after it can wait: a predecessor that finished its part of step s may already be sending step
 // s + 1. After a world change a predecessor may already send a step of the new generation (the same
 // step numbers, planned again) while this worker still ends the old one: a few generations ahead
-// may wait too, never more than a few streams at once.
+// may wait too, never more than a few streams at once. A stream that sends nothing for the run's
+// --stream-idle-timeout while something is due (its header, or its next chunk once this worker
+// takes it) is closed with DEADLINE_EXCEEDED [STREAM_IDLE], and the step it carried fails naming
+// the peer; while it waits to be taken it is paused, and its silence is not the sender's.
 
 import * as grpc from '@grpc/grpc-js';
 import { Deferred } from '../shared/deferred.js';
-import { ProtocolError, describeError } from '../shared/errors.js';
-import { SERVER_OPTIONS, loadPeerService, requireOneof, serviceError, TokenCheck, type PeerHandlers, type RingHeader, type RingMessage } from '../shared/wire/index.js';
+import { EmotrainError, ProtocolError, describeError } from '../shared/errors.js';
+import { IdleLimit, SERVER_OPTIONS, loadPeerService, requireOneof, serviceError, TokenCheck, type PeerHandlers, type RingHeader, type RingMessage } from '../shared/wire/index.js';
 
 /** One predecessor's stream for one step, as the all-reduce consumes it. */
 export interface IncomingRing {
@@ -27,6 +30,8 @@ export interface IncomingRing {
 const MAX_GENERATIONS_AHEAD = 4;
 /** Streams that may wait to be taken at once. */
 const MAX_WAITING_STREAMS = 6;
+/** The idle limit until a run says its own (--stream-idle-timeout's default). */
+export const DEFAULT_PEER_IDLE_MS = 60_000;
 
 type RingCall = Parameters<PeerHandlers['Ring']>[0];
 type RingCallback = Parameters<PeerHandlers['Ring']>[1];
@@ -38,6 +43,7 @@ export class PeerServer {
   private runId: string | undefined;
   private currentStep = -1;
   private currentGeneration = 0;
+  private idleStreamMs = DEFAULT_PEER_IDLE_MS;
 
   constructor(token: string) {
     this.tokens = new TokenCheck(token);
@@ -49,9 +55,13 @@ export class PeerServer {
     return new Promise((resolve, reject) => this.server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port))));
   }
 
-  /** From joining on: calls for another run are refused. A new membership starts afresh. */
-  setRun(runId: string): void {
+  /**
+   * From joining on: calls for another run are refused. A new membership starts afresh.
+   * `idleStreamMs`: the run's --stream-idle-timeout (the coordinator sends it with the config).
+   */
+  setRun(runId: string, idleStreamMs = DEFAULT_PEER_IDLE_MS): void {
     this.runId = runId;
+    this.idleStreamMs = idleStreamMs;
     this.currentStep = -1;
     this.currentGeneration = 0;
     for (const { slot } of this.waiting.values()) void slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', 'this worker joined the run again')));
@@ -102,20 +112,26 @@ export class PeerServer {
   private ring(call: RingCall, callback: RingCallback): void {
     const peer = call.getPeer();
     let answered = false;
+    let idle: IdleLimit | undefined;
     const answer = (error: unknown) => {
+      idle?.stop();
       if (answered) return;
       answered = true;
       if (error) callback(serviceError(error));
       else callback(null, {});
     };
+    /** Called when the stream goes quiet while something is due; set once it is being read. */
+    let onIdle = (awaited: string) => answer(this.idleError(peer, awaited));
     try {
       this.tokens.require(call.metadata, peer);
     } catch (error) {
       answer(error);
       return;
     }
+    idle = new IdleLimit(this.idleStreamMs, () => onIdle('its header'));
     call.pause();
     call.once('data', (first) => {
+      idle?.touch();
       try {
         const message = requireOneof(first, 'a ring message');
         if (message.kind !== 'header') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a ring stream must start with its header`);
@@ -130,10 +146,23 @@ export class PeerServer {
         const slot = this.slot(header.generation, header.step);
         if (slot.settled) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring stream for step ${header.step}`);
         call.pause();
+        // Waiting to be taken: held paused by this worker, so its silence is not the sender's.
+        idle?.pause();
         slot.resolve({
           header,
           consume: (handlers) => {
+            let chunks = 0;
+            onIdle = (awaited) => {
+              const error = this.idleError(peer, awaited);
+              handlers.error(error);
+              answer(error);
+            };
+            const awaitedChunk = () => `chunk ${chunks + 1} of step ${header.step}`;
+            idle?.stop();
+            idle = new IdleLimit(this.idleStreamMs, () => onIdle(awaitedChunk()));
             call.on('data', (received) => {
+              idle?.touch();
+              chunks++;
               try {
                 const chunk = requireOneof(received, 'a ring message');
                 if (chunk.kind !== 'chunk') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring header in step ${header.step}`);
@@ -143,7 +172,10 @@ export class PeerServer {
                 answer(error);
               }
             });
-            call.on('end', () => handlers.end());
+            call.on('end', () => {
+              idle?.stop();
+              handlers.end();
+            });
             call.on('error', (error) => handlers.error(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} failed: ${describeError(error)}`)));
             call.on('cancelled', () => handlers.error(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`)));
             call.resume();
@@ -156,6 +188,10 @@ export class PeerServer {
       }
     });
     call.resume();
+  }
+
+  private idleError(peer: string, awaited: string): EmotrainError {
+    return new EmotrainError('STREAM_IDLE', `the ring stream from ${peer} sent nothing for ${this.idleStreamMs / 1000} s while ${awaited} was due; it is closed`);
   }
 
   async close(): Promise<void> {

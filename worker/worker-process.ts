@@ -197,7 +197,6 @@ async function runSession(options: WorkerOptions, session: SessionContext): Prom
     });
     const member: WorkerRef = { runId: joined.runId, workerId: joined.workerId };
     ref = member;
-    peers.setRun(joined.runId);
     session.onJoined(joined.rank);
     options.onJoined?.(joined.rank);
     // Ping from the moment we are a member: building a big model and fetching its state takes
@@ -221,6 +220,8 @@ async function runSession(options: WorkerOptions, session: SessionContext): Prom
     }
     const { replica, assembler } = kept;
     const config = replica.config;
+    // Before the first await: a faster predecessor's ring stream may come at any moment now.
+    peers.setRun(joined.runId, config.streamIdleTimeoutMs);
     const manifest = await client.fetchState(member, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
     replica.adoptFetchedState(manifest);
     const allreduce = config.allreduce ?? 'star';
