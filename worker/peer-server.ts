@@ -112,26 +112,30 @@ export class PeerServer {
   private ring(call: RingCall, callback: RingCallback): void {
     const peer = call.getPeer();
     let answered = false;
-    let idle: IdleLimit | undefined;
+    // What the stream owes next, and the all-reduce reading it (once it does): both told when it goes quiet.
+    let awaited = 'its header';
+    let reader: ((error: Error) => void) | undefined;
+    const idle = new IdleLimit(this.idleStreamMs, () => {
+      const error = new EmotrainError('STREAM_IDLE', `the ring stream from ${peer} sent nothing for ${this.idleStreamMs / 1000} s while ${awaited} was due; it is closed`);
+      reader?.(error);
+      answer(error);
+    });
     const answer = (error: unknown) => {
-      idle?.stop();
+      idle.stop();
       if (answered) return;
       answered = true;
       if (error) callback(serviceError(error));
       else callback(null, {});
     };
-    /** Called when the stream goes quiet while something is due; set once it is being read. */
-    let onIdle = (awaited: string) => answer(this.idleError(peer, awaited));
     try {
       this.tokens.require(call.metadata, peer);
     } catch (error) {
       answer(error);
       return;
     }
-    idle = new IdleLimit(this.idleStreamMs, () => onIdle('its header'));
     call.pause();
     call.once('data', (first) => {
-      idle?.touch();
+      idle.touch();
       try {
         const message = requireOneof(first, 'a ring message');
         if (message.kind !== 'header') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a ring stream must start with its header`);
@@ -147,22 +151,17 @@ export class PeerServer {
         if (slot.settled) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring stream for step ${header.step}`);
         call.pause();
         // Waiting to be taken: held paused by this worker, so its silence is not the sender's.
-        idle?.pause();
+        idle.pause();
         slot.resolve({
           header,
           consume: (handlers) => {
             let chunks = 0;
-            onIdle = (awaited) => {
-              const error = this.idleError(peer, awaited);
-              handlers.error(error);
-              answer(error);
-            };
-            const awaitedChunk = () => `chunk ${chunks + 1} of step ${header.step}`;
-            idle?.stop();
-            idle = new IdleLimit(this.idleStreamMs, () => onIdle(awaitedChunk()));
+            awaited = `chunk 1 of step ${header.step}`;
+            reader = handlers.error;
+            idle.resume();
             call.on('data', (received) => {
-              idle?.touch();
-              chunks++;
+              idle.touch();
+              awaited = `chunk ${++chunks + 1} of step ${header.step}`;
               try {
                 const chunk = requireOneof(received, 'a ring message');
                 if (chunk.kind !== 'chunk') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring header in step ${header.step}`);
@@ -173,7 +172,7 @@ export class PeerServer {
               }
             });
             call.on('end', () => {
-              idle?.stop();
+              idle.stop();
               handlers.end();
             });
             call.on('error', (error) => handlers.error(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} failed: ${describeError(error)}`)));
@@ -188,10 +187,6 @@ export class PeerServer {
       }
     });
     call.resume();
-  }
-
-  private idleError(peer: string, awaited: string): EmotrainError {
-    return new EmotrainError('STREAM_IDLE', `the ring stream from ${peer} sent nothing for ${this.idleStreamMs / 1000} s while ${awaited} was due; it is closed`);
   }
 
   async close(): Promise<void> {
