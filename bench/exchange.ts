@@ -2,16 +2,17 @@
 // gRPC, the coordinator's real validation and reduction (bench/exchange/exchange-coordinator.ts),
 // workers that upload gradients of the model's trainable size and apply the result
 // (exchange-worker.ts), no compute. Per configuration it prints the median and p95 seconds of an
-// exchange, algorithm and bus bandwidth as nccl-tests define them (algbw = gradient bytes / seconds; busbw = algbw · 2(W-1)/W), the
-// coordinator's CPU seconds and peak RSS — and, when Debian's python3-torch is installed, gloo's
-// all_reduce of the same bytes on the same machine (bench/peer/gloo_allreduce.py) and the ratio.
+// exchange, algorithm and bus bandwidth as nccl-tests define them (algbw = gradient bytes /
+// seconds; busbw = algbw · 2(W-1)/W), the coordinator's CPU seconds and peak RSS — and, when
+// Debian's python3-torch is installed, gloo's all_reduce of the same bytes on the same machine
+// (bench/peer/gloo_allreduce.py) and the ratio.
 // An exchange is timed as gloo's peer times an all_reduce (a barrier, then the call): from the
 // moment the last worker of the step began its upload to each worker's reduced result. How long a
 // worker waited before that for a slower one (whose Adam update or data ran longer) is the step's
 // skew, not the exchange's cost; it is printed beside, as the time from each worker's own start.
 //
 //   npm run bench:exchange -- --model resnet50|mini-xception|small-cnn | --params N
-//                             --workers 2,4 [--mode star] [--precision fp16|fp32] [--repeat K] [--json]
+//                             --workers 2,4 [--mode star,ring] [--precision fp16|fp32] [--repeat K] [--json]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -99,7 +100,7 @@ async function measure(mode: string, workers: number, params: number, precision:
   const stepNumbers = results[0]!.exchangeSpans.map((span) => span.step);
   for (const r of results) {
     const own = r.exchangeSpans.map((span) => span.step);
-    if (own.join() !== stepNumbers.join()) throw new Error(`worker ${r.rank} exchanged stepNumbers ${own.join(', ')}, worker ${results[0]!.rank} stepNumbers ${stepNumbers.join(', ')}: the bench's world changed`);
+    if (own.join() !== stepNumbers.join()) throw new Error(`worker ${r.rank} exchanged steps ${own.join(', ')}, worker ${results[0]!.rank} steps ${stepNumbers.join(', ')}: the bench's world changed`);
   }
   const seconds: number[] = [];
   for (let i = 1; i < stepNumbers.length; i++) {

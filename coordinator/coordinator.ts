@@ -283,7 +283,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     },
   });
   const stopWatchdog = new StallWatchdog(world, options.heartbeatTimeoutMs, clock, (gapMs) =>
-    reporter.info(`the coordinator itself did not run for ${(gapMs / 1000).toFixed(1)} s (stopped, suspended or blocked): the workers' heartbeat deadlines start again now`),
+    reporter.info(`the coordinator itself did not run for ${(gapMs / 1000).toFixed(1)} s (stopped, suspended or blocked): that time is not counted as the workers' silence`),
   ).start();
 
   try {

@@ -5,14 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { StallWatchdog } from '../coordinator/stall-watchdog.js';
 import { World } from '../coordinator/world.js';
-import type { JoinRequest } from '../shared/wire/index.js';
+import { PROTOCOL_VERSION, type JoinRequest } from '../shared/wire/index.js';
 
 const TIMEOUT_MS = 10_000;
 
 function setup(timeoutMs = TIMEOUT_MS) {
   const clock = { t: 0, now() { return this.t; } };
   const world = new World(2, clock);
-  const request = (rank: number): JoinRequest => ({ protocolVersion: 3, host: `h${rank}`, gpu: 0, pid: 100 + rank, backend: 'cpu', requestedRank: rank, localData: false, peerAddress: '' }) as JoinRequest;
+  const request = (rank: number): JoinRequest => ({ protocolVersion: PROTOCOL_VERSION, host: `h${rank}`, gpu: 0, pid: 100 + rank, backend: 'cpu', requestedRank: rank, localData: false, peerAddress: '' });
   const a = world.join(request(0), 'ipv4:127.0.0.1:1');
   const b = world.join(request(1), 'ipv4:127.0.0.1:2');
   const lost: string[] = [];
