@@ -102,19 +102,19 @@ export function viewOf(images: tf.Tensor4D, view: TestView): tf.Tensor4D {
     const mirrored = view.flip ? tf.reverse(images, 2) : images; // NHWC: axis 2 is the width
     if (view.zoom === 1) return mirrored;
     const [count, height, width] = mirrored.shape;
-    // Symmetric padding makes reflection a crop: enough rows and columns that every position
-    // sampled, and its bilinear neighbour, lies inside the padded image.
-    const padY = Math.min(height, Math.max(0, Math.ceil((view.zoom - 1) * ((height - 1) / 2))) + 1);
-    const padX = Math.min(width, Math.max(0, Math.ceil((view.zoom - 1) * ((width - 1) / 2))) + 1);
-    const padded = tf.mirrorPad(mirrored, [[0, 0], [padY, padY], [padX, padX], [0, 0]], 'symmetric');
-    const box = (pad: number, side: number): [number, number] => {
+    // Per axis: symmetric padding makes reflection a crop, with enough rows (columns) that every
+    // position sampled, and its bilinear neighbour, lies inside the padded image; then the crop's
+    // ends as cropAndResize wants them, fractions of the padded side.
+    const axis = (side: number) => {
       const centre = (side - 1) / 2;
+      const pad = Math.min(side, Math.max(0, Math.ceil((view.zoom - 1) * centre)) + 1);
       const span = side + 2 * pad - 1;
-      return [(pad + centre - view.zoom * centre) / span, (pad + centre + view.zoom * centre) / span];
+      return { pad, from: (pad + centre - view.zoom * centre) / span, to: (pad + centre + view.zoom * centre) / span };
     };
-    const [y1, y2] = box(padY, height);
-    const [x1, x2] = box(padX, width);
-    const boxes = tf.tensor2d(Array.from({ length: count }, () => [y1, x1, y2, x2]), [count, 4]);
+    const y = axis(height);
+    const x = axis(width);
+    const padded = tf.mirrorPad(mirrored, [[0, 0], [y.pad, y.pad], [x.pad, x.pad], [0, 0]], 'symmetric');
+    const boxes = tf.tensor2d(Array.from({ length: count }, () => [y.from, x.from, y.to, x.to]), [count, 4]);
     const indices = tf.tensor1d(Array.from({ length: count }, (_, i) => i), 'int32');
     return tf.image.cropAndResize(padded, boxes, indices, [height, width], 'bilinear');
   });
