@@ -3,11 +3,19 @@
 // peer message that does not fit the plan is refused, naming the field, and never used.
 
 import * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFp16, halfBitsToFloat32, float32ToHalfBits } from '../shared/fp16/codec.js';
 import { ownedSegment, ringSegments } from '../shared/ring-plan.js';
 import { authMetadata, CHANNEL_OPTIONS, loadPeerService, writeMessage, type RingPeer } from '../shared/wire/index.js';
 import type { RingMessage } from '../shared/wire/generated/emotrain/v1/RingMessage.js';
+import { MAX_REQUEST_BYTES } from '../shared/wire/index.js';
+import type { TlsFiles } from '../worker/coordinator-client.js';
+import { ringChunkPrefix } from '../worker/peer-link.js';
 import { PeerServer } from '../worker/peer-server.js';
 import { RingAllReduce } from '../worker/ring-allreduce.js';
 
@@ -19,11 +27,11 @@ afterEach(async () => {
   for (const thing of open.splice(0)) await thing.close();
 });
 
-async function member(rank: number, chunkBytes = 64, idleStreamMs?: number): Promise<{ rank: number; server: PeerServer; ring: RingAllReduce; peer: RingPeer }> {
+async function member(rank: number, chunkBytes = 64, idleStreamMs?: number, tls?: TlsFiles): Promise<{ rank: number; server: PeerServer; ring: RingAllReduce; peer: RingPeer }> {
   const server = new PeerServer(TOKEN);
-  const port = await server.listen('127.0.0.1:0', grpc.ServerCredentials.createInsecure());
+  const port = await server.listen('127.0.0.1:0', tls);
   server.setRun(RUN, idleStreamMs);
-  const ring = new RingAllReduce(server, TOKEN, grpc.credentials.createInsecure(), chunkBytes);
+  const ring = new RingAllReduce(server, TOKEN, tls, chunkBytes);
   open.push(server, ring);
   return { rank, server, ring, peer: { rank, address: `127.0.0.1:${port}` } };
 }
@@ -229,5 +237,79 @@ describe('ring all-reduce between workers', () => {
     const outcome = victim.ring.run({ runId: RUN, step: 0, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
     await expect(outcome.done).resolves.toBeUndefined();
     expect(await answered).toBeNull();
+  });
+});
+
+/** A self-signed certificate for 127.0.0.1 (openssl): each worker's own, and the CA peers check it with. */
+function selfSigned(): TlsFiles {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ring-tls-'));
+  try {
+    const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=worker', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    return { ca: readFileSync(cert), cert: readFileSync(cert), key: readFileSync(key) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('the peer link on the wire', () => {
+  it('encodes a chunk message exactly as protobuf does, the data bytes following the prefix', () => {
+    const serialize = loadPeerService().service.Ring.requestSerialize;
+    for (const [hop, segment, offset, bytes] of [[0, 0, 0, 0], [1, 2, 300, 16], [5, 3, 23_797_767, 2 * 1024 * 1024], [0, 0, 2 ** 40 + 3, 200]] as const) {
+      const data = Buffer.alloc(bytes, 0xab);
+      const ours = Buffer.concat([ringChunkPrefix(hop, segment, offset, bytes), data]);
+      const decoded = loadPeerService().service.Ring.requestDeserialize(ours) as unknown as RingMessage;
+      expect(decoded).toMatchObject({ kind: 'chunk', chunk: { hop, segment, offset } });
+      expect(Buffer.compare((decoded as Extract<RingMessage, { kind: 'chunk' }>).chunk.data as Buffer, data)).toBe(0);
+      // protobuf leaves zero fields out; with every field non-zero the bytes are the same
+      if (hop && segment && offset && bytes) expect(Buffer.compare(ours, serialize({ kind: 'chunk', chunk: { hop, segment, offset, data } }))).toBe(0);
+    }
+  });
+
+  it('refuses a message longer than a request may be from its length prefix, before buffering it', async () => {
+    const victim = await member(1);
+    const session = http2.connect(`http://${victim.peer.address}`);
+    open.push({ close: () => void session.destroy() });
+    const stream = session.request({ ':method': 'POST', ':path': '/emotrain.v1.Peer/Ring', 'content-type': 'application/grpc', authorization: `Bearer ${TOKEN}` });
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(MAX_REQUEST_BYTES + 1, 1);
+    stream.write(prefix);
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve));
+    expect(headers['grpc-status']).toBe(String(grpc.status.INVALID_ARGUMENT));
+    expect(decodeURIComponent(String(headers['grpc-message']))).toMatch(new RegExp(`a message of ${MAX_REQUEST_BYTES + 1} bytes; at most ${MAX_REQUEST_BYTES} are accepted`));
+  });
+
+  it('refuses any other call on the peer port, and a call that is not gRPC', async () => {
+    const victim = await member(1);
+    const session = http2.connect(`http://${victim.peer.address}`);
+    open.push({ close: () => void session.destroy() });
+    const answer = async (headers: http2.OutgoingHttpHeaders) => {
+      const stream = session.request(headers);
+      stream.end();
+      const got = await new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve));
+      return { status: got['grpc-status'], message: decodeURIComponent(String(got['grpc-message'])) };
+    };
+    const token = `Bearer ${TOKEN}`;
+    expect(await answer({ ':method': 'POST', ':path': '/emotrain.v1.Trainer/Join', 'content-type': 'application/grpc', authorization: token })).toMatchObject({ status: String(grpc.status.INVALID_ARGUMENT), message: expect.stringMatching(/serves only POST \/emotrain\.v1\.Peer\/Ring, not POST \/emotrain\.v1\.Trainer\/Join/) });
+    expect(await answer({ ':method': 'POST', ':path': '/emotrain.v1.Peer/Ring', 'content-type': 'text/plain', authorization: token })).toMatchObject({ status: String(grpc.status.INVALID_ARGUMENT), message: expect.stringMatching(/content-type "text\/plain" is not gRPC/) });
+    expect(await answer({ ':method': 'POST', ':path': '/emotrain.v1.Peer/Ring', 'content-type': 'application/grpc' })).toMatchObject({ status: String(grpc.status.UNAUTHENTICATED), message: expect.stringMatching(/no token given/) });
+  });
+
+  it('runs the ring over TLS when workers have certificates, and a plaintext peer cannot talk to it', async () => {
+    const tls = selfSigned();
+    const members = await Promise.all([0, 1, 2].map((r) => member(r, 64, undefined, tls)));
+    const ring = members.map((m) => m.peer);
+    const results = members.map(() => new Uint16Array(50));
+    const weights = [0.25, 0.25, 0.5];
+    const outcomes = members.map((m, r) => m.ring.run({ runId: RUN, step: 0, generation: 0, rank: m.rank, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(r, 50), weight: weights[r]!, result: results[r]! }));
+    await Promise.all(outcomes.map((o) => o.done));
+    const expected = Array.from(expectedSums(3, 50, weights));
+    for (const result of results) expect(Array.from(result)).toEqual(expected);
+
+    const Peer = loadPeerService().client;
+    const plain = new Peer(members[0]!.peer.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    open.push(plain);
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => plain.ring(authMetadata(TOKEN), { deadline: Date.now() + 3000 }, (e) => resolve(e)).end());
+    expect(error?.code).toBeOneOf([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED]);
   });
 });

@@ -41,15 +41,6 @@ export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCreden
 }
 
 /**
- * The worker's own Peer service serves TLS when the worker has a certificate of its own (peers
- * verify it with the run's CA, as they verify the coordinator), and plaintext otherwise.
- */
-export function peerServerCredentials(tls: TlsFiles | undefined): grpc.ServerCredentials {
-  if (tls?.cert && tls.key) return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
-  return grpc.ServerCredentials.createInsecure();
-}
-
-/**
  * Restarts of one step's exchange this worker goes along with: another member's upload broke off
  * (STEP_RESTARTED), or the coordinator dropped this worker's own upload half-sent, because it went
  * quiet too long (STREAM_IDLE) or its stream ended short (UPLOAD_INCOMPLETE). Either way the

@@ -9,11 +9,18 @@
 // --stream-idle-timeout while something is due (its header, or its next chunk once this worker
 // takes it) is closed with DEADLINE_EXCEEDED [STREAM_IDLE], and the step it carried fails naming
 // the peer; while it waits to be taken it is paused, and its silence is not the sender's.
+// The service is gRPC on node:http2 itself (shared/wire/http2-grpc.ts says why): the server checks
+// the path, content type and token from the call's headers, refuses a message from its length
+// prefix when it is longer than a request may be, and closes a connection that has not shown the
+// token within a minute.
 
-import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import { Deferred } from '../shared/deferred.js';
-import { EmotrainError, ProtocolError, describeError } from '../shared/errors.js';
-import { IdleLimit, SERVER_OPTIONS, loadPeerService, requireOneof, serviceError, TokenCheck, type PeerHandlers, type RingHeader, type RingMessage } from '../shared/wire/index.js';
+import { EmotrainError, ProtocolError } from '../shared/errors.js';
+import { MessageReader, messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, refusalHeaders, RING_PATH } from '../shared/wire/http2-grpc.js';
+import { bearerToken, IdleLimit, loadPeerService, MAX_REQUEST_BYTES, requireOneof, TokenCheck, type RingHeader, type RingMessage } from '../shared/wire/index.js';
+import type { TlsFiles } from './coordinator-client.js';
 
 /** One predecessor's stream for one step, as the all-reduce consumes it. */
 export interface IncomingRing {
@@ -33,11 +40,17 @@ const MAX_WAITING_STREAMS = 6;
 /** The idle limit until a run says its own (--stream-idle-timeout's default). */
 export const DEFAULT_PEER_IDLE_MS = 60_000;
 
-type RingCall = Parameters<PeerHandlers['Ring']>[0];
-type RingCallback = Parameters<PeerHandlers['Ring']>[1];
+/** Streams one connection may hold open at once (as the coordinator's gRPC server allows). */
+const MAX_STREAMS_PER_CONNECTION = 32;
+/** A connection that has not opened a stream with the run's token by then is closed. */
+const UNAUTHENTICATED_CONNECTION_MS = 60_000;
+
+/** The bytes of a call's answer: response headers, an empty RingAck, then grpc-status 0. */
+const RING_ACK = messagePrefix(0);
 
 export class PeerServer {
-  private readonly server = new grpc.Server(SERVER_OPTIONS);
+  private server: http2.Http2Server | http2.Http2SecureServer | undefined;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly tokens: TokenCheck;
   private readonly waiting = new Map<string, { generation: number; step: number; slot: Deferred<IncomingRing> }>();
   private runId: string | undefined;
@@ -47,12 +60,24 @@ export class PeerServer {
 
   constructor(token: string) {
     this.tokens = new TokenCheck(token);
-    const handlers: PeerHandlers = { Ring: (call, callback) => this.ring(call, callback) };
-    this.server.addService(loadPeerService().service, handlers);
   }
 
-  listen(address: string, credentials: grpc.ServerCredentials): Promise<number> {
-    return new Promise((resolve, reject) => this.server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port))));
+  /** Serves TLS when the worker has a certificate of its own (peers verify it with the run's CA). */
+  listen(address: string, tls?: TlsFiles): Promise<number> {
+    const options = { settings: { ...PEER_HTTP2_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }, maxSessionMemory: 64 };
+    const server = tls?.cert && tls.key ? http2.createSecureServer({ ...options, cert: tls.cert, key: tls.key }) : http2.createServer(options);
+    this.server = server;
+    server.on('session', (session) => this.session(session));
+    server.on('stream', (stream, headers) => this.ring(stream, headers));
+    const { host, port } = hostAndPort(address);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const bound = server.address();
+        resolve(typeof bound === 'object' && bound ? bound.port : port);
+      });
+    });
   }
 
   /**
@@ -109,8 +134,20 @@ export class PeerServer {
     return generation > this.currentGeneration && generation <= this.currentGeneration + MAX_GENERATIONS_AHEAD && step >= this.currentStep - 1 && step <= this.currentStep + 2;
   }
 
-  private ring(call: RingCall, callback: RingCallback): void {
-    const peer = call.getPeer();
+  private session(session: http2.ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('error', () => undefined);
+    session.once('close', () => this.sessions.delete(session));
+    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+    // Until a stream proves the token, a connection is a stranger's: held a minute at most.
+    const stranger = setTimeout(() => session.destroy(), UNAUTHENTICATED_CONNECTION_MS);
+    stranger.unref();
+    authenticated.set(session, () => clearTimeout(stranger));
+  }
+
+  private ring(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const peer = peerName(stream.session?.socket);
+    stream.on('error', () => undefined);
     let answered = false;
     // What the stream owes next, and the all-reduce reading it (once it does): both told when it goes quiet.
     let awaited = 'its header';
@@ -124,73 +161,124 @@ export class PeerServer {
       idle.stop();
       if (answered) return;
       answered = true;
-      if (error) callback(serviceError(error));
-      else callback(null, {});
+      if (stream.destroyed || stream.closed) return;
+      if (error) {
+        stream.respond(refusalHeaders(error), { endStream: true });
+        // What the sender still has in flight is not read: the stream is reset once the status went out.
+        stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(RING_ACK);
     };
     try {
-      this.tokens.require(call.metadata, peer);
+      if (headers[':method'] !== 'POST' || headers[':path'] !== RING_PATH) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a worker's peer port serves only POST ${RING_PATH}, not ${String(headers[':method'])} ${String(headers[':path'])}`);
+      if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: content-type ${JSON.stringify(headers['content-type'] ?? '')} is not gRPC`);
+      this.tokens.requireToken(bearerToken(headers.authorization), peer);
+      if (stream.session) authenticated.get(stream.session)?.();
     } catch (error) {
       answer(error);
       return;
     }
-    call.pause();
-    call.once('data', (first) => {
+    // Where a message that does not fit goes: the answer, and once the all-reduce reads, it too.
+    let broken = (error: unknown) => answer(error);
+    const decode = loadPeerService().service.Ring.requestDeserialize;
+    const messageOf = (bytes: Buffer) => requireOneof(decode(bytes) as RingMessage, 'a ring message');
+    const messages = new MessageReader(MAX_REQUEST_BYTES, `the ring stream from ${peer}`, (first) => {
+      idle.touch();
+      const message = messageOf(first);
+      if (message.kind !== 'header') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a ring stream must start with its header`);
+      const header = message.header as RingHeader;
+      if (header.runId !== this.runId) throw new ProtocolError('PROTOCOL_WRONG_RUN', `${peer}: ring stream for run ${JSON.stringify(header.runId.slice(0, 64))}, this worker is in run ${this.runId ?? '(none yet)'}`);
+      if (!this.acceptable(header.generation, header.step)) {
+        throw new ProtocolError('PROTOCOL_WRONG_STEP', `${peer}: ring stream for step ${header.step} of generation ${header.generation}, this worker is at step ${this.currentStep} of generation ${this.currentGeneration}`);
+      }
+      if (!this.waiting.has(`${header.generation}/${header.step}`) && this.waiting.size >= MAX_WAITING_STREAMS) {
+        throw new ProtocolError('PROTOCOL_INVALID', `${peer}: too many ring streams waiting (${this.waiting.size}); refused step ${header.step} of generation ${header.generation}`);
+      }
+      const slot = this.slot(header.generation, header.step);
+      if (slot.settled) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring stream for step ${header.step}`);
+      // Waiting to be taken: held paused by this worker, so its silence is not the sender's.
+      stream.pause();
+      idle.pause();
+      let ended = false;
+      messages.hold();
+      slot.resolve({
+        header,
+        consume: (handlers) => {
+          let chunks = 0;
+          awaited = `chunk 1 of step ${header.step}`;
+          reader = handlers.error;
+          const failed = (error: unknown) => {
+            if (ended) return;
+            ended = true;
+            handlers.error(error as Error);
+            answer(error);
+          };
+          messages.hold((bytes) => {
+            awaited = `chunk ${++chunks + 1} of step ${header.step}`;
+            const chunk = messageOf(bytes);
+            if (chunk.kind !== 'chunk') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring header in step ${header.step}`);
+            handlers.chunk(chunk.chunk);
+          });
+          broken = failed;
+          if (stream.destroyed || stream.closed) return failed(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`));
+          stream.on('end', () => {
+            idle.stop();
+            if (ended) return;
+            if (!messages.atBoundary) return failed(new ProtocolError('PROTOCOL_WRONG_SIZE', `the ring stream from ${peer} ended inside a message`));
+            ended = true;
+            handlers.end();
+          });
+          stream.on('close', () => {
+            if (!answered) failed(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`));
+          });
+          idle.resume();
+          try {
+            messages.release();
+          } catch (error) {
+            failed(error);
+            return;
+          }
+          stream.resume();
+        },
+        reject: (error) => answer(error),
+        accept: () => answer(undefined),
+      });
+    });
+    stream.on('data', (data: Buffer) => {
       idle.touch();
       try {
-        const message = requireOneof(first, 'a ring message');
-        if (message.kind !== 'header') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a ring stream must start with its header`);
-        const header = message.header as RingHeader;
-        if (header.runId !== this.runId) throw new ProtocolError('PROTOCOL_WRONG_RUN', `${peer}: ring stream for run ${JSON.stringify(header.runId.slice(0, 64))}, this worker is in run ${this.runId ?? '(none yet)'}`);
-        if (!this.acceptable(header.generation, header.step)) {
-          throw new ProtocolError('PROTOCOL_WRONG_STEP', `${peer}: ring stream for step ${header.step} of generation ${header.generation}, this worker is at step ${this.currentStep} of generation ${this.currentGeneration}`);
-        }
-        if (!this.waiting.has(`${header.generation}/${header.step}`) && this.waiting.size >= MAX_WAITING_STREAMS) {
-          throw new ProtocolError('PROTOCOL_INVALID', `${peer}: too many ring streams waiting (${this.waiting.size}); refused step ${header.step} of generation ${header.generation}`);
-        }
-        const slot = this.slot(header.generation, header.step);
-        if (slot.settled) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring stream for step ${header.step}`);
-        call.pause();
-        // Waiting to be taken: held paused by this worker, so its silence is not the sender's.
-        idle.pause();
-        slot.resolve({
-          header,
-          consume: (handlers) => {
-            let chunks = 0;
-            awaited = `chunk 1 of step ${header.step}`;
-            reader = handlers.error;
-            idle.resume();
-            call.on('data', (received) => {
-              idle.touch();
-              awaited = `chunk ${++chunks + 1} of step ${header.step}`;
-              try {
-                const chunk = requireOneof(received, 'a ring message');
-                if (chunk.kind !== 'chunk') throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a second ring header in step ${header.step}`);
-                handlers.chunk(chunk.chunk);
-              } catch (error) {
-                handlers.error(error as Error);
-                answer(error);
-              }
-            });
-            call.on('end', () => {
-              idle.stop();
-              handlers.end();
-            });
-            call.on('error', (error) => handlers.error(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} failed: ${describeError(error)}`)));
-            call.on('cancelled', () => handlers.error(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`)));
-            call.resume();
-          },
-          reject: (error) => answer(error),
-          accept: () => answer(undefined),
-        });
+        messages.push(data);
       } catch (error) {
-        answer(error);
+        broken(error);
       }
     });
-    call.resume();
+    stream.on('close', () => idle.stop());
   }
 
   async close(): Promise<void> {
     for (const { slot } of this.waiting.values()) if (!slot.settled) slot.reject(new ProtocolError('PROTOCOL_INVALID', 'the worker is leaving'));
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    const server = this.server;
+    if (!server) return;
+    for (const session of this.sessions) session.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Sessions that have not shown the token yet, each with what clears its deadline. */
+const authenticated = new WeakMap<http2.Http2Session, () => void>();
+
+/** "host:port", "[v6]:port": what listen() takes. */
+function hostAndPort(address: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
+  if (!match) throw new ProtocolError('PROTOCOL_INVALID', `peer listen address ${JSON.stringify(address)} is not HOST:PORT`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port: Number(match[3]) };
+}
+
+/** The other end of a connection as grpc-js names a peer: host:port, an IPv6 host in brackets. */
+function peerName(socket: Socket | undefined): string {
+  const host = socket?.remoteAddress ?? 'unknown';
+  return `${host.includes(':') ? `[${host}]` : host}:${socket?.remotePort ?? 0}`;
 }

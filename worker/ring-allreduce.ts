@@ -10,13 +10,13 @@
 // with own the worker's own loss-scaled gradient in fp16 and w its shard / global batch; the first
 // hop sends half(fl32(0 + w · own)). fp32 runs the same without the halves.
 
-import * as grpc from '@grpc/grpc-js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, describeError } from '../shared/errors.js';
 import { Fp16Kernels } from '../shared/fp16/kernels.js';
 import { isReduceScatter, nextRank, ownedSegment, previousRank, ringHops, ringSegments, ringStream, type RingChunkPlan } from '../shared/ring-plan.js';
-import { authMetadata, bytesOf, CHANNEL_OPTIONS, CHUNK_BYTES, loadPeerService, rpcError, writeMessage, type PeerClient, type RingPeer, type TensorDtype } from '../shared/wire/index.js';
-import type { RingMessage } from '../shared/wire/generated/emotrain/v1/RingMessage.js';
+import { bytesOf, CHUNK_BYTES, type RingPeer, type TensorDtype } from '../shared/wire/index.js';
+import type { TlsFiles } from './coordinator-client.js';
+import { PeerLinks } from './peer-link.js';
 import type { IncomingRing, PeerServer } from './peer-server.js';
 
 export interface RingStep {
@@ -45,7 +45,7 @@ export interface RingOutcome {
 }
 
 export class RingAllReduce {
-  private readonly clients = new Map<string, PeerClient>();
+  private readonly links: PeerLinks;
   private readonly kernels: Fp16Kernels;
   private readonly chunkElements: number;
   /** Wakes the sender of the step in progress when a chunk is ready to go (or its call broke). */
@@ -55,22 +55,13 @@ export class RingAllReduce {
 
   constructor(
     private readonly server: PeerServer,
-    private readonly token: string,
-    private readonly credentials: grpc.ChannelCredentials,
+    token: string,
+    tls: TlsFiles | undefined,
     chunkBytes = CHUNK_BYTES,
   ) {
     this.chunkElements = chunkBytes / 4;
     this.kernels = new Fp16Kernels(this.chunkElements);
-  }
-
-  private client(address: string): PeerClient {
-    let client = this.clients.get(address);
-    if (!client) {
-      const Peer = loadPeerService().client;
-      client = new Peer(address, this.credentials, CHANNEL_OPTIONS);
-      this.clients.set(address, client);
-    }
-    return client;
+    this.links = new PeerLinks(token, tls);
   }
 
   /** The failure of the step in progress, if any, to call when the run stops under it. */
@@ -82,8 +73,7 @@ export class RingAllReduce {
   }
 
   close(): void {
-    for (const client of this.clients.values()) client.close();
-    this.clients.clear();
+    this.links.close();
   }
 
   run(step: RingStep): RingOutcome {
@@ -235,13 +225,11 @@ export class RingAllReduce {
   ): Promise<void> {
     const world = step.ring.length;
     const what = `the ring stream of step ${step.step} to worker ${next.rank} (${next.address})`;
-    const answered = new Deferred<void>();
+    const call = this.links.open(next.address, what);
     let broken: Error | undefined;
-    const call = this.client(next.address).ring(authMetadata(this.token), (error) => {
-      if (!error) return answered.resolve();
-      broken = rpcError(what, error);
-      answered.reject(broken);
-      // A send waiting for its next chunk learns of it at once.
+    // A send waiting for its next chunk learns at once that the call failed.
+    call.answered.catch((error: Error) => {
+      broken ??= error;
       this.wakeSender?.();
     });
     onStop((error) => {
@@ -251,25 +239,21 @@ export class RingAllReduce {
     });
     const elementBytes = step.own instanceof Uint16Array ? 2 : 4;
     try {
-      await writeMessage<RingMessage>(call, {
-        kind: 'header',
-        header: { runId: step.runId, step: step.step, generation: step.generation, senderRank: step.rank, worldSize: world, gradientElements: step.own.length, dtype: step.dtype },
-      });
+      await call.sendHeader({ runId: step.runId, step: step.step, generation: step.generation, senderRank: step.rank, worldSize: world, gradientElements: step.own.length, dtype: step.dtype });
       for (let i = 0; i < plan.length; i++) {
         while (i >= ready() && !broken) await new Promise<void>((resolve) => sleep(resolve));
         if (broken) throw broken;
         const chunk = plan[i]!;
         // Reduce-scatter hops send partial sums (the last one's target is the result: final values).
         const source = isReduceScatter(chunk.hop, world) ? this.partials : step.result;
-        const data = bytesOf(source).subarray(chunk.offset * elementBytes, (chunk.offset + chunk.count) * elementBytes);
-        await writeMessage<RingMessage>(call, { kind: 'chunk', chunk: { hop: chunk.hop, segment: chunk.segment, offset: chunk.offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } });
+        await call.sendChunk(chunk.hop, chunk.segment, chunk.offset, bytesOf(source).subarray(chunk.offset * elementBytes, (chunk.offset + chunk.count) * elementBytes));
       }
       call.end();
     } catch (error) {
       call.cancel();
       throw new ProtocolError('PROTOCOL_INVALID', `${what} failed: ${describeError(error)}`, { cause: error });
     }
-    await answered.promise;
+    await call.answered;
   }
 }
 

@@ -20,7 +20,7 @@ import { memoryBudgetBytes } from '../shared/backend/memory-fit.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';
-import { CoordinatorClient, clientCredentials, peerServerCredentials, type TlsFiles } from './coordinator-client.js';
+import { CoordinatorClient, clientCredentials, type TlsFiles } from './coordinator-client.js';
 import { DataPool } from '../shared/data/data-pool.js';
 import { HeartbeatThread } from './heartbeat.js';
 import { PeerServer } from './peer-server.js';
@@ -115,7 +115,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
   let lostAt: number | undefined;
   try {
     const listen = options.peerListen ?? (isLoopbackAddress(options.coordinator) ? '127.0.0.1:0' : '0.0.0.0:0');
-    const peerPort = await peers.listen(listen, peerServerCredentials(options.tls));
+    const peerPort = await peers.listen(listen, options.tls);
     const peerHost = listen.replace(/:\d+$/, '');
     const peerAddress = options.peerAddress ?? `${peerHost === '0.0.0.0' || peerHost === '[::]' ? '' : peerHost}:${peerPort}`;
     for (let attempt = 0; ; attempt++) {
@@ -225,7 +225,7 @@ async function runSession(options: WorkerOptions, session: SessionContext): Prom
     const manifest = await client.fetchState(member, (m) => replica.stateTargets(m, `coordinator ${options.coordinator}`));
     replica.adoptFetchedState(manifest);
     const allreduce = config.allreduce ?? 'star';
-    if (allreduce === 'ring') ring = new RingAllReduce(peers, options.token, clientCredentials(options.tls));
+    if (allreduce === 'ring') ring = new RingAllReduce(peers, options.token, options.tls);
     const exchange: StepExchangeContext = { client, replica, member, rank: joined.rank, allreduce, ring };
     commandStream = client.commands(member);
     // A stop (or the end of the stream) while a ring step waits for its peers ends that step at once.

@@ -12,7 +12,7 @@ import { Fp16Kernels } from '../../shared/fp16/kernels.js';
 import { bytesOf, PROTOCOL_VERSION, type TensorDtype } from '../../shared/wire/index.js';
 import { validateWorkerConfig, type WorkerConfig } from '../../shared/config.js';
 import { CommandQueue } from '../../worker/command-queue.js';
-import { CoordinatorClient, clientCredentials } from '../../worker/coordinator-client.js';
+import { CoordinatorClient } from '../../worker/coordinator-client.js';
 import { PeerServer } from '../../worker/peer-server.js';
 import { RingAllReduce } from '../../worker/ring-allreduce.js';
 import { exchangeStep, type ExchangeReplica } from '../../worker/step-exchange.js';
@@ -71,7 +71,7 @@ class FlatReplica implements ExchangeReplica {
 const [address, token] = process.argv.slice(2) as [string, string];
 const client = new CoordinatorClient(address, token);
 const peers = new PeerServer(token);
-const peerPort = await peers.listen('127.0.0.1:0', (await import('../../worker/coordinator-client.js')).peerServerCredentials(undefined));
+const peerPort = await peers.listen('127.0.0.1:0');
 await client.waitForReady(30_000);
 const joined = await client.join({
   protocolVersion: PROTOCOL_VERSION, host: 'bench', gpu: -1, pid: process.pid, backend: 'cpu', requestedRank: -1, localData: false, peerAddress: `127.0.0.1:${peerPort}`,
@@ -91,7 +91,7 @@ const flat = replica!;
 flat.optimizer.iteration = manifest.optimizerIteration;
 let lossScale = manifest.lossScale;
 const allreduce = config.allreduce ?? 'star';
-const ring = allreduce === 'ring' ? new RingAllReduce(peers, token, clientCredentials(undefined)) : undefined;
+const ring = allreduce === 'ring' ? new RingAllReduce(peers, token, undefined) : undefined;
 const context = { client, replica: flat, member: ref, rank: joined.rank, allreduce, ring };
 const exchangeSeconds: number[] = [];
 const exchangeSpans: Array<{ step: number; start: number; end: number }> = [];

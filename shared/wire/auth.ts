@@ -11,7 +11,11 @@ export function authMetadata(token: string): grpc.Metadata {
 }
 
 export function tokenFromMetadata(metadata: grpc.Metadata): string | undefined {
-  const value = metadata.get('authorization')[0];
+  return bearerToken(metadata.get('authorization')[0]);
+}
+
+/** The token of an `authorization: Bearer <token>` header value. */
+export function bearerToken(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^Bearer (.+)$/.exec(value);
   return match ? match[1] : undefined;
@@ -27,7 +31,11 @@ export class TokenCheck {
 
   /** Throws AUTH_REFUSED naming `peer` unless `metadata` carries the run's token. */
   require(metadata: grpc.Metadata, peer: string): void {
-    const token = tokenFromMetadata(metadata);
+    this.requireToken(tokenFromMetadata(metadata), peer);
+  }
+
+  /** The same for a token already taken from its header (undefined: none given). */
+  requireToken(token: string | undefined, peer: string): void {
     const given = Buffer.from(token ?? '', 'utf8');
     if (token === undefined || given.length !== this.expected.length || !timingSafeEqual(given, this.expected)) {
       throw new AuthError('AUTH_REFUSED', `${peer}: ${token === undefined ? 'no token given' : 'wrong token'} (workers need the run's --token or EMOTRAIN_TOKEN)`);

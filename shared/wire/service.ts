@@ -30,7 +30,8 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 };
 
 /**
- * What a server (the coordinator, a worker's Peer service) accepts from a client. Clients send
+ * What a server (the coordinator; a worker's Peer service, worker/peer-server.ts, holds itself to
+ * the same) accepts from a client. Clients send
  * nothing bigger than a payload chunk and its header, or an evaluation report (about 35 bytes per
  * sample of a shard), so a bigger message is refused from its length prefix, before it is
  * buffered and before the token is checked; and a connection may hold only so many streams.
@@ -46,7 +47,8 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
  * The coordinator's server also closes a connection with no call open for a minute (GOAWAY):
  * idle tokenless connections are held that long at most. A worker in the run always has its
  * command and heartbeat streams open, so its connections are never idle. (A worker's Peer service
- * keeps SERVER_OPTIONS: ring links carry no call between steps, and a validation can take minutes.)
+ * closes only connections that never showed the token: ring links carry no call between steps,
+ * and a validation can take minutes.)
  */
 export const COORDINATOR_SERVER_OPTIONS: grpc.ServerOptions = {
   ...SERVER_OPTIONS,

@@ -6,7 +6,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { EmotrainError, describeError, type ErrorCode } from '../errors.js';
 
-const CODE_KEY = 'emotrain-error-code';
+/** Trailing metadata key of our own error code. */
+export const ERROR_CODE_KEY = 'emotrain-error-code';
 
 /** A call that failed; `grpcStatus` is the status it failed with. */
 export class RpcError extends EmotrainError {
@@ -41,7 +42,7 @@ export function serviceError(error: unknown): grpc.ServiceError {
   serviceError.details = message;
   serviceError.metadata = new grpc.Metadata();
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') serviceError.metadata.set(CODE_KEY, code);
+  if (typeof code === 'string') serviceError.metadata.set(ERROR_CODE_KEY, code);
   return serviceError;
 }
 
@@ -60,7 +61,7 @@ const CODE_BY_STATUS: Partial<Record<grpc.status, ErrorCode>> = {
 export function rpcError(what: string, error: grpc.ServiceError | Error): RpcError {
   const status = 'code' in error && typeof error.code === 'number' ? (error.code as grpc.status) : grpc.status.UNKNOWN;
   const details = 'details' in error && error.details ? error.details : error.message;
-  const sent = 'metadata' in error && error.metadata instanceof grpc.Metadata ? error.metadata.get(CODE_KEY)[0] : undefined;
+  const sent = 'metadata' in error && error.metadata instanceof grpc.Metadata ? error.metadata.get(ERROR_CODE_KEY)[0] : undefined;
   const code = typeof sent === 'string' && /^[A-Z_]+$/.test(sent) ? (sent as ErrorCode) : (CODE_BY_STATUS[status] ?? 'RPC_FAILED');
   return new RpcError(code, `${what} failed [${grpc.status[status] ?? status}]: ${details}`, status, { cause: error });
 }

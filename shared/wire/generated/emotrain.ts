@@ -64,6 +64,9 @@ export interface ProtoGrpcType {
        * Worker to worker, for `--allreduce ring`: each worker streams one step's reduce-scatter and
        * all-gather chunks to the next rank of the ring, which validates every message (run, step,
        * sender, hop, segment, offset, size) before it uses a byte. The token covers these calls too.
+       * Both ends speak this call on node:http2 directly (shared/wire/http2-grpc.ts), with wide
+       * flow-control windows and the chunk bytes written uncopied; any gRPC client or server can talk to
+       * either end.
        */
       Peer: SubtypeConstructor<typeof grpc.Client, _emotrain_v1_PeerClient> & { service: _emotrain_v1_PeerDefinition }
       ReducedHeader: MessageTypeDefinition<_emotrain_v1_ReducedHeader, _emotrain_v1_ReducedHeader__Output>

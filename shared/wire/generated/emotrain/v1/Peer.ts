@@ -10,6 +10,9 @@ import type { RingMessage as _emotrain_v1_RingMessage, RingMessage__Output as _e
  * Worker to worker, for `--allreduce ring`: each worker streams one step's reduce-scatter and
  * all-gather chunks to the next rank of the ring, which validates every message (run, step,
  * sender, hop, segment, offset, size) before it uses a byte. The token covers these calls too.
+ * Both ends speak this call on node:http2 directly (shared/wire/http2-grpc.ts), with wide
+ * flow-control windows and the chunk bytes written uncopied; any gRPC client or server can talk to
+ * either end.
  */
 export interface PeerClient extends grpc.Client {
   Ring(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_emotrain_v1_RingAck__Output>): grpc.ClientWritableStream<_emotrain_v1_RingMessage>;
@@ -27,6 +30,9 @@ export interface PeerClient extends grpc.Client {
  * Worker to worker, for `--allreduce ring`: each worker streams one step's reduce-scatter and
  * all-gather chunks to the next rank of the ring, which validates every message (run, step,
  * sender, hop, segment, offset, size) before it uses a byte. The token covers these calls too.
+ * Both ends speak this call on node:http2 directly (shared/wire/http2-grpc.ts), with wide
+ * flow-control windows and the chunk bytes written uncopied; any gRPC client or server can talk to
+ * either end.
  */
 export interface PeerHandlers extends grpc.UntypedServiceImplementation {
   Ring: grpc.handleClientStreamingCall<_emotrain_v1_RingMessage__Output, _emotrain_v1_RingAck>;

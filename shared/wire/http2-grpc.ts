@@ -1,0 +1,185 @@
+// gRPC's wire format spoken directly on node:http2, for the one call whose bytes are the bulk of
+// a ring step: Peer.Ring (worker/peer-server.ts serves it, worker/peer-link.ts calls it). grpc-js
+// moves about 0.15 GB/s through one stream on this machine, where node:http2 itself moves 0.5 GB/s
+// and loopback TCP 0.8 GB/s (issue 11): its per-message copies, per-write callbacks and 64 KiB
+// flow-control windows cost more CPU than the data. The bytes on the wire are gRPC's all the same
+// (HTTP/2 POST to /emotrain.v1.Peer/Ring, messages behind a 5-byte length prefix, the status in
+// trailers), so a grpc-js client or server talks to either end; the tests use one for each.
+// https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md is the definition followed.
+
+import * as grpc from '@grpc/grpc-js';
+import { ProtocolError, describeError } from '../errors.js';
+import { statusOf, ERROR_CODE_KEY } from './status.js';
+
+/** The path of the call (package emotrain.v1, service Peer, method Ring). */
+export const RING_PATH = '/emotrain.v1.Peer/Ring';
+/**
+ * Flow-control windows of peer links: a stream may have this much in flight before the receiver
+ * reads it (HTTP/2's default, 64 KiB, is a round trip per 64 KiB), and a connection four times it.
+ * A stream waiting to be taken holds at most this much of the receiver's memory.
+ */
+export const PEER_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+export const PEER_SESSION_WINDOW_BYTES = 4 * PEER_STREAM_WINDOW_BYTES;
+/** DATA frames up to this size: fewer frames (and callbacks) per chunk than HTTP/2's 16 KiB. */
+export const PEER_MAX_FRAME_BYTES = 256 * 1024;
+export const PEER_HTTP2_SETTINGS = { initialWindowSize: PEER_STREAM_WINDOW_BYTES, maxFrameSize: PEER_MAX_FRAME_BYTES } as const;
+
+/** The 5-byte prefix of an uncompressed message of `length` bytes. */
+export function messagePrefix(length: number): Buffer {
+  const prefix = Buffer.allocUnsafe(5);
+  prefix[0] = 0;
+  prefix.writeUInt32BE(length, 1);
+  return prefix;
+}
+
+/**
+ * Splits a stream's DATA into gRPC messages. Each message is handed over as one Buffer that stays
+ * valid only during the call (it is reused for the next one); a length prefix above `maxBytes` or a
+ * compressed message is refused before anything of it is buffered. A handler may hold() the
+ * reader: what is left of the DATA waits, uncopied, until release().
+ */
+export class MessageReader {
+  private readonly prefix = Buffer.alloc(5);
+  private prefixFilled = 0;
+  private body: Buffer = Buffer.alloc(0);
+  private bodyLength = -1;
+  private bodyFilled = 0;
+  private failed = false;
+  private held = false;
+  private readonly waiting: Buffer[] = [];
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly what: string,
+    private onMessage: (message: Buffer) => void,
+  ) {}
+
+  /** Takes one DATA piece; throws (and takes nothing more) when the stream does not fit. */
+  push(data: Buffer): void {
+    if (this.failed) return;
+    if (this.held) {
+      this.waiting.push(data);
+      return;
+    }
+    this.guarded(() => this.take(data));
+  }
+
+  /** Stops handing messages over (the rest waits); `handler` takes them from release() on. */
+  hold(handler?: (message: Buffer) => void): void {
+    this.held = true;
+    if (handler) this.onMessage = handler;
+  }
+
+  release(): void {
+    this.held = false;
+    while (!this.held && !this.failed && this.waiting.length > 0) {
+      const data = this.waiting.shift()!;
+      this.guarded(() => this.take(data));
+    }
+  }
+
+  /** Whether everything pushed was handed over and the stream is between messages. */
+  get atBoundary(): boolean {
+    return this.prefixFilled === 0 && this.bodyLength < 0 && this.waiting.length === 0;
+  }
+
+  private guarded(take: () => void): void {
+    try {
+      take();
+    } catch (error) {
+      this.failed = true;
+      throw error;
+    }
+  }
+
+  private take(data: Buffer): void {
+    let at = 0;
+    while (at < data.length) {
+      if (this.held) {
+        this.waiting.unshift(data.subarray(at));
+        return;
+      }
+      if (this.bodyLength < 0) {
+        const n = Math.min(5 - this.prefixFilled, data.length - at);
+        data.copy(this.prefix, this.prefixFilled, at, at + n);
+        this.prefixFilled += n;
+        at += n;
+        if (this.prefixFilled < 5) return;
+        if (this.prefix[0] !== 0) throw new ProtocolError('PROTOCOL_INVALID', `${this.what}: a compressed message (flag ${this.prefix[0]}); peer links send them uncompressed`);
+        const length = this.prefix.readUInt32BE(1);
+        if (length > this.maxBytes) throw new ProtocolError('PROTOCOL_WRONG_SIZE', `${this.what}: a message of ${length} bytes; at most ${this.maxBytes} are accepted`);
+        this.prefixFilled = 0;
+        this.bodyFilled = 0;
+        // The whole message inside this piece: handed over as it is, without a copy.
+        if (data.length - at >= length) {
+          const message = data.subarray(at, at + length);
+          at += length;
+          this.onMessage(message);
+          continue;
+        }
+        this.bodyLength = length;
+        if (this.body.length < length) this.body = Buffer.allocUnsafe(length);
+        continue;
+      }
+      const n = Math.min(this.bodyLength - this.bodyFilled, data.length - at);
+      data.copy(this.body, this.bodyFilled, at, at + n);
+      this.bodyFilled += n;
+      at += n;
+      if (this.bodyFilled === this.bodyLength) {
+        const message = this.body.subarray(0, this.bodyLength);
+        this.bodyLength = -1;
+        this.onMessage(message);
+      }
+    }
+  }
+}
+
+/** grpc-message is percent-encoded: every byte outside printable ASCII, and '%' itself. */
+export function encodeGrpcMessage(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+export function decodeGrpcMessage(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Response headers and trailers in one (a "trailers-only" answer): how a call is refused. */
+export function refusalHeaders(error: unknown): Record<string, string> {
+  const headers: Record<string, string> = {
+    ':status': '200',
+    'content-type': 'application/grpc+proto',
+    'grpc-status': String(statusOf(error)),
+    'grpc-message': encodeGrpcMessage(describeError(error)),
+  };
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) headers[ERROR_CODE_KEY] = code;
+  return headers;
+}
+
+/**
+ * A call's status from the headers or trailers that carry it, as grpc-js reports a failed call
+ * (code, details, metadata with our error code), for rpcError(); undefined when it succeeded.
+ */
+export function statusFrom(headers: Record<string, string | string[] | undefined>): grpc.ServiceError | null | undefined {
+  const status = headers['grpc-status'];
+  if (status === undefined) return undefined;
+  const code = Number(status);
+  if (code === grpc.status.OK) return null;
+  const message = headers['grpc-message'];
+  const details = typeof message === 'string' ? decodeGrpcMessage(message) : `status ${String(status)}`;
+  const error = new Error(details) as grpc.ServiceError;
+  error.code = Number.isInteger(code) ? (code as grpc.status) : grpc.status.UNKNOWN;
+  error.details = details;
+  error.metadata = new grpc.Metadata();
+  const ours = headers[ERROR_CODE_KEY];
+  if (typeof ours === 'string') error.metadata.set(ERROR_CODE_KEY, ours);
+  return error;
+}

@@ -1,0 +1,200 @@
+// The sending end of ring streams (--allreduce ring): one HTTP/2 connection per successor, kept
+// between steps, and one Peer.Ring call per step on it, spoken as gRPC on node:http2
+// (shared/wire/http2-grpc.ts says why). A chunk goes out as its message prefix and the gradient
+// bytes themselves, never copied: the all-reduce leaves them untouched until the successor answered.
+// Plaintext, or TLS verified with the run's CA when the worker has TLS files (as the coordinator's
+// channel is).
+
+import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
+import { messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, RING_PATH, statusFrom } from '../shared/wire/http2-grpc.js';
+import { loadPeerService, rpcError, type RingMessage } from '../shared/wire/index.js';
+import type { TlsFiles } from './coordinator-client.js';
+
+/** One step's call to a successor. */
+export interface RingCall {
+  /** Sends one message made of `parts`; resolves when more may be written (flow control). */
+  send(parts: readonly Uint8Array[]): Promise<void>;
+  /** The ring header, serialized as gRPC would. */
+  sendHeader(header: Extract<RingMessage, { kind: 'header' }>['header']): Promise<void>;
+  /** One chunk: hop, segment, offset and its bytes (sent as they are). */
+  sendChunk(hop: number, segment: number, offset: number, data: Uint8Array): Promise<void>;
+  end(): void;
+  cancel(): void;
+  /** Settles with the successor's answer: resolves on OK, rejects with the refusal or the broken link. */
+  readonly answered: Promise<void>;
+}
+
+export class PeerLinks {
+  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+
+  constructor(
+    private readonly token: string,
+    private readonly tls: TlsFiles | undefined,
+  ) {}
+
+  /** Opens the Ring call of one step to `address`; `what` names it in errors. */
+  open(address: string, what: string): RingCall {
+    const session = this.session(address);
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': RING_PATH,
+      'content-type': 'application/grpc+proto',
+      te: 'trailers',
+      authorization: `Bearer ${this.token}`,
+    });
+    return new Http2RingCall(stream, what);
+  }
+
+  close(): void {
+    for (const session of this.sessions.values()) session.destroy();
+    this.sessions.clear();
+  }
+
+  private session(address: string): http2.ClientHttp2Session {
+    const kept = this.sessions.get(address);
+    if (kept && !kept.closed && !kept.destroyed) return kept;
+    const tls = this.tls;
+    const session = tls
+      ? http2.connect(`https://${address}`, { settings: PEER_HTTP2_SETTINGS, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) })
+      : http2.connect(`http://${address}`, { settings: PEER_HTTP2_SETTINGS });
+    const forget = () => {
+      if (this.sessions.get(address) === session) this.sessions.delete(address);
+    };
+    session.on('error', forget);
+    session.on('goaway', forget);
+    session.on('close', forget);
+    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+    this.sessions.set(address, session);
+    return session;
+  }
+}
+
+class Http2RingCall implements RingCall {
+  readonly answered: Promise<void>;
+  private settled = false;
+  private broken: Error | undefined;
+  private resolveAnswer!: () => void;
+  private rejectAnswer!: (error: Error) => void;
+  /** Writers waiting for the stream to drain (or break). */
+  private drained: Array<() => void> = [];
+
+  constructor(
+    private readonly stream: http2.ClientHttp2Stream,
+    private readonly what: string,
+  ) {
+    this.answered = new Promise<void>((resolve, reject) => {
+      this.resolveAnswer = resolve;
+      this.rejectAnswer = reject;
+    });
+    this.answered.catch(() => undefined);
+    stream.on('response', (headers) => {
+      // A status in the response headers: a "trailers-only" answer (a refusal).
+      const status = statusFrom(headers);
+      if (status !== undefined) this.settle(status);
+    });
+    stream.on('trailers', (trailers) => {
+      const status = statusFrom(trailers);
+      this.settle(status === undefined ? failure(grpc.status.UNKNOWN, 'the answer carried no grpc-status') : status);
+    });
+    stream.on('data', () => undefined); // the RingAck: an empty message
+    stream.on('drain', () => this.wake());
+    stream.on('error', (error) => this.settle(failure(grpc.status.UNAVAILABLE, error.message)));
+    stream.on('close', () => {
+      const reset = stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR ? '' : ` (reset, code ${stream.rstCode})`;
+      this.settle(failure(grpc.status.UNAVAILABLE, `the stream closed without an answer${reset}`));
+      this.wake();
+    });
+  }
+
+  async send(parts: readonly Uint8Array[]): Promise<void> {
+    if (this.broken) throw this.broken;
+    let length = 0;
+    for (const part of parts) length += part.byteLength;
+    let flowing = this.stream.write(messagePrefix(length));
+    for (const part of parts) flowing = this.stream.write(part);
+    if (!flowing) await new Promise<void>((resolve) => this.drained.push(resolve));
+    if (this.broken) throw this.broken;
+  }
+
+  sendHeader(header: Extract<RingMessage, { kind: 'header' }>['header']): Promise<void> {
+    return this.send([loadPeerService().service.Ring.requestSerialize({ kind: 'header', header })]);
+  }
+
+  sendChunk(hop: number, segment: number, offset: number, data: Uint8Array): Promise<void> {
+    return this.send([ringChunkPrefix(hop, segment, offset, data.byteLength), data]);
+  }
+
+  end(): void {
+    if (!this.stream.closed) this.stream.end();
+  }
+
+  cancel(): void {
+    if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  private settle(status: grpc.ServiceError | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (status === null) {
+      this.resolveAnswer();
+      return;
+    }
+    this.broken = rpcError(this.what, status);
+    this.rejectAnswer(this.broken);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const resolve of this.drained.splice(0)) resolve();
+  }
+}
+
+function failure(code: grpc.status, details: string): grpc.ServiceError {
+  const error = new Error(details) as grpc.ServiceError;
+  error.code = code;
+  error.details = details;
+  error.metadata = new grpc.Metadata();
+  return error;
+}
+
+/**
+ * The protobuf bytes of RingMessage{chunk: RingChunk{hop, segment, offset, data}} up to the data
+ * itself: field 2 (chunk, length-delimited), then hop (1), segment (2) and offset (3) as varints
+ * and data's tag (4) and length. The data's bytes follow as they are.
+ */
+export function ringChunkPrefix(hop: number, segment: number, offset: number, dataBytes: number): Buffer {
+  const inner = 1 + varintLength(hop) + 1 + varintLength(segment) + 1 + varintLength(offset) + 1 + varintLength(dataBytes);
+  const chunkLength = inner + dataBytes;
+  const out = Buffer.allocUnsafe(1 + varintLength(chunkLength) + inner);
+  let at = 0;
+  out[at++] = 0x12;
+  at = writeVarint(out, at, chunkLength);
+  out[at++] = 0x08;
+  at = writeVarint(out, at, hop);
+  out[at++] = 0x10;
+  at = writeVarint(out, at, segment);
+  out[at++] = 0x18;
+  at = writeVarint(out, at, offset);
+  out[at++] = 0x22;
+  writeVarint(out, at, dataBytes);
+  return out;
+}
+
+function varintLength(value: number): number {
+  let n = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  while (value >= 128) {
+    out[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[at++] = value;
+  return at;
+}
