@@ -110,17 +110,22 @@ export class CoordinatorClient {
    * into `targets` (this replica's own layout), then takes the verdict that ends the call. A step
    * the coordinator restarted (another member's upload broke off) is uploaded again.
    */
-  async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: () => Uint8Array[]): Promise<ReducedHeader> {
+  /**
+   * `ready(end)`, when given, resolves once the payload's bytes up to `end` may be sent (a ring's
+   * owned segment becomes final chunk by chunk); when it rejects, the upload is cancelled with
+   * its error.
+   */
+  async exchange(header: GradientHeader, payload: readonly Uint8Array[], targets: () => Uint8Array[], ready?: (end: number) => Promise<void>): Promise<ReducedHeader> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.exchangeOnce(header, payload, targets());
+        return await this.exchangeOnce(header, payload, targets(), ready);
       } catch (error) {
         if (!(error instanceof RpcError && SENT_AGAIN.has(error.code)) || attempt >= MAX_STEP_RESTARTS) throw error;
       }
     }
   }
 
-  private async exchangeOnce(header: GradientHeader, payload: readonly Uint8Array[], targets: Uint8Array[]): Promise<ReducedHeader> {
+  private async exchangeOnce(header: GradientHeader, payload: readonly Uint8Array[], targets: Uint8Array[], ready: ((end: number) => Promise<void>) | undefined): Promise<ReducedHeader> {
     const call = this.client.exchange(this.metadata());
     const what = `the gradient exchange of step ${header.step}`;
     const receiver = new PayloadReceiver(targets, what);
@@ -165,12 +170,32 @@ export class CoordinatorClient {
     });
     // Awaited below; it may fail (the step restarted, the run stopped) while chunks still go up.
     result.catch(() => undefined);
+    let unready: unknown;
     try {
       await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
-      for (const chunk of chunkPayload(payload)) await writeMessage<ExchangeUpload>(call, { kind: 'chunk', chunk });
+      for (const chunk of chunkPayload(payload)) {
+        if (ready) {
+          try {
+            await ready(chunk.offset + chunk.data.byteLength);
+          } catch (error) {
+            unready = error;
+            throw error;
+          }
+        }
+        // Flow control holds the chunks back, not a wait for each write: a chunk may sit in the
+        // stream's queue, which is safe because nothing writes the payload's buffers before the
+        // verdict, and the verdict comes after the coordinator took every chunk.
+        if (!call.write({ kind: 'chunk', chunk })) await drained(call);
+      }
       call.end();
     } catch {
-      // The call already failed; `result` carries the status that says why.
+      // The call already failed, and `result` carries the status that says why; or the payload
+      // will not be ready, and the upload is cancelled with what said so.
+      if (unready !== undefined) {
+        call.cancel();
+        await result.catch(() => undefined);
+        throw unready;
+      }
     }
     return result;
   }
@@ -248,5 +273,16 @@ function receiveHeaderAndPayload<M, H>(
         fail(error as Error);
       }
     });
+  });
+}
+
+/** Resolves once `stream` takes writes again, or will never (it closed or failed). */
+function drained(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const event of ['drain', 'close', 'error']) stream.off(event, done);
+      resolve();
+    };
+    for (const event of ['drain', 'close', 'error']) stream.on(event, done);
   });
 }

@@ -38,7 +38,11 @@ export interface RingStep {
 }
 
 export interface RingOutcome {
-  /** Resolves when this worker's owned segment is final (to upload it to the coordinator). */
+  /** The segment this worker owns: the one whose final values it uploads to the coordinator. */
+  segment: { offset: number; count: number };
+  /** Resolves when the first `count` values of the owned segment are final (they become so in order). */
+  finalUpTo(count: number): Promise<void>;
+  /** Resolves when this worker's owned segment is final. */
   owned: Promise<{ offset: number; count: number }>;
   /** Resolves when every segment is in `result` and the successor took everything. */
   done: Promise<void>;
@@ -83,15 +87,26 @@ export class RingAllReduce {
     const n = step.own.length;
     const segments = ringSegments(n, world);
     const owned = segments[ownedSegment(position, world)]!;
+    const segment = { offset: owned.start, count: owned.count };
     if (world === 1) {
       this.combine(step, undefined, 0, n, step.result, 0);
-      return { owned: Promise.resolve({ offset: owned.start, count: owned.count }), done: Promise.resolve() };
+      return { segment, finalUpTo: () => Promise.resolve(), owned: Promise.resolve(segment), done: Promise.resolve() };
     }
     if (this.partials.length !== n || this.partials.constructor !== step.own.constructor) {
       this.partials = step.own instanceof Uint16Array ? new Uint16Array(n) : new Float32Array(n);
     }
     const ownedReady = new Deferred<{ offset: number; count: number }>();
     const done = new Deferred<void>();
+    // Waiters for a prefix of the owned segment, and how much of it is final so far.
+    let final = 0;
+    let waiters: Array<{ count: number; ready: Deferred<void> }> = [];
+    const finalUpTo = (count: number): Promise<void> => {
+      if (count <= final) return Promise.resolve();
+      if (done.settled) return ownedReady.promise.then(() => undefined); // failed: its error
+      const ready = new Deferred<void>();
+      waiters.push({ count, ready });
+      return ready.promise;
+    };
     // Ended early (a peer failed, the step was abandoned): stop sending and refuse what still comes.
     let stopSending: ((error: Error) => void) | undefined;
     let current: IncomingRing | undefined;
@@ -99,6 +114,7 @@ export class RingAllReduce {
       if (done.settled) return;
       ownedReady.reject(error);
       done.reject(error);
+      for (const waiter of waiters.splice(0)) waiter.ready.reject(error);
       if (this.failCurrent === fail) this.failCurrent = undefined;
       stopSending?.(error);
       current?.reject(error);
@@ -138,7 +154,9 @@ export class RingAllReduce {
               index++;
               if (isReduceScatter(plan.hop, world) && plan.hop === world - 2) {
                 ownedLeft -= plan.count;
-                if (ownedLeft === 0) ownedReady.resolve({ offset: owned.start, count: owned.count });
+                final = owned.count - ownedLeft;
+                waiters = waiters.filter((waiter) => (waiter.count <= final ? (waiter.ready.resolve(), false) : true));
+                if (ownedLeft === 0) ownedReady.resolve(segment);
               }
               if (plan.hop + 1 < ringHops(world)) advance();
             } catch (error) {
@@ -165,7 +183,7 @@ export class RingAllReduce {
       done.resolve();
       if (this.failCurrent === fail) this.failCurrent = undefined;
     }, fail);
-    return { owned: ownedReady.promise, done: done.promise };
+    return { segment, finalUpTo, owned: ownedReady.promise, done: done.promise };
   }
 
   private checkHeader(incoming: IncomingRing, step: RingStep, previous: RingPeer, world: number, n: number): void {

@@ -1,8 +1,9 @@
 // A worker's exchange of one step, either way the run reduces gradients (SPEC §3):
 //   star: the whole gradient and the statistics go to the coordinator, the reduced ones stream back;
-//   ring: the workers reduce the gradients among themselves (ring-allreduce.ts); each then uploads
-//         the segment it owns (final values) and its statistics, and only the reduced statistics and
-//         the verdict come back — while the all-gather still runs.
+//   ring: the workers reduce the gradients among themselves (ring-allreduce.ts); each uploads the
+//         segment it owns (final values), chunk by chunk as the reduce-scatter makes them final,
+//         and its statistics, and only the reduced statistics and the verdict come back — while
+//         the all-gather still runs.
 // Either way the verdict decides whether the replica applies the step.
 
 import type { AllReduce } from '../shared/config.js';
@@ -78,19 +79,30 @@ export async function exchangeStep(context: StepExchangeContext, order: TrainSte
     weight: shardSize / order.globalBatch,
     result: replica.reducedGradients(),
   });
-  ring.done.catch(() => undefined); // awaited below; it may fail before the owned segment is final
-  let owned: { offset: number; count: number };
+  ring.done.catch(() => undefined); // awaited below
+  ring.owned.catch(() => undefined);
+  // The owned segment goes up chunk by chunk as it becomes final, from its first chunk on (not
+  // before: the coordinator would count the wait for slower peers as the upload's silence).
+  const { segment } = ring;
+  const elementBytes = replica.dtype === 'TENSOR_DTYPE_FLOAT16' ? 2 : 4;
   try {
-    owned = await ring.owned;
+    await ring.finalUpTo(Math.min(segment.count, 1));
   } catch (error) {
     throw new RingFailure(error, undefined);
   }
   const verdict = client.exchange(
-    { ...header, nonFinite: stats.nonFinite, segmentOffset: owned.offset, segmentElements: owned.count },
-    replica.uploadPayload(owned),
+    { ...header, nonFinite: stats.nonFinite, segmentOffset: segment.offset, segmentElements: segment.count },
+    replica.uploadPayload(segment),
     () => replica.downloadTargets(true),
+    (end) => ring.finalUpTo(Math.ceil(Math.min(end, segment.count * elementBytes) / elementBytes)),
   );
   verdict.catch(() => undefined); // awaited below, or handed on with a ring failure
+  try {
+    await ring.owned;
+  } catch (error) {
+    // Broken before the segment was final: the upload was cancelled and nothing of it counts.
+    throw new RingFailure(error, undefined);
+  }
   // Both must finish: every segment of the all-gather in this replica's result, and the verdict.
   try {
     await ring.done;
