@@ -219,7 +219,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   control?.start(workerAddresses);
   events.subscribe('replacement-help', (event) => {
     if (event.event !== 'waiting_for_workers' || event.free_ranks.length === 0) return;
-    for (const line of replacementInstructions({ freeRanks: event.free_ranks, addresses: workerAddresses, tls: Boolean(tlsCert) })) reporter.info(line);
+    for (const line of replacementInstructions({ freeRanks: event.free_ranks, addresses: workerAddresses, tls: Boolean(tlsCert), ring: config.allreduce === 'ring' })) reporter.info(line);
   });
 
   if (config.gpus > 0 && localBackend !== 'tfjs-node-gpu') {
@@ -290,7 +290,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
     launcher.start();
     if (config.remoteWorkers > 0) {
       const nats = control ? { servers: control.settings.servers.join(','), runId: config.runId, auth: control.settings.auth.kind } : undefined;
-      for (const line of joinInstructions({ remoteWorkers: config.remoteWorkers, addresses: workerAddresses, tls: Boolean(tlsCert), ...(nats ? { nats } : {}) })) reporter.info(line);
+      for (const line of joinInstructions({ remoteWorkers: config.remoteWorkers, addresses: workerAddresses, tls: Boolean(tlsCert), ring: config.allreduce === 'ring', ...(nats ? { nats } : {}) })) reporter.info(line);
     }
     await trainer.waitForWorld(options.joinTimeoutMs);
     const outcome = await trainer.train();

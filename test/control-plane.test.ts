@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ControlPlane, SEQUENCE_HEADER } from '../coordinator/control-plane.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { advertisedAddresses } from '../coordinator/advertised-addresses.js';
-import { joinInstructions } from '../coordinator/join-instructions.js';
+import { joinInstructions, replacementInstructions } from '../coordinator/join-instructions.js';
 import { RunStatusBoard } from '../coordinator/run-status.js';
 import type { RunEvent } from '../coordinator/run-events.js';
 import { chooseRun } from '../shared/control/discovery.js';
@@ -193,6 +193,17 @@ describe('reaching the coordinator', () => {
       '  or, through NATS: worker --nats nats://n:4222 --nats-token $EMOTRAIN_NATS_TOKEN --token $EMOTRAIN_TOKEN --run r1 --gpu N --tls-ca CA.pem',
       "  with EMOTRAIN_TOKEN set to this run's token on that host",
     ]);
+  });
+
+  it('asks workers of a ring run over TLS for a certificate of their own, and only then', () => {
+    const ring = joinInstructions({ remoteWorkers: 1, addresses: ['198.18.1.1:5000'], tls: true, ring: true });
+    expect(ring[1]).toBe('  worker --coordinator 198.18.1.1:5000 --token $EMOTRAIN_TOKEN --gpu N --tls-ca CA.pem --tls-cert WORKER.pem --tls-key WORKER-KEY.pem');
+    expect(ring.at(-1)).toMatch(/WORKER\.pem a certificate signed by CA\.pem for the address other workers reach that one at/);
+    expect(replacementInstructions({ freeRanks: [1], addresses: ['198.18.1.1:5000'], tls: true, ring: true })).toEqual([
+      '  to replace rank 1: worker --coordinator 198.18.1.1:5000 --token $EMOTRAIN_TOKEN --rank 1 --gpu N --tls-ca CA.pem --tls-cert WORKER.pem --tls-key WORKER-KEY.pem',
+    ]);
+    expect(joinInstructions({ remoteWorkers: 1, addresses: ['h:1'], tls: false, ring: true })[1]).toBe('  worker --coordinator h:1 --token $EMOTRAIN_TOKEN --gpu N');
+    expect(joinInstructions({ remoteWorkers: 1, addresses: ['h:1'], tls: true })).toHaveLength(3);
   });
 });
 

@@ -13,7 +13,7 @@
 import os from 'node:os';
 import type { BackendChoice } from '../shared/config.js';
 import { validateWorkerConfig, type WorkerConfig } from '../shared/config.js';
-import { EmotrainError, ProtocolError, describeError } from '../shared/errors.js';
+import { ConfigError, EmotrainError, ProtocolError, describeError } from '../shared/errors.js';
 import { PROTOCOL_VERSION, RpcError, type WorkerRef } from '../shared/wire/index.js';
 import { rpcError } from '../shared/wire/status.js';
 import { memoryBudgetBytes } from '../shared/backend/memory-fit.js';
@@ -213,6 +213,7 @@ async function runSession(options: WorkerOptions, session: SessionContext): Prom
     if (kept?.configJson !== joined.configJson) {
       kept?.replica.model.dispose();
       const config: WorkerConfig = validateWorkerConfig(JSON.parse(joined.configJson) as WorkerConfig);
+      requirePeerCertificate(config, options.tls);
       const budgetBytes = memoryBudgetBytes(backend.name);
       const replica = new Replica(config, budgetBytes === undefined ? undefined : { budgetBytes, backend: backend.name });
       kept = { configJson: joined.configJson, replica, assembler: new BatchAssembler(config, session.pool(), options.dataDir) };
@@ -378,4 +379,17 @@ async function stepWasAbandoned(
     throw verdictError;
   }
   throw new SessionEnded(`step ${order.step} was decided while this worker's ring was broken (${describeError(error.failure)}): joining again to fetch the state`);
+}
+
+/**
+ * A ring run over TLS: peers reach this worker's peer port with TLS and verify it with the run's
+ * CA, so the worker must serve it with a certificate of its own. Without one it would serve
+ * plaintext that no peer can talk to, and every step would fail at its first hop.
+ */
+function requirePeerCertificate(config: WorkerConfig, tls: TlsFiles | undefined): void {
+  if (config.allreduce !== 'ring' || !tls || (tls.cert && tls.key)) return;
+  throw new ConfigError(
+    'CONFIG_INVALID',
+    'this run reduces peer to peer over TLS (--allreduce ring): start the worker with --tls-cert and --tls-key as well, a certificate signed by the run\'s CA for the address its peers reach it at, so that it can serve its peer port; or run the coordinator with --allreduce star',
+  );
 }
