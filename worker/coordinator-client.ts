@@ -109,8 +109,6 @@ export class CoordinatorClient {
    * One step's exchange: streams `header` and `payload` up while the reduced payload streams down
    * into `targets` (this replica's own layout), then takes the verdict that ends the call. A step
    * the coordinator restarted (another member's upload broke off) is uploaded again.
-   */
-  /**
    * `ready(end)`, when given, resolves once the payload's bytes up to `end` may be sent (a ring's
    * owned segment becomes final chunk by chunk); when it rejects, the upload is cancelled with
    * its error.
