@@ -21,7 +21,7 @@ afterEach(() => {
 });
 
 /** A server whose Exchange refuses its first `refusals` calls with `code`, then echoes the upload back with a verdict. */
-async function fakeCoordinator(code: ErrorCode, refusals: number): Promise<{ address: string; calls: () => number }> {
+async function fakeCoordinator(code: ErrorCode, refusals: number, elements = ELEMENTS): Promise<{ address: string; calls: () => number }> {
   let calls = 0;
   server = new grpc.Server(SERVER_OPTIONS);
   const exchange = (call: grpc.ServerDuplexStream<{ kind: string; header?: GradientHeader; chunk?: { offset: number; data: Buffer } }, ExchangeDownload>) => {
@@ -35,9 +35,9 @@ async function fakeCoordinator(code: ErrorCode, refusals: number): Promise<{ add
     });
     call.on('end', () => {
       if (attempt <= refusals) return;
-      for (const chunk of chunkPayload([new Uint8Array(Buffer.concat(received))], 1024)) call.write({ kind: 'chunk', chunk });
+      for (const chunk of chunkPayload([new Uint8Array(Buffer.concat(received))], elements > ELEMENTS ? 2 * 1024 * 1024 : 1024)) call.write({ kind: 'chunk', chunk });
       const verdict: ReducedHeader = {
-        step: header!.step, applied: true, skipReason: '', lossScale: header!.lossScale, dtype: header!.dtype, gradientElements: ELEMENTS, stateElements: 0,
+        step: header!.step, applied: true, skipReason: '', lossScale: header!.lossScale, dtype: header!.dtype, gradientElements: elements, stateElements: 0,
         learningRate: 0.001, optimizerIteration: 1, nextLossScale: header!.lossScale,
       };
       call.write({ kind: 'header', header: verdict });
@@ -50,14 +50,14 @@ async function fakeCoordinator(code: ErrorCode, refusals: number): Promise<{ add
   return { address: `127.0.0.1:${port}`, calls: () => calls };
 }
 
-function upload(client: CoordinatorClient) {
-  const gradients = Uint16Array.from({ length: ELEMENTS }, (_, i) => i);
+function upload(client: CoordinatorClient, elements = ELEMENTS) {
+  const gradients = Uint16Array.from({ length: elements }, (_, i) => i);
   const header: GradientHeader = {
-    runId: 'r', workerId: 'w', step: 4, generation: 0, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16', gradientElements: ELEMENTS, stateElements: 0,
+    runId: 'r', workerId: 'w', step: 4, generation: 0, lossScale: 1024, dtype: 'TENSOR_DTYPE_FLOAT16', gradientElements: elements, stateElements: 0,
     shardSize: 8, lossSum: 8, correct: 1, regularizationLoss: 0, nonFinite: 0, segmentOffset: 0, segmentElements: 0,
     timings: { dataSeconds: 0, computeSeconds: 0, exchangeSeconds: 0, applySeconds: 0, totalSeconds: 0 },
   };
-  const received = new Uint16Array(ELEMENTS);
+  const received = new Uint16Array(elements);
   return { result: client.exchange(header, [bytesOf(gradients)], () => [bytesOf(received)]), gradients, received };
 }
 
@@ -71,6 +71,17 @@ describe('a worker whose upload was dropped half-sent', () => {
     expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(gradients)))).toBe(true);
     client.close();
   });
+
+  it('sends a 64 MiB upload again when the coordinator restarts the step after its first chunk, instead of waiting for a drain that never comes', async () => {
+    const elements = 32 * 1024 * 1024; // 32 chunks of 2 MiB in fp16
+    const fake = await fakeCoordinator('STEP_RESTARTED', 1, elements);
+    const client = new CoordinatorClient(fake.address, 'token');
+    const { result, gradients, received } = upload(client, elements);
+    await expect(result).resolves.toMatchObject({ step: 4, applied: true });
+    expect(fake.calls()).toBe(2);
+    expect(Buffer.from(bytesOf(received)).equals(Buffer.from(bytesOf(gradients)))).toBe(true);
+    client.close();
+  }, 30_000);
 
   it('fails on any other refusal, at the first', async () => {
     const fake = await fakeCoordinator('PROTOCOL_INVALID', 1);

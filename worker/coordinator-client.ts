@@ -168,24 +168,33 @@ export class CoordinatorClient {
     });
     // Awaited below; it may fail (the step restarted, the run stopped) while chunks still go up.
     result.catch(() => undefined);
+    // Once the call is decided (a verdict, or the coordinator failed it: a restart, an abandoned
+    // step), nothing more goes up; grpc-js then neither drains nor closes, so every wait below
+    // also ends when the call does.
+    let over = false;
+    const decided = result.then(() => undefined, () => undefined).then(() => {
+      over = true;
+    });
     let unready: unknown;
     try {
-      await writeMessage<ExchangeUpload>(call, { kind: 'header', header });
+      await Promise.race([writeMessage<ExchangeUpload>(call, { kind: 'header', header }), decided]);
       for (const chunk of chunkPayload(payload)) {
+        if (over) break;
         if (ready) {
           try {
-            await ready(chunk.offset + chunk.data.byteLength);
+            await Promise.race([ready(chunk.offset + chunk.data.byteLength), decided]);
           } catch (error) {
             unready = error;
             throw error;
           }
+          if (over) break;
         }
         // Flow control holds the chunks back, not a wait for each write: a chunk may sit in the
         // stream's queue, which is safe because nothing writes the payload's buffers before the
         // verdict, and the verdict comes after the coordinator took every chunk.
-        if (!call.write({ kind: 'chunk', chunk })) await drained(call);
+        if (!call.write({ kind: 'chunk', chunk })) await Promise.race([drained(call), decided]);
       }
-      call.end();
+      if (!over) call.end();
     } catch {
       // The call already failed, and `result` carries the status that says why; or the payload
       // will not be ready, and the upload is cancelled with what said so.

@@ -68,6 +68,8 @@ export class PeerServer {
     const server = tls?.cert && tls.key ? http2.createSecureServer({ ...options, cert: tls.cert, key: tls.key }) : http2.createServer(options);
     this.server = server;
     server.on('session', (session) => this.session(session));
+    // After listening, a server error (an accept that failed) must not take the worker down.
+    server.on('error', () => undefined);
     server.on('stream', (stream, headers) => this.ring(stream, headers));
     const { host, port } = hostAndPort(address);
     return new Promise((resolve, reject) => {
@@ -89,7 +91,7 @@ export class PeerServer {
     this.idleStreamMs = idleStreamMs;
     this.currentStep = -1;
     this.currentGeneration = 0;
-    for (const { slot } of this.waiting.values()) void slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', 'this worker joined the run again')));
+    for (const { slot } of this.waiting.values()) void slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', 'this worker joined the run again')), () => undefined);
     this.waiting.clear();
   }
 
@@ -99,7 +101,7 @@ export class PeerServer {
     this.currentGeneration = generation;
     for (const [key, old] of [...this.waiting]) {
       if (old.generation < generation || (old.generation === generation && old.step < step)) {
-        void old.slot.promise.then((stale) => stale.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} (generation ${old.generation}) is over; this worker is at step ${step} (generation ${generation})`)));
+        void old.slot.promise.then((stale) => stale.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} (generation ${old.generation}) is over; this worker is at step ${step} (generation ${generation})`)), () => undefined);
         if (!old.slot.settled) old.slot.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} is over`));
         this.waiting.delete(key);
       }
@@ -113,7 +115,7 @@ export class PeerServer {
     this.currentGeneration = generation;
     for (const [key, old] of [...this.waiting]) {
       if (old.generation >= generation) continue;
-      void old.slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', `step ${old.step} of generation ${old.generation} was abandoned`)));
+      void old.slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', `step ${old.step} of generation ${old.generation} was abandoned`)), () => undefined);
       this.waiting.delete(key);
     }
   }
@@ -161,6 +163,8 @@ export class PeerServer {
       idle.stop();
       if (answered) return;
       answered = true;
+      // A refused stream is not held paused: Node lets it go only once its readable side ended.
+      if (error) stream.resume();
       if (stream.destroyed || stream.closed) return;
       if (error) {
         stream.respond(refusalHeaders(error), { endStream: true });
@@ -223,16 +227,19 @@ export class PeerServer {
             handlers.chunk(chunk.chunk);
           });
           broken = failed;
-          if (stream.destroyed || stream.closed) return failed(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`));
+          const cancelled = () => new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`);
+          if (stream.destroyed || stream.closed) return failed(cancelled());
+          // A reset by the sender also ends the readable side first (Node says 'aborted' only
+          // later): the all-reduce then finds the stream short, unless every chunk was in.
           stream.on('end', () => {
             idle.stop();
             if (ended) return;
-            if (!messages.atBoundary) return failed(new ProtocolError('PROTOCOL_WRONG_SIZE', `the ring stream from ${peer} ended inside a message`));
+            if (!messages.atBoundary) return failed(new ProtocolError('PROTOCOL_WRONG_SIZE', `the ring stream from ${peer} ended inside a message (or was cancelled)`));
             ended = true;
             handlers.end();
           });
           stream.on('close', () => {
-            if (!answered) failed(new ProtocolError('PROTOCOL_INVALID', `the ring stream from ${peer} was cancelled (its worker went away)`));
+            if (!answered) failed(cancelled());
           });
           idle.resume();
           try {
@@ -248,6 +255,8 @@ export class PeerServer {
       });
     });
     stream.on('data', (data: Buffer) => {
+      // After the answer, what is still in flight is dropped, never handed to the all-reduce.
+      if (answered) return;
       idle.touch();
       try {
         messages.push(data);

@@ -166,7 +166,7 @@ export class RingAllReduce {
           },
           end: () => {
             if (index !== expected.length) {
-              const error = new ProtocolError('PROTOCOL_WRONG_SIZE', `worker ${previous.rank} (${previous.address}) ended its ring stream of step ${step.step} after ${index} of ${expected.length} chunks`);
+              const error = new ProtocolError('PROTOCOL_WRONG_SIZE', `worker ${previous.rank} (${previous.address})'s ring stream of step ${step.step} ended (or was cancelled) after ${index} of ${expected.length} chunks`);
               incoming.reject(error);
               reject(error);
               return;
