@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
 import { messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, RING_PATH, statusFrom } from '../shared/wire/http2-grpc.js';
-import { loadPeerService, rpcError, type RingMessage } from '../shared/wire/index.js';
+import { callFailure, loadPeerService, rpcError, type RingMessage } from '../shared/wire/index.js';
 import type { TlsFiles } from './coordinator-client.js';
 
 /** One step's call to a successor. */
@@ -95,14 +95,14 @@ class Http2RingCall implements RingCall {
     });
     stream.on('trailers', (trailers) => {
       const status = statusFrom(trailers);
-      this.settle(status === undefined ? failure(grpc.status.UNKNOWN, 'the answer carried no grpc-status') : status);
+      this.settle(status === undefined ? callFailure(grpc.status.UNKNOWN, 'the answer carried no grpc-status') : status);
     });
     stream.on('data', () => undefined); // the RingAck: an empty message
     stream.on('drain', () => this.wake());
-    stream.on('error', (error) => this.settle(failure(grpc.status.UNAVAILABLE, error.message)));
+    stream.on('error', (error) => this.settle(callFailure(grpc.status.UNAVAILABLE, error.message)));
     stream.on('close', () => {
       const reset = stream.rstCode === undefined || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR ? '' : ` (reset, code ${stream.rstCode})`;
-      this.settle(failure(grpc.status.UNAVAILABLE, `the stream closed without an answer${reset}`));
+      this.settle(callFailure(grpc.status.UNAVAILABLE, `the stream closed without an answer${reset}`));
       this.wake();
     });
   }
@@ -148,14 +148,6 @@ class Http2RingCall implements RingCall {
   private wake(): void {
     for (const resolve of this.drained.splice(0)) resolve();
   }
-}
-
-function failure(code: grpc.status, details: string): grpc.ServiceError {
-  const error = new Error(details) as grpc.ServiceError;
-  error.code = code;
-  error.details = details;
-  error.metadata = new grpc.Metadata();
-  return error;
 }
 
 /**

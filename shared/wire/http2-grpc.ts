@@ -8,8 +8,8 @@
 // https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md is the definition followed.
 
 import * as grpc from '@grpc/grpc-js';
-import { ProtocolError, describeError } from '../errors.js';
-import { statusOf, ERROR_CODE_KEY } from './status.js';
+import { ProtocolError } from '../errors.js';
+import { callFailure, ERROR_CODE_KEY, serviceError } from './status.js';
 
 /** The path of the call (package emotrain.v1, service Peer, method Ring). */
 export const RING_PATH = '/emotrain.v1.Peer/Ring';
@@ -153,13 +153,14 @@ export function decodeGrpcMessage(text: string): string {
 
 /** Response headers and trailers in one (a "trailers-only" answer): how a call is refused. */
 export function refusalHeaders(error: unknown): Record<string, string> {
+  const failure = serviceError(error);
   const headers: Record<string, string> = {
     ':status': '200',
     'content-type': 'application/grpc+proto',
-    'grpc-status': String(statusOf(error)),
-    'grpc-message': encodeGrpcMessage(describeError(error)),
+    'grpc-status': String(failure.code),
+    'grpc-message': encodeGrpcMessage(failure.details),
   };
-  const code = (error as { code?: unknown }).code;
+  const code = failure.metadata.get(ERROR_CODE_KEY)[0];
   if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) headers[ERROR_CODE_KEY] = code;
   return headers;
 }
@@ -175,11 +176,6 @@ export function statusFrom(headers: Record<string, string | string[] | undefined
   if (code === grpc.status.OK) return null;
   const message = headers['grpc-message'];
   const details = typeof message === 'string' ? decodeGrpcMessage(message) : `status ${String(status)}`;
-  const error = new Error(details) as grpc.ServiceError;
-  error.code = Number.isInteger(code) ? (code as grpc.status) : grpc.status.UNKNOWN;
-  error.details = details;
-  error.metadata = new grpc.Metadata();
   const ours = headers[ERROR_CODE_KEY];
-  if (typeof ours === 'string') error.metadata.set(ERROR_CODE_KEY, ours);
-  return error;
+  return callFailure(Number.isInteger(code) ? (code as grpc.status) : grpc.status.UNKNOWN, details, typeof ours === 'string' ? ours : undefined);
 }

@@ -36,14 +36,18 @@ export function statusOf(error: unknown): grpc.status {
 
 /** A ServiceError for `callback(error)` / `call.emit('error', ...)`: status, message and our code. */
 export function serviceError(error: unknown): grpc.ServiceError {
-  const message = describeError(error);
-  const serviceError = new Error(message) as grpc.ServiceError;
-  serviceError.code = statusOf(error);
-  serviceError.details = message;
-  serviceError.metadata = new grpc.Metadata();
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') serviceError.metadata.set(ERROR_CODE_KEY, code);
-  return serviceError;
+  return callFailure(statusOf(error), describeError(error), typeof code === 'string' ? code : undefined);
+}
+
+/** A failed call as grpc-js describes one: its status, details and (when sent) our error code. */
+export function callFailure(status: grpc.status, details: string, code?: string): grpc.ServiceError {
+  const failure = new Error(details) as grpc.ServiceError;
+  failure.code = status;
+  failure.details = details;
+  failure.metadata = new grpc.Metadata();
+  if (code !== undefined) failure.metadata.set(ERROR_CODE_KEY, code);
+  return failure;
 }
 
 const CODE_BY_STATUS: Partial<Record<grpc.status, ErrorCode>> = {
