@@ -14,7 +14,7 @@ import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, describeError } from '../shared/errors.js';
 import { Fp16Kernels } from '../shared/fp16/kernels.js';
 import { isReduceScatter, nextRank, ownedSegment, previousRank, ringHops, ringSegments, ringStream, type RingChunkPlan } from '../shared/ring-plan.js';
-import { bytesOf, CHUNK_BYTES, type RingPeer, type TensorDtype } from '../shared/wire/index.js';
+import { bytesOf, bytesPerElement, CHUNK_BYTES, type RingPeer, type TensorDtype } from '../shared/wire/index.js';
 import type { TlsFiles } from './coordinator-client.js';
 import { PeerLinks } from './peer-link.js';
 import type { IncomingRing, PeerServer } from './peer-server.js';
@@ -95,24 +95,26 @@ export class RingAllReduce {
     if (this.partials.length !== n || this.partials.constructor !== step.own.constructor) {
       this.partials = step.own instanceof Uint16Array ? new Uint16Array(n) : new Float32Array(n);
     }
-    const ownedReady = new Deferred<{ offset: number; count: number }>();
     const done = new Deferred<void>();
-    // Waiters for a prefix of the owned segment, and how much of it is final so far.
+    // How much of the owned segment is final so far, the waiters for more, and why none will come.
     let final = 0;
     let waiters: Array<{ count: number; ready: Deferred<void> }> = [];
+    let failure: Error | undefined;
     const finalUpTo = (count: number): Promise<void> => {
       if (count <= final) return Promise.resolve();
-      if (done.settled) return ownedReady.promise.then(() => undefined); // failed: its error
       const ready = new Deferred<void>();
-      waiters.push({ count, ready });
+      if (failure) ready.reject(failure);
+      else waiters.push({ count, ready });
       return ready.promise;
     };
+    const ownedFinal = finalUpTo(owned.count).then(() => segment);
+    ownedFinal.catch(() => undefined); // awaited by the caller, or not at all
     // Ended early (a peer failed, the step was abandoned): stop sending and refuse what still comes.
     let stopSending: ((error: Error) => void) | undefined;
     let current: IncomingRing | undefined;
     const fail = (error: Error) => {
       if (done.settled) return;
-      ownedReady.reject(error);
+      failure = error;
       done.reject(error);
       for (const waiter of waiters.splice(0)) waiter.ready.reject(error);
       if (this.failCurrent === fail) this.failCurrent = undefined;
@@ -132,8 +134,6 @@ export class RingAllReduce {
     };
     for (const chunk of outgoing) if (chunk.hop === 0) this.combine(step, undefined, chunk.offset, chunk.count, this.partials, chunk.offset);
     const sending = this.send(step, next, outgoing, () => ready, (resolve) => (this.wakeSender = resolve), (stop) => (stopSending = stop));
-    let ownedLeft = owned.count;
-    if (ownedLeft === 0) ownedReady.resolve({ offset: owned.start, count: 0 });
     const receiving = this.server.incoming(step.generation, step.step).then((incoming) => {
       if (done.settled) {
         incoming.reject(new ProtocolError('STEP_ABANDONED', `step ${step.step} was abandoned on this worker`));
@@ -153,10 +153,8 @@ export class RingAllReduce {
               this.take(step, plan, message.data, world);
               index++;
               if (isReduceScatter(plan.hop, world) && plan.hop === world - 2) {
-                ownedLeft -= plan.count;
-                final = owned.count - ownedLeft;
+                final += plan.count;
                 waiters = waiters.filter((waiter) => (waiter.count <= final ? (waiter.ready.resolve(), false) : true));
-                if (ownedLeft === 0) ownedReady.resolve(segment);
               }
               if (plan.hop + 1 < ringHops(world)) advance();
             } catch (error) {
@@ -183,7 +181,7 @@ export class RingAllReduce {
       done.resolve();
       if (this.failCurrent === fail) this.failCurrent = undefined;
     }, fail);
-    return { segment, finalUpTo, owned: ownedReady.promise, done: done.promise };
+    return { segment, finalUpTo, owned: ownedFinal, done: done.promise };
   }
 
   private checkHeader(incoming: IncomingRing, step: RingStep, previous: RingPeer, world: number, n: number): void {
@@ -228,7 +226,7 @@ export class RingAllReduce {
       this.combine(step, data, plan.offset, plan.count, target, plan.offset);
       return;
     }
-    const elementBytes = step.result instanceof Uint16Array ? 2 : 4;
+    const elementBytes = bytesPerElement(step.dtype);
     bytesOf(step.result).set(data, plan.offset * elementBytes);
   }
 
@@ -255,7 +253,7 @@ export class RingAllReduce {
       call.cancel();
       this.wakeSender?.();
     });
-    const elementBytes = step.own instanceof Uint16Array ? 2 : 4;
+    const elementBytes = bytesPerElement(step.dtype);
     try {
       await call.sendHeader({ runId: step.runId, step: step.step, generation: step.generation, senderRank: step.rank, worldSize: world, gradientElements: step.own.length, dtype: step.dtype });
       for (let i = 0; i < plan.length; i++) {
@@ -276,7 +274,7 @@ export class RingAllReduce {
 }
 
 function checkChunk(message: { hop: number; segment: number; offset: number; data: Uint8Array }, plan: RingChunkPlan, what: string, dtype: TensorDtype): void {
-  const elementBytes = dtype === 'TENSOR_DTYPE_FLOAT16' ? 2 : 4;
+  const elementBytes = bytesPerElement(dtype);
   const field =
     message.hop !== plan.hop ? `hop ${message.hop}, expected ${plan.hop}`
     : message.segment !== plan.segment ? `segment ${message.segment}, expected ${plan.segment}`

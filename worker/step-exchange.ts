@@ -7,7 +7,7 @@
 // Either way the verdict decides whether the replica applies the step.
 
 import type { AllReduce } from '../shared/config.js';
-import type { GradientHeader, ReducedHeader, StepTimings, TrainStep, WorkerRef } from '../shared/wire/index.js';
+import { bytesPerElement, type GradientHeader, type ReducedHeader, type StepTimings, type TrainStep, type WorkerRef } from '../shared/wire/index.js';
 import type { CoordinatorClient } from './coordinator-client.js';
 import type { StepStats } from './replica.js';
 import type { RingAllReduce } from './ring-allreduce.js';
@@ -84,7 +84,7 @@ export async function exchangeStep(context: StepExchangeContext, order: TrainSte
   // The owned segment goes up chunk by chunk as it becomes final, from its first chunk on (not
   // before: the coordinator would count the wait for slower peers as the upload's silence).
   const { segment } = ring;
-  const elementBytes = replica.dtype === 'TENSOR_DTYPE_FLOAT16' ? 2 : 4;
+  const elementBytes = bytesPerElement(replica.dtype);
   try {
     await ring.finalUpTo(Math.min(segment.count, 1));
   } catch (error) {

@@ -9,7 +9,7 @@
 
 import { AdamOptimizer } from '../../shared/adam.js';
 import { Fp16Kernels } from '../../shared/fp16/kernels.js';
-import { bytesOf, PROTOCOL_VERSION, type TensorDtype } from '../../shared/wire/index.js';
+import { bytesOf, bytesPerElement, PROTOCOL_VERSION, type TensorDtype } from '../../shared/wire/index.js';
 import { validateWorkerConfig, type WorkerConfig } from '../../shared/config.js';
 import { CommandQueue } from '../../worker/command-queue.js';
 import { CoordinatorClient } from '../../worker/coordinator-client.js';
@@ -59,7 +59,7 @@ class FlatReplica implements ExchangeReplica {
 
   uploadPayload(segment?: { offset: number; count: number }): Uint8Array[] {
     if (!segment) return [bytesOf(this.ownGradients()), new Uint8Array(0)];
-    const elementBytes = this.dtype === 'TENSOR_DTYPE_FLOAT16' ? 2 : 4;
+    const elementBytes = bytesPerElement(this.dtype);
     return [bytesOf(this.reduced).subarray(segment.offset * elementBytes, (segment.offset + segment.count) * elementBytes), new Uint8Array(0)];
   }
 
