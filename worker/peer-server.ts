@@ -51,6 +51,8 @@ const RING_ACK = messagePrefix(0);
 export class PeerServer {
   private server: http2.Http2Server | http2.Http2SecureServer | undefined;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Each connection's deadline to show the token (cleared by its first stream that does). */
+  private readonly strangers = new WeakMap<http2.Http2Session, NodeJS.Timeout>();
   private readonly tokens: TokenCheck;
   private readonly waiting = new Map<string, { generation: number; step: number; slot: Deferred<IncomingRing> }>();
   private runId: string | undefined;
@@ -91,7 +93,7 @@ export class PeerServer {
     this.idleStreamMs = idleStreamMs;
     this.currentStep = -1;
     this.currentGeneration = 0;
-    for (const { slot } of this.waiting.values()) void slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', 'this worker joined the run again')), () => undefined);
+    for (const { slot } of this.waiting.values()) refuseWhenTaken(slot, new ProtocolError('STEP_ABANDONED', 'this worker joined the run again'));
     this.waiting.clear();
   }
 
@@ -101,7 +103,7 @@ export class PeerServer {
     this.currentGeneration = generation;
     for (const [key, old] of [...this.waiting]) {
       if (old.generation < generation || (old.generation === generation && old.step < step)) {
-        void old.slot.promise.then((stale) => stale.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} (generation ${old.generation}) is over; this worker is at step ${step} (generation ${generation})`)), () => undefined);
+        refuseWhenTaken(old.slot, new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} (generation ${old.generation}) is over; this worker is at step ${step} (generation ${generation})`));
         if (!old.slot.settled) old.slot.reject(new ProtocolError('PROTOCOL_WRONG_STEP', `step ${old.step} is over`));
         this.waiting.delete(key);
       }
@@ -115,7 +117,7 @@ export class PeerServer {
     this.currentGeneration = generation;
     for (const [key, old] of [...this.waiting]) {
       if (old.generation >= generation) continue;
-      void old.slot.promise.then((stale) => stale.reject(new ProtocolError('STEP_ABANDONED', `step ${old.step} of generation ${old.generation} was abandoned`)), () => undefined);
+      refuseWhenTaken(old.slot, new ProtocolError('STEP_ABANDONED', `step ${old.step} of generation ${old.generation} was abandoned`));
       this.waiting.delete(key);
     }
   }
@@ -144,7 +146,7 @@ export class PeerServer {
     // Until a stream proves the token, a connection is a stranger's: held a minute at most.
     const stranger = setTimeout(() => session.destroy(), UNAUTHENTICATED_CONNECTION_MS);
     stranger.unref();
-    authenticated.set(session, () => clearTimeout(stranger));
+    this.strangers.set(session, stranger);
   }
 
   private ring(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
@@ -180,7 +182,7 @@ export class PeerServer {
       if (headers[':method'] !== 'POST' || headers[':path'] !== RING_PATH) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a worker's peer port serves only POST ${RING_PATH}, not ${String(headers[':method'])} ${String(headers[':path'])}`);
       if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: content-type ${JSON.stringify(headers['content-type'] ?? '')} is not gRPC`);
       this.tokens.requireToken(bearerToken(headers.authorization), peer);
-      if (stream.session) authenticated.get(stream.session)?.();
+      if (stream.session) clearTimeout(this.strangers.get(stream.session));
     } catch (error) {
       answer(error);
       return;
@@ -276,8 +278,10 @@ export class PeerServer {
   }
 }
 
-/** Sessions that have not shown the token yet, each with what clears its deadline. */
-const authenticated = new WeakMap<http2.Http2Session, () => void>();
+/** Refuses the stream of a slot nobody will take, once (if ever) it arrives. */
+function refuseWhenTaken(slot: Deferred<IncomingRing>, error: Error): void {
+  void slot.promise.then((stale) => stale.reject(error), () => undefined);
+}
 
 /** "host:port", "[v6]:port": what listen() takes. */
 function hostAndPort(address: string): { host: string; port: number } {
