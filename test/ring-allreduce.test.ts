@@ -3,7 +3,6 @@
 // peer message that does not fit the plan is refused, naming the field, and never used.
 
 import * as grpc from '@grpc/grpc-js';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import os from 'node:os';
@@ -16,6 +15,7 @@ import type { RingMessage } from '../shared/wire/generated/emotrain/v1/RingMessa
 import { MAX_REQUEST_BYTES } from '../shared/wire/index.js';
 import type { TlsFiles } from '../worker/coordinator-client.js';
 import { ringChunkPrefix } from '../worker/peer-link.js';
+import { selfSignedCertificate } from './helpers/certificates.js';
 import { PeerServer } from '../worker/peer-server.js';
 import { RingAllReduce } from '../worker/ring-allreduce.js';
 
@@ -248,12 +248,11 @@ describe('ring all-reduce between workers', () => {
   });
 });
 
-/** A self-signed certificate for 127.0.0.1 (openssl): each worker's own, and the CA peers check it with. */
+/** A self-signed certificate for 127.0.0.1: each worker's own, and the CA peers check it with. */
 function selfSigned(): TlsFiles {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ring-tls-'));
   try {
-    const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=worker', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const { cert, key } = selfSignedCertificate(dir, 'IP:127.0.0.1', 'worker');
     return { ca: readFileSync(cert), cert: readFileSync(cert), key: readFileSync(key) };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,21 +1,12 @@
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from './helpers/certificates.js';
 import { COORDINATOR, Program, WORKER, cleanUp, readEvents, tempDir } from './helpers/processes.js';
 
 afterEach(cleanUp);
 
-/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl. */
-function selfSigned(): { cert: string; key: string } {
-  const dir = tempDir('tls');
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
-  return { cert, key };
-}
+/** A self-signed certificate for 127.0.0.1 and localhost. */
+const selfSigned = () => selfSignedCertificate(tempDir('tls'));
 
 describe('TLS', () => {
   it('trains over TLS with local workers, and refuses a worker that does not speak it', async () => {
