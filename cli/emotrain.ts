@@ -38,9 +38,10 @@ import { runServe } from '../app/serve/serve-command.js';
 import { EXPORT_FORMATS, runExport, type ExportFormat } from '../export/export-command.js';
 
 /** The dataset as a run with these flags would use it: generated if synthetic, validated (verdicts cached) and split. */
-function openForRun(dataset: string, flags: { seed: number; 'synthetic-count': number; 'synthetic-seed': number }, log: (line: string) => void) {
+function openForRun(dataset: string, flags: { seed: number; 'val-split'?: number | undefined; 'synthetic-count': number; 'synthetic-seed': number }, log: (line: string) => void) {
   return prepareDataset(dataset, {
     splitSeed: requireInteger('seed', flags.seed, 0, 2 ** 32 - 1),
+    ...(flags['val-split'] !== undefined ? { valSplit: flags['val-split'] } : {}),
     syntheticCount: requireInteger('synthetic-count', flags['synthetic-count'], 70, 1_000_000),
     syntheticSeed: requireInteger('synthetic-seed', flags['synthetic-seed'], 0, 2 ** 32 - 1),
     log,
@@ -111,6 +112,7 @@ runMain('emotrain', async () => {
             syntheticOptions(y)
               .positional('path', { type: 'string', demandOption: true, describe: "dataset directory (any supported layout), or 'synthetic'" })
               .option('seed', { type: 'number', default: 42, describe: "the run's --seed (it decides the split where the dataset has none of its own)" })
+              .option('val-split', { type: 'number', describe: "the run's --val-split (default 1/9 of the non-test data)" })
               .option('json', { type: 'boolean', default: false, describe: 'print JSON for machines' }),
           async (args) => {
             const { index, split } = await openForRun(args.path, args, progress);

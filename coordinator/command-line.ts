@@ -48,6 +48,7 @@ function coordinatorFlags(args: readonly string[], seen: Set<string>) {
     .option('dataset', { type: 'string', default: 'synthetic', group: 'Data:', describe: "dataset directory, or 'synthetic'" })
     .option('synthetic-count', { type: 'number', default: 4000, group: 'Data:', describe: 'images in the synthetic dataset' })
     .option('synthetic-seed', { type: 'number', default: 1, group: 'Data:', describe: 'seed of the synthetic dataset (the data itself, not the split)' })
+    .option('val-split', { type: 'number', group: 'Data:', describe: "fraction of the data outside the test split held out for val, stratified by class (Keras' validation_split; default 1/9, which is 80/10/10 for a dataset without splits; refused for a dataset with its own val split)" })
     .option('augment', { type: 'boolean', default: true, group: 'Data:', describe: 'train-time augmentation (use --no-augment to turn off)' })
     .option('model', { choices: MODEL_NAMES, default: 'resnet50' as ModelName, group: 'Model:', describe: 'backbone' })
     .option('image-size', { type: 'number', group: 'Model:', describe: 'input side in pixels (default: 224 for resnet50, 64 for small-cnn, 48 for mini-xception)' })
@@ -178,6 +179,7 @@ export function requestedRunConfig(argv: CoordinatorArgv): RunConfig {
     remoteWorkers: argv.workers,
     listen: argv.listen,
     runsDir: argv.runs,
+    ...(argv['val-split'] !== undefined ? { valSplit: argv['val-split'] } : {}),
   };
 }
 

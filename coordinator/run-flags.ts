@@ -21,6 +21,7 @@ export const RUN_FLAGS: readonly RunFlag[] = [
   { flag: 'dataset', key: 'dataset', label: 'dataset' },
   { flag: 'synthetic-count', key: 'syntheticCount', label: 'synthetic image count' },
   { flag: 'synthetic-seed', key: 'syntheticSeed', label: 'synthetic data seed' },
+  { flag: 'val-split', key: 'valSplit', label: 'val split' },
   { flag: 'model', key: 'model', label: 'model' },
   { flag: 'image-size', key: 'imageSize', label: 'image size' },
   { flag: 'freeze', key: 'freeze', label: 'frozen layers' },

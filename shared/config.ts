@@ -8,6 +8,7 @@ import type { HeadName } from './models/head.js';
 import { MODEL_NAMES, type ModelName, validateModelSpec } from './models/model-spec.js';
 import { modelSpecOf } from './replica-model.js';
 import type { WeightsRecord } from './weights/index.js';
+import { checkValSplit } from './dataset/split.js';
 
 export { MODEL_NAMES, type ModelName };
 export type Precision = 'fp16' | 'fp32';
@@ -88,6 +89,8 @@ export interface RunConfig extends WorkerConfig {
   runsDir: string;
   /** What the initial weights were loaded from (--weights); null or absent: seed-initialised. */
   weights?: WeightsRecord | null;
+  /** --val-split: the fraction of the non-test data held out for val; absent: 1/9 (shared/dataset/split.ts). */
+  valSplit?: number;
 }
 
 /**
@@ -172,6 +175,7 @@ export function validateRunConfig(config: RunConfig): RunConfig {
   requireNumber('initial-loss-scale', config.initialLossScale, 1, 2 ** 40);
   requireInteger('loss-scale-growth-interval', config.lossScaleGrowthInterval, 1, Number.MAX_SAFE_INTEGER);
   requireInteger('synthetic-count', config.syntheticCount, 70, 1_000_000);
+  checkValSplit(config.valSplit);
   requireNumber('lr-factor', config.plateau.factor, 0, 0.999999, true);
   requireInteger('patience', config.plateau.patience, 0, 100_000);
   requireNumber('min-delta', config.plateau.minDelta, 0, Number.MAX_VALUE);

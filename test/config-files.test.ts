@@ -91,7 +91,9 @@ describe('coordinator --config', () => {
       '--model', 'small-cnn', '--image-size', '40', '--epochs', '7', '--batch', '64', '--lr', '0.003', '--patience', '2', '--min-lr', '1e-6',
       '--early-stopping-patience', '3', '--early-stopping-monitor', 'val_accuracy', '--restore-best-weights', '--rotation', '0.1', '--no-augment',
       '--synthetic-count', '500', '--steps-per-epoch', '5', '--precision', 'fp32', '--seed', '9', '--gpus', '1', '--runs', '/tmp/somewhere', '--run-id', 'original',
+      '--val-split', '0.05',
     ]).argv);
+    expect(original.valSplit).toBe(0.05);
     // As run-setup.ts writes it in the run directory.
     const written = {
       ...original, weights: null, syntheticSeed: 4, datasetRoot: '/cache/synthetic', datasetLayout: 'raf-db-official',
@@ -103,6 +105,12 @@ describe('coordinator --config', () => {
     const { runId: _old, ...settings } = original;
     expect(again).toEqual(settings);
     expect(argv['synthetic-seed']).toBe(4);
+  });
+
+  it('refuses a --val-split outside (0, 0.5] before anything starts, and leaves it out when not given', () => {
+    expect(() => runConfigOf(parseCoordinatorArgs(['--val-split', '0.7']).argv)).toThrow(/--val-split must be a number in \(0, 0.5\].*got 0.7/);
+    expect(() => runConfigOf(parseCoordinatorArgs(['--val-split', '0']).argv)).toThrow(/--val-split must be a number in \(0, 0.5\]/);
+    expect(runConfigOf(parseCoordinatorArgs([]).argv)).not.toHaveProperty('valSplit');
   });
 
   it('maps config.json keys onto flags and leaves its records out', () => {

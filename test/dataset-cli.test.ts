@@ -65,6 +65,18 @@ describe('emotrain dataset inspect', () => {
     expect(report.skipped.map((s) => s.kind).sort()).toEqual(['corrupt', 'empty', 'unknown-label-folder']);
   });
 
+  it('holds out --val-split of the non-test images for val, as a run with it would', async () => {
+    const root = folders();
+    const { code, stdout, output } = await run(['dataset', 'inspect', root, '--val-split', '0.5']);
+    expect(code, output).toBe(0);
+    expect(stdout).toMatch(/split\s+test: the dataset's own test split; val: 50% of the rest \(--val-split\), stratified by class \(seed 42\)/);
+    expect(stdout).toMatch(/^angry\s+1\s+2\s+2\s+5$/m); // 3 train images: round(1.5) = 2 to val
+    expect(stdout).toMatch(/^surprise\s+4\s+5\s+2\s+11$/m); // 9: round(4.5) = 5 to val
+    const refused = await run(['dataset', 'inspect', root, '--val-split', '0.9']);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/--val-split must be a number in \(0, 0.5\]/);
+  });
+
   it('says clearly why a directory is not a dataset', async () => {
     const { code, output } = await run(['dataset', 'inspect', tempDir('empty')]);
     expect(code).toBe(1);

@@ -78,4 +78,47 @@ describe('the split rule of a run', () => {
     expect(plan.test.every((id) => id % 4 !== 0)).toBe(true);
     expect(plan.rule).toMatch(/own val split; test: 1\/9 of the rest/);
   });
+
+  describe('--val-split', () => {
+    const withTest = withPartitions((id) => (id % 5 === 0 ? 'test' : 'train'));
+
+    it('holds out that fraction of the non-test data for val, per class, and trains on the rest', () => {
+      const plan = splitDataset(withTest, 42, 0.05);
+      const byDefault = splitDataset(withTest, 42);
+      expect(plan.test).toEqual(byDefault.test);
+      expect(new Set([...plan.train, ...plan.val, ...plan.test]).size).toBe(labels.length);
+      for (let c = 0; c < 7; c++) {
+        const rest = labels.filter((l, id) => l === c && id % 5 !== 0).length;
+        expect(ofClass(plan.val, c)).toBe(Math.round(rest * 0.05));
+        expect(ofClass(plan.train, c)).toBe(rest - Math.round(rest * 0.05));
+      }
+      expect(plan.train.length).toBeGreaterThan(byDefault.train.length);
+      expect(plan.rule).toBe("test: the dataset's own test split; val: 5% of the rest (--val-split), stratified by class (seed 42)");
+      expect(splitDataset(withTest, 42, 0.05)).toEqual(plan);
+    });
+
+    it('cuts a dataset without splits into 10% test and that fraction of the rest for val', () => {
+      const plan = splitDataset(withPartitions(() => undefined), 42, 0.25);
+      expect(new Set([...plan.train, ...plan.val, ...plan.test]).size).toBe(labels.length);
+      for (let c = 0; c < 7; c++) {
+        const n = labels.filter((l) => l === c).length;
+        expect(ofClass(plan.test, c, labels)).toBe(Math.round(n * 0.1));
+        expect(ofClass(plan.val, c, labels)).toBe(Math.round(n * 0.9 * 0.25));
+      }
+      expect(plan.rule).toMatch(/^test: 10%; val: 25% of the rest \(--val-split\)/);
+    });
+
+    it('leaves the default split as it was when not given', () => {
+      expect(splitDataset(withTest, 42, undefined)).toEqual(splitDataset(withTest, 42));
+    });
+
+    it("is refused for a dataset with its own val split, naming it, and outside (0, 0.5]", () => {
+      expect(() => splitDataset(withPartitions((id) => (id % 4 === 0 ? 'val' : undefined)), 42, 0.05)).toThrow(
+        /--val-split 0.05 cannot be used with this dataset: it has its own val split \(250 images\)/,
+      );
+      for (const bad of [0, -0.1, 0.6, Number.NaN]) {
+        expect(() => splitDataset(withTest, 42, bad)).toThrow(/--val-split must be a number in \(0, 0.5\]/);
+      }
+    });
+  });
 });

@@ -34,7 +34,8 @@ beforeAll(async () => {
   tf.env().set('PROD', true);
   await tf.setBackend('cpu');
   const runs = tempDir('eval-runs');
-  const coordinator = new Program(COORDINATOR, tinyRunArgs(runs, 'demo'));
+  // --val-split: evaluate must rebuild the run's own split from its config.json, not the default one.
+  const coordinator = new Program(COORDINATOR, [...tinyRunArgs(runs, 'demo'), '--val-split', '0.2']);
   const { code } = await coordinator.exit(240_000);
   expect(code, coordinator.output).toBe(0);
   runDir = path.join(runs, 'demo');
@@ -57,8 +58,11 @@ describe('emotrain evaluate on a real run', () => {
     expect(summary.splits['val']!.accuracy).toBe(lastEpoch['val_accuracy']);
     expect(summary.splits['val']!.loss).toBe(lastEpoch['val_loss']);
 
-    const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { split: { val: number; test: number }; syntheticSeed: number };
+    const config = JSON.parse(readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { split: { train: number; val: number; test: number; rule: string }; syntheticSeed: number; valSplit: number };
     expect(config.syntheticSeed).toBe(1);
+    expect(config.valSplit).toBe(0.2);
+    expect(config.split.rule).toMatch(/^test: the dataset's own test split; val: 20% of the rest \(--val-split\)/);
+    expect(config.split.val / (config.split.train + config.split.val)).toBeCloseTo(0.2, 2);
     expect(summary.splits['val']!.count).toBe(config.split.val);
     expect(summary.splits['test']!.count).toBe(config.split.test);
     expect(Number.isFinite(summary.splits['test']!.loss)).toBe(true);

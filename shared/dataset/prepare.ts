@@ -24,6 +24,8 @@ export interface DatasetSourceOptions {
   syntheticCount: number;
   syntheticSeed: number;
   splitSeed: number;
+  /** --val-split; absent: the default held-out fraction (split.ts). */
+  valSplit?: number;
   /** Threads that validate images (default: the CPU count). */
   threads?: number;
   log?: (line: string) => void;
@@ -48,7 +50,7 @@ export async function prepareDataset(dataset: string, options: DatasetSourceOpti
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  return { index, split: splitDataset(index.samples, options.splitSeed), generated };
+  return { index, split: splitDataset(index.samples, options.splitSeed, options.valSplit), generated };
 }
 
 export function describeSplit(prepared: PreparedDataset): string {

@@ -5,6 +5,7 @@
 // which classes happen to be listed.
 
 import { deriveSeed, SeededRandom } from '../random.js';
+import { ConfigError } from '../errors.js';
 import type { Partition } from './sample.js';
 
 export interface SplitFractions {
@@ -66,6 +67,25 @@ export function stratifiedSplit(labels: ArrayLike<number>, seed: number, fractio
 /** The rest of a dataset that has its own test (or val) split: 8 parts train to 1 part held out. */
 export const HELD_OUT_FRACTION = 1 / 9;
 
+/** The largest --val-split: beyond it a run would choose on more faces than it trains on. */
+export const MAX_VAL_SPLIT = 0.5;
+
+/** Refuses a --val-split outside (0, MAX_VAL_SPLIT]; absent is the default, 1/9. */
+export function checkValSplit(valSplit: number | undefined): void {
+  if (valSplit === undefined) return;
+  if (typeof valSplit !== 'number' || !Number.isFinite(valSplit) || valSplit <= 0 || valSplit > MAX_VAL_SPLIT) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `--val-split must be a number in (0, ${MAX_VAL_SPLIT}] (the fraction of the non-test data held out for val), got ${JSON.stringify(valSplit)}: a run needs val for its LR schedule and best checkpoint`,
+    );
+  }
+}
+
+/** How a held-out fraction reads in a split rule: "1/9" for the default, a percentage otherwise. */
+function fractionText(fraction: number): string {
+  return fraction === HELD_OUT_FRACTION ? '1/9' : `${Number((fraction * 100).toFixed(2))}%`;
+}
+
 export interface PartitionedSample {
   label: number;
   partition?: Partition;
@@ -81,14 +101,32 @@ export interface SplitPlan extends DatasetSplit {
  * images, a test/ or val/ folder, FER2013's Usage) is kept; whichever of val and test it lacks is
  * cut from its training part, stratified by class, 1 part in 9 (so the rest trains 8:1). A dataset
  * with no split of its own is cut 80/10/10, stratified. Seeded: the same seed gives the same split.
+ *
+ * `valSplit` (--val-split, Keras' validation_split) is the fraction of what is not test that is
+ * held out for val: 1/9 unless given, which is the 80/10/10 above. A smaller one trains on more
+ * faces and chooses on fewer. A dataset whose layout has its own val split refuses one.
  */
-export function splitDataset(samples: readonly PartitionedSample[], seed: number): SplitPlan {
+export function splitDataset(samples: readonly PartitionedSample[], seed: number, valSplit?: number): SplitPlan {
   const given = { train: [] as number[], val: [] as number[], test: [] as number[] };
   samples.forEach((sample, id) => given[sample.partition ?? 'train'].push(id));
   const hasTest = given.test.length > 0;
   const hasVal = given.val.length > 0;
+  checkValSplit(valSplit);
+  if (valSplit !== undefined && hasVal) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      `--val-split ${valSplit} cannot be used with this dataset: it has its own val split (${given.val.length} images), which the run uses as it is`,
+    );
+  }
+  const valFraction = valSplit ?? HELD_OUT_FRACTION;
   if (!hasTest && !hasVal) {
-    return { ...stratifiedSplit(samples.map((s) => s.label), seed), rule: `80/10/10 train/val/test, stratified by class (seed ${seed})` };
+    const labels = samples.map((s) => s.label);
+    if (valSplit === undefined) return { ...stratifiedSplit(labels, seed), rule: `80/10/10 train/val/test, stratified by class (seed ${seed})` };
+    const test = REFERENCE_SPLIT.test;
+    return {
+      ...stratifiedSplit(labels, seed, { train: (1 - test) * (1 - valFraction), val: (1 - test) * valFraction, test }),
+      rule: `test: 10%; val: ${fractionText(valFraction)} of the rest (--val-split); stratified by class (seed ${seed})`,
+    };
   }
   if (hasTest && hasVal) {
     return { ...given, rule: "the dataset's own train, val and test splits" };
@@ -97,11 +135,12 @@ export function splitDataset(samples: readonly PartitionedSample[], seed: number
   const cut = stratifiedSplit(
     rest.map((id) => samples[id]!.label),
     seed,
-    hasTest ? { train: 1 - HELD_OUT_FRACTION, val: HELD_OUT_FRACTION, test: 0 } : { train: 1 - HELD_OUT_FRACTION, val: 0, test: HELD_OUT_FRACTION },
+    hasTest ? { train: 1 - valFraction, val: valFraction, test: 0 } : { train: 1 - HELD_OUT_FRACTION, val: 0, test: HELD_OUT_FRACTION },
   );
   const ids = (positions: number[]) => positions.map((p) => rest[p]!);
   if (hasTest) {
-    return { train: ids(cut.train), val: ids(cut.val), test: given.test, rule: `test: the dataset's own test split; val: 1/9 of the rest, stratified by class (seed ${seed})` };
+    const chosen = valSplit === undefined ? '' : ' (--val-split)';
+    return { train: ids(cut.train), val: ids(cut.val), test: given.test, rule: `test: the dataset's own test split; val: ${fractionText(valFraction)} of the rest${chosen}, stratified by class (seed ${seed})` };
   }
   return { train: ids(cut.train), val: given.val, test: ids(cut.test), rule: `val: the dataset's own val split; test: 1/9 of the rest, stratified by class (seed ${seed})` };
 }
