@@ -111,6 +111,9 @@ export class ConsoleReporter {
       case 'warning':
         this.info(`warning: ${event.message}`);
         return;
+      case 'coordinator_stalled':
+        this.info(`the coordinator itself did not run for ${event.seconds.toFixed(1)} s (stopped, suspended or blocked): that time is not counted as the workers' silence`);
+        return;
       case 'worker_left':
         if (!event.expected) this.info(`${describeMember(event)} left: ${event.reason} — ${event.workers} left`);
         return;

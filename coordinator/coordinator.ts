@@ -282,9 +282,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
       trainer.fail(new TrainingError('RUN_STOPPED', `stopped at once by a second ${signal}`));
     },
   });
-  const stopWatchdog = new StallWatchdog(world, options.heartbeatTimeoutMs, clock, (gapMs) =>
-    reporter.info(`the coordinator itself did not run for ${(gapMs / 1000).toFixed(1)} s (stopped, suspended or blocked): that time is not counted as the workers' silence`),
-  ).start();
+  const stopWatchdog = new StallWatchdog(world, options.heartbeatTimeoutMs, clock, (gapMs) => events.emit({ event: 'coordinator_stalled', seconds: gapMs / 1000 })).start();
 
   try {
     launcher.start();

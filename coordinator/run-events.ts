@@ -99,6 +99,8 @@ export type RunEvent =
   | { event: 'early_stopped'; epoch: number; monitor: string; best: number; best_epoch: number; patience: number }
   | { event: 'weights_restored'; epoch: number; from_epoch: number; monitor: string; best: number }
   | { event: 'warning'; code: string; message: string }
+  /** The coordinator's own event loop did not run for this long (stopped, suspended, blocked): the workers' silence in it is excused. */
+  | { event: 'coordinator_stalled'; seconds: number }
   /** The NATS control plane is (again) reachable; its losses are `warning`s (NATS_UNREACHABLE, NATS_DISCONNECTED). */
   | { event: 'control_plane'; state: 'connected' | 'reconnected'; server: string; outage_seconds: number | null }
   | { event: 'run_finished'; epochs: number; best_val_accuracy: number; step: number; early_stopped: boolean }

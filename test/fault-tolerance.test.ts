@@ -152,3 +152,25 @@ describe('a local worker stalled before it joins', () => {
     expect(ofKind(runDir, 'worker_joined').some((e) => e['pid'] === pid)).toBe(false);
   });
 });
+
+describe('the coordinator stopped for longer than the heartbeat timeout', () => {
+  it('does not count that time as its workers\' silence, and records the stop in events.jsonl', async () => {
+    const runs = tempDir('runs');
+    const runDir = path.join(runs, 'paused');
+    const coordinator = new Program(COORDINATOR, ['--gpus', '2', '--epochs', '3', ...TINY, '--heartbeat-timeout', '3', '--runs', runs, '--run-id', 'paused']);
+    // Stopped after epoch 1, with two epochs still to train: the run cannot have finished first.
+    await waitForEvents(runDir, (e) => e.some((x) => x.event === 'epoch_end'), 120_000);
+    coordinator.child.kill('SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    coordinator.child.kill('SIGCONT');
+    const { code } = await coordinator.exit(120_000);
+    expect(code, coordinator.output).toBe(0);
+    const stalls = ofKind(runDir, 'coordinator_stalled');
+    expect(stalls.length, coordinator.output).toBeGreaterThanOrEqual(1);
+    expect(Math.max(...stalls.map((e) => e['seconds'] as number))).toBeGreaterThan(5);
+    expect(coordinator.output).toMatch(/the coordinator itself did not run for [\d.]+ s \(stopped, suspended or blocked\)/);
+    expect(ofKind(runDir, 'worker_left')).toEqual([]);
+    expect(ofKind(runDir, 'worker_started').every((e) => e['restart'] === 0)).toBe(true);
+    expect(readCsv(path.join(runDir, 'metrics.csv')).map((row) => row['epoch'])).toEqual([1, 2, 3]);
+  });
+});
