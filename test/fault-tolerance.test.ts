@@ -153,11 +153,11 @@ describe('a local worker stalled before it joins', () => {
   });
 });
 
-describe('the coordinator stopped for longer than the heartbeat timeout', () => {
-  it('does not count that time as its workers\' silence, and records the stop in events.jsonl', async () => {
+describe('the coordinator stopped for longer than the heartbeat timeout and the stream idle timeout', () => {
+  it('does not count that time as its workers\' silence nor its streams\' idleness, and records the stop in events.jsonl', async () => {
     const runs = tempDir('runs');
     const runDir = path.join(runs, 'paused');
-    const coordinator = new Program(COORDINATOR, ['--gpus', '2', '--epochs', '3', ...TINY, '--heartbeat-timeout', '3', '--runs', runs, '--run-id', 'paused']);
+    const coordinator = new Program(COORDINATOR, ['--gpus', '2', '--epochs', '3', ...TINY, '--heartbeat-timeout', '3', '--stream-idle-timeout', '4', '--runs', runs, '--run-id', 'paused']);
     // Stopped after epoch 1, with two epochs still to train: the run cannot have finished first.
     await waitForEvents(runDir, (e) => e.some((x) => x.event === 'epoch_end'), 120_000);
     coordinator.child.kill('SIGSTOP');
@@ -169,7 +169,11 @@ describe('the coordinator stopped for longer than the heartbeat timeout', () => 
     expect(stalls.length, coordinator.output).toBeGreaterThanOrEqual(1);
     expect(Math.max(...stalls.map((e) => e['seconds'] as number))).toBeGreaterThan(5);
     expect(coordinator.output).toMatch(/the coordinator itself did not run for [\d.]+ s \(stopped, suspended or blocked\)/);
+    // Before, the idle timers fired first on waking and closed the heartbeat streams unread, and
+    // the workers, which never opened theirs again, were lost 3 s later.
     expect(ofKind(runDir, 'worker_left')).toEqual([]);
+    expect(ofKind(runDir, 'step_abandoned')).toEqual([]);
+    expect(coordinator.output).not.toMatch(/sent nothing for 4 s/);
     expect(ofKind(runDir, 'worker_started').every((e) => e['restart'] === 0)).toBe(true);
     expect(readCsv(path.join(runDir, 'metrics.csv')).map((row) => row['epoch'])).toEqual([1, 2, 3]);
   });

@@ -89,8 +89,12 @@ export class CoordinatorClient {
     return this.client.commands(ref, this.metadata());
   }
 
-  heartbeat(): ReturnType<TrainerClient['heartbeat']> {
-    return this.client.heartbeat(this.metadata(), () => undefined);
+  /**
+   * The heartbeat stream. `ended` hears how the call ended (an error, or null for OK). grpc-js gives
+   * a client-streaming call's status to this callback only: its stream emits no 'error' for it.
+   */
+  heartbeat(ended: (error: grpc.ServiceError | null) => void = () => undefined): ReturnType<TrainerClient['heartbeat']> {
+    return this.client.heartbeat(this.metadata(), (error: grpc.ServiceError | null) => ended(error));
   }
 
   /**

@@ -11,19 +11,22 @@ const options = workerData as HeartbeatOptions;
 const asBuffer = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined);
 const tls = options.tls ? { ca: asBuffer(options.tls.ca), cert: asBuffer(options.tls.cert), key: asBuffer(options.tls.key) } : undefined;
 const client = new CoordinatorClient(options.address, options.token, clientCredentials(tls));
-// A stream that fails (the coordinator restarted, a network blip) is opened again with backoff:
-// pings must not stop silently while the worker is still a member.
+// A stream that ends (the coordinator closed it as idle after a stop of its own, restarted, a
+// network blip) is opened again with backoff: pings must not stop silently while the worker is
+// still a member. The end comes as the call's status, to the callback given to heartbeat().
 const BACKOFF_MS = [250, 500, 1000, 2000];
 let failures = 0;
 let stream: ReturnType<CoordinatorClient['heartbeat']> | undefined;
 function open(): void {
-  const current = client.heartbeat();
-  stream = current;
-  current.on('error', () => {
-    if (stream !== current) return;
+  let current: ReturnType<CoordinatorClient['heartbeat']> | undefined;
+  const reopen = () => {
+    if (current === undefined || stream !== current) return;
     stream = undefined;
     setTimeout(open, BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]);
-  });
+  };
+  current = client.heartbeat(reopen);
+  stream = current;
+  current.on('error', reopen);
   ping();
 }
 function ping(): void {
