@@ -1,11 +1,11 @@
-// The worker's heartbeat thread (worker/heartbeat-thread.ts, run from dist as the worker runs it)
+// The worker's heartbeat thread (worker/heartbeat-thread.ts; the thread itself runs from dist)
 // against a real gRPC server: when the coordinator ends its heartbeat stream (closed as idle,
 // a network blip), the thread opens a new one at once and its pings go on, so the worker is not
 // lost for a stream the coordinator itself closed.
 
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HeartbeatThread } from '../dist/worker/heartbeat.js';
+import { HeartbeatThread } from '../worker/heartbeat.js';
 import { loadTrainerService } from '../shared/wire/index.js';
 import { sleep } from './helpers/processes.js';
 

@@ -3,6 +3,7 @@
 // its own keeps pinging until the process really stops (killed, frozen, or out of the run).
 
 import { Worker } from 'node:worker_threads';
+import { taskModuleUrl } from '../shared/thread-pool.js';
 
 export interface HeartbeatOptions {
   address: string;
@@ -17,7 +18,7 @@ export class HeartbeatThread {
   private readonly thread: Worker;
 
   constructor(options: HeartbeatOptions) {
-    this.thread = new Worker(new URL('./heartbeat-thread.js', import.meta.url), { workerData: options });
+    this.thread = new Worker(new URL(taskModuleUrl(import.meta.url, './heartbeat-thread.js')), { workerData: options });
     // Never keep the process alive just for pings.
     this.thread.unref();
   }
