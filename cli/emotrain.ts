@@ -41,7 +41,7 @@ import { EXPORT_FORMATS, runExport, type ExportFormat } from '../export/export-c
 function openForRun(dataset: string, flags: { seed: number; 'val-split'?: number | undefined; 'synthetic-count': number; 'synthetic-seed': number }, log: (line: string) => void) {
   return prepareDataset(dataset, {
     splitSeed: requireInteger('seed', flags.seed, 0, 2 ** 32 - 1),
-    ...(flags['val-split'] !== undefined ? { valSplit: flags['val-split'] } : {}),
+    valSplit: flags['val-split'],
     syntheticCount: requireInteger('synthetic-count', flags['synthetic-count'], 70, 1_000_000),
     syntheticSeed: requireInteger('synthetic-seed', flags['synthetic-seed'], 0, 2 ** 32 - 1),
     log,

@@ -152,7 +152,7 @@ export async function prepareRun(options: SetupOptions, resumed = options.resume
     syntheticSeed = resumed.syntheticSeed;
   }
 
-  const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed, ...(config.valSplit !== undefined ? { valSplit: config.valSplit } : {}), log });
+  const dataset = await prepareDataset(config.dataset, { syntheticCount: config.syntheticCount, syntheticSeed, splitSeed: config.seed, valSplit: config.valSplit, log });
   if (dataset.generated) log(`generated the synthetic dataset in ${dataset.index.root}`);
   log(`dataset ${dataset.index.root}: ${describeSplit(dataset)}`);
   const { skipped } = dataset.index;

@@ -151,7 +151,7 @@ async function prepareRunDataset(run: RunRecord): Promise<PreparedDataset> {
     syntheticCount: config.syntheticCount,
     syntheticSeed: config.syntheticSeed ?? DEFAULT_SYNTHETIC_SEED,
     splitSeed: config.seed,
-    ...(config.valSplit !== undefined ? { valSplit: config.valSplit } : {}),
+    valSplit: config.valSplit,
   });
   const recorded = config.split;
   for (const name of ['train', 'val', 'test'] as const) {

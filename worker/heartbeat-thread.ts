@@ -18,16 +18,16 @@ const BACKOFF_MS = [250, 500, 1000, 2000];
 let failures = 0;
 let stream: ReturnType<CoordinatorClient['heartbeat']> | undefined;
 function open(): void {
-  let current: ReturnType<CoordinatorClient['heartbeat']> | undefined;
-  const reopen = () => {
-    if (current === undefined || stream !== current) return;
-    stream = undefined;
-    setTimeout(open, BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]);
-  };
-  current = client.heartbeat(reopen);
+  const current = client.heartbeat(() => reopen(current));
   stream = current;
-  current.on('error', reopen);
+  current.on('error', () => reopen(current));
   ping();
+}
+/** `ended` is over: open the next stream, once, unless a newer one is already open. */
+function reopen(ended: ReturnType<CoordinatorClient['heartbeat']>): void {
+  if (stream !== ended) return;
+  stream = undefined;
+  setTimeout(open, BACKOFF_MS[Math.min(failures++, BACKOFF_MS.length - 1)]);
 }
 function ping(): void {
   if (!stream) return;

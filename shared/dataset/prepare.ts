@@ -25,7 +25,7 @@ export interface DatasetSourceOptions {
   syntheticSeed: number;
   splitSeed: number;
   /** --val-split; absent: the default held-out fraction (split.ts). */
-  valSplit?: number;
+  valSplit?: number | undefined;
   /** Threads that validate images (default: the CPU count). */
   threads?: number;
   log?: (line: string) => void;

@@ -125,7 +125,7 @@ export function splitDataset(samples: readonly PartitionedSample[], seed: number
     const test = REFERENCE_SPLIT.test;
     return {
       ...stratifiedSplit(labels, seed, { train: (1 - test) * (1 - valFraction), val: (1 - test) * valFraction, test }),
-      rule: `test: 10%; val: ${fractionText(valFraction)} of the rest (--val-split); stratified by class (seed ${seed})`,
+      rule: `test: ${fractionText(test)}; val: ${fractionText(valFraction)} of the rest (--val-split); stratified by class (seed ${seed})`,
     };
   }
   if (hasTest && hasVal) {
