@@ -15,22 +15,24 @@ interface RunFlag {
   key: string;
   /** What it is, in an error message ("differs from this run's learning rate 0.001"). */
   label: string;
+  /** What a run whose config.json lacks the key has (one made before the flag existed); default "none". */
+  unset?: string;
 }
 
 export const RUN_FLAGS: readonly RunFlag[] = [
   { flag: 'dataset', key: 'dataset', label: 'dataset' },
   { flag: 'synthetic-count', key: 'syntheticCount', label: 'synthetic image count' },
   { flag: 'synthetic-seed', key: 'syntheticSeed', label: 'synthetic data seed' },
-  { flag: 'val-split', key: 'valSplit', label: 'val split' },
+  { flag: 'val-split', key: 'valSplit', label: 'val split', unset: '1/9 (the default)' },
   { flag: 'model', key: 'model', label: 'model' },
   { flag: 'image-size', key: 'imageSize', label: 'image size' },
   { flag: 'freeze', key: 'freeze', label: 'frozen layers' },
-  { flag: 'head', key: 'head', label: 'head' },
+  { flag: 'head', key: 'head', label: 'head', unset: 'study (the default)' },
   { flag: 'dropout', key: 'dropout', label: 'dropout' },
   { flag: 'l2', key: 'l2', label: 'L2 factor' },
   { flag: 'seed', key: 'seed', label: 'seed' },
   { flag: 'precision', key: 'precision', label: 'precision' },
-  { flag: 'allreduce', key: 'allreduce', label: 'all-reduce' },
+  { flag: 'allreduce', key: 'allreduce', label: 'all-reduce', unset: 'star (the default)' },
   { flag: 'micro-batch', key: 'microBatch', label: 'micro-batch' },
   { flag: 'augment', key: 'augment', label: 'augmentation switch' },
   { flag: 'flip', key: 'augmentation.flip', label: 'flip probability' },
@@ -130,8 +132,8 @@ function sameValue(flag: string, a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function shown(value: unknown): string {
-  return value === undefined ? 'none' : typeof value === 'string' ? value : JSON.stringify(value);
+function shown(value: unknown, unset = 'none'): string {
+  return value === undefined ? unset : typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** A flag as it was given: `--lr 0.5`, `--no-augment`. */
@@ -160,17 +162,17 @@ export function resumedSettings(saved: SavedRunConfig, requested: SavedRunConfig
   const changes: string[] = [];
   const changedKeys: string[] = [];
   const refused: string[] = [];
-  for (const { flag, key, label } of RUN_FLAGS) {
+  for (const { flag, key, label, unset } of RUN_FLAGS) {
     if (!explicit.has(flag)) continue;
     const before = valueAt(saved, key);
     const after = valueAt(requested, key);
     if (sameValue(flag, before, after)) continue;
     if (CHANGEABLE_ON_RESUME.has(flag)) {
       config = withValueAt(config, key, after, valueAt(requested, key.split('.')[0]!));
-      changes.push(`${label} ${shown(before)} → ${shown(after)}`);
+      changes.push(`${label} ${shown(before, unset)} → ${shown(after, unset)}`);
       changedKeys.push(key);
     } else {
-      refused.push(`${asGiven(flag, after)} differs from this run's ${label} ${shown(before)}`);
+      refused.push(`${asGiven(flag, after)} differs from this run's ${label} ${shown(before, unset)}`);
     }
   }
   return { config, changes, changedKeys, refused };

@@ -59,6 +59,17 @@ describe('the settings of a resumed run', () => {
       "--lr 0.5 differs from this run's learning rate 0.001",
     ]);
   });
+
+  it('name what a run made before a flag existed has, not "none"', () => {
+    // config.json of a run made before --val-split, --head and --allreduce: none of the three keys
+    const { valSplit: _valSplit, head: _head, allreduce: _allreduce, ...older } = saved;
+    const { config, explicit } = requested(['--val-split', '0.2', '--head', 'paper', '--allreduce', 'ring']);
+    expect(resumedSettings(older, config, explicit).refused).toEqual([
+      "--val-split 0.2 differs from this run's val split 1/9 (the default)",
+      "--head paper differs from this run's head study (the default)",
+      "--allreduce ring differs from this run's all-reduce star (the default)",
+    ]);
+  });
 });
 
 describe('coordinator --resume', () => {
