@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/nats-server.js';
-import { COORDINATOR, Program, WORKER, cleanUp, isAlive, readCsv, readEvents, tempDir, waitForEvents, workerPids } from './helpers/processes.js';
+import { COORDINATOR, Program, WORKER, cleanUp, isAlive, readCsv, readEvents, sleep, tempDir, waitForEvents, workerPids } from './helpers/processes.js';
 
 afterEach(cleanUp);
 
@@ -161,7 +161,7 @@ describe('the coordinator stopped for longer than the heartbeat timeout and the 
     // Stopped after epoch 1, with two epochs still to train: the run cannot have finished first.
     await waitForEvents(runDir, (e) => e.some((x) => x.event === 'epoch_end'), 120_000);
     coordinator.child.kill('SIGSTOP');
-    await new Promise((resolve) => setTimeout(resolve, 7000));
+    await sleep(7000);
     coordinator.child.kill('SIGCONT');
     const { code } = await coordinator.exit(120_000);
     expect(code, coordinator.output).toBe(0);

@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { IdleLimit, LATE_TIMER_MS } from '../shared/wire/idle-limit.js';
+import { sleep } from './helpers/processes.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Blocks the event loop, as a stopped or suspended process would not run it. */
 function block(ms: number): void {
   const until = performance.now() + ms;

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { RequestQueue } from '../app/serve/request-queue.js';
+import { sleep } from './helpers/processes.js';
 
 describe('RequestQueue', () => {
   it('admits up to its capacity, then refuses until a place is given back', () => {
@@ -26,7 +27,7 @@ describe('RequestQueue', () => {
     });
     const piece = (name: string, fail = false) => async () => {
       log.push(`start ${name} (running ${queue.state.running})`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
       log.push(`end ${name}`);
       if (fail) throw new Error(`${name} failed`);
       return name;

@@ -16,6 +16,7 @@ import { MAX_REQUEST_BYTES } from '../shared/wire/index.js';
 import type { TlsFiles } from '../worker/coordinator-client.js';
 import { ringChunkPrefix } from '../worker/peer-link.js';
 import { selfSignedCertificate } from './helpers/certificates.js';
+import { sleep } from './helpers/processes.js';
 import { PeerServer } from '../worker/peer-server.js';
 import { RingAllReduce } from '../worker/ring-allreduce.js';
 
@@ -177,7 +178,7 @@ describe('ring all-reduce between workers', () => {
     const call = client.ring(authMetadata(TOKEN), () => undefined);
     await writeMessage<RingMessage>(call, { kind: 'header', header: { runId: RUN, step: 0, senderRank: 0, worldSize: 2, gradientElements: 40, dtype: 'TENSOR_DTYPE_FLOAT16' } });
     await writeMessage<RingMessage>(call, { kind: 'chunk', chunk: { hop: 0, segment: 0, offset: 0, data: Buffer.alloc(8) } });
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the victim is reading the stream
+    await sleep(300); // the victim is reading the stream
     // the one chunk that came is final (rank 1 owns segment 0): what may be uploaded so far
     expect(outcome.segment).toEqual({ offset: 0, count: 20 });
     await expect(outcome.finalUpTo(4)).resolves.toBeUndefined();
@@ -241,7 +242,7 @@ describe('ring all-reduce between workers', () => {
         call.end();
       })().catch(() => undefined);
     });
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await sleep(1200);
     const outcome = victim.ring.run({ runId: RUN, step: 0, generation: 0, rank: 1, ring, dtype: 'TENSOR_DTYPE_FLOAT16', own: gradientsOf(1, 40), weight: 0.5, result: new Uint16Array(40) });
     await expect(outcome.done).resolves.toBeUndefined();
     expect(await answered).toBeNull();

@@ -13,7 +13,7 @@ import { EMOTION_CLASSES } from '../shared/classes.js';
 import { encodePng } from '../shared/image/png.js';
 import { writeFixtureRun } from './helpers/fixture-run.js';
 import { ASTRONAUT } from './helpers/photos.js';
-import { EMOTRAIN, Program, cleanUp, tempDir } from './helpers/processes.js';
+import { EMOTRAIN, Program, cleanUp, sleep, tempDir } from './helpers/processes.js';
 
 const MAX_BYTES = 2_000_000;
 const QUEUE = 4;
@@ -182,7 +182,7 @@ describe('emotrain serve under load', () => {
 describe('emotrain serve shutting down and starting', () => {
   it('answers the request it holds on Ctrl-C, then exits 0', async () => {
     const pending = post(astronaut, { 'content-type': 'image/png' });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await sleep(150);
     process.kill(-server.pid, 'SIGINT');
     const answer = await pending;
     expect(answer.status).toBe(200);
