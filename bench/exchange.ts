@@ -3,7 +3,7 @@
 // workers that upload gradients of the model's trainable size and apply the result
 // (exchange-worker.ts), no compute. Per configuration it prints the median and p95 seconds of an
 // exchange, algorithm and bus bandwidth as nccl-tests define them (algbw = gradient bytes /
-// seconds; busbw = algbw · 2(W-1)/W), the coordinator's CPU seconds and peak RSS — and, when
+// seconds; busbw = algbw · 2(W-1)/W), the coordinator's CPU seconds (and its GC pauses) and peak RSS — and, when
 // Debian's python3-torch is installed, gloo's all_reduce of the same bytes on the same machine
 // (bench/peer/gloo_allreduce.py) and the ratio.
 // An exchange is timed as gloo's peer times an all_reduce (a barrier, then the call): from the
@@ -69,6 +69,9 @@ interface Measurement {
   algbwGBps: number;
   busbwGBps: number;
   coordinatorCpuSeconds: number;
+  /** Of the training's steps, in pauses of the coordinator's main thread for garbage collection. */
+  coordinatorGcSeconds: number;
+  coordinatorMajorGcs: number;
   coordinatorPeakRssMiB: number;
   gloo?: { seconds: number; ratio: number };
   loadAverage: string;
@@ -95,7 +98,7 @@ async function measure(mode: string, workers: number, params: number, precision:
       return JSON.parse(last) as { rank: number; exchangeSeconds: number[]; exchangeSpans: Array<{ step: number; start: number; end: number }> };
     }),
   );
-  const summary = JSON.parse(String((await lines.next()).value)) as { trainCpuSeconds: number; peakRssBytes: number };
+  const summary = JSON.parse(String((await lines.next()).value)) as { trainCpuSeconds: number; gcSeconds: number; majorGcs: number; peakRssBytes: number };
   // the first step of each worker is warm-up (connections, first buffers)
   const stepNumbers = results[0]!.exchangeSpans.map((span) => span.step);
   for (const r of results) {
@@ -122,6 +125,8 @@ async function measure(mode: string, workers: number, params: number, precision:
     algbwGBps: algbw,
     busbwGBps: (algbw * 2 * (workers - 1)) / workers,
     coordinatorCpuSeconds: summary.trainCpuSeconds,
+    coordinatorGcSeconds: summary.gcSeconds,
+    coordinatorMajorGcs: summary.majorGcs,
     coordinatorPeakRssMiB: summary.peakRssBytes / 2 ** 20,
   };
 }
@@ -156,7 +161,7 @@ for (const workers of workerCounts) {
       const peer = m.gloo ? `; gloo all_reduce ${m.gloo.seconds.toFixed(3)} s → ${m.gloo.ratio.toFixed(2)}x gloo` : '; gloo peer not installed (apt-get install python3-torch)';
       console.log(
         `${mode} ${workers} workers: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
-          `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s, peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
+          `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s (GC pauses ${m.coordinatorGcSeconds.toFixed(2)} s, ${m.coordinatorMajorGcs} major), peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
       );
     }
   }

@@ -1,9 +1,10 @@
 // The coordinator side of `npm run bench:exchange`: the real gRPC service, protocol session, step
 // engine and trainer over a flat model of `params` weights (no tfjs), driving `steps` steps for
 // `workers` worker processes. Prints `listening PORT` when ready and, at the end, one JSON line
-// with its CPU seconds and peak RSS. Arguments: one JSON object (see ExchangeCoordinatorArgs).
+// with its CPU seconds, its main thread's GC pauses and peak RSS. Arguments: one JSON object (see ExchangeCoordinatorArgs).
 
 import { readFileSync } from 'node:fs';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { ModelCheckpoint } from '../../coordinator/callbacks/model-checkpoint.js';
 import { ReduceLROnPlateau } from '../../coordinator/callbacks/reduce-lr-on-plateau.js';
 import { systemClock } from '../../coordinator/clock.js';
@@ -82,12 +83,23 @@ process.stdout.write(`listening ${port}\n`);
 const cpuStart = process.cpuUsage();
 await trainer.waitForWorld(120_000);
 const trainStart = process.cpuUsage();
+// Garbage collection on the main thread while it trains: the bulk of it is the major GCs that the
+// transport's per-message Buffers (each chunk copied on its way in and out) bring on.
+const gc = { seconds: 0, major: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.seconds += entry.duration / 1000;
+    if ((entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+  }
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 await trainer.train();
 const cpu = process.cpuUsage(trainStart);
+gcObserver.disconnect();
 trainer.stopWorkers('the benchmark is over');
 await server.close(1000);
 await shadow.close();
 const total = process.cpuUsage(cpuStart);
 process.stdout.write(
-  `${JSON.stringify({ trainCpuSeconds: (cpu.user + cpu.system) / 1e6, totalCpuSeconds: (total.user + total.system) / 1e6, peakRssBytes: peakRssBytes() })}\n`,
+  `${JSON.stringify({ trainCpuSeconds: (cpu.user + cpu.system) / 1e6, gcSeconds: gc.seconds, majorGcs: gc.major, totalCpuSeconds: (total.user + total.system) / 1e6, peakRssBytes: peakRssBytes() })}\n`,
 );
