@@ -13,6 +13,9 @@
 //
 //   npm run bench:exchange -- --model resnet50|mini-xception|small-cnn | --params N
 //                             --workers 2,4 [--mode star,ring] [--precision fp16|fp32] [--repeat K] [--json]
+//                             [--coordinator-transport grpc-js,http2]
+// --coordinator-transport http2 serves the coordinator's Exchange on node:http2 instead of grpc-js
+// (exchange/http2-exchange.ts): the candidate transport, measured beside the product's.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +25,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ExchangeCoordinatorArgs } from './exchange/exchange-coordinator.js';
+import type { CoordinatorTransport } from './exchange/http2-exchange.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -58,6 +62,8 @@ async function trainableParams(model: string): Promise<number> {
 
 interface Measurement {
   mode: string;
+  /** How the coordinator served Exchange (--coordinator-transport). */
+  transport: CoordinatorTransport;
   workers: number;
   params: number;
   precision: string;
@@ -81,16 +87,16 @@ function linesOf(child: ReturnType<typeof spawn>): AsyncIterable<string> {
   return createInterface({ input: child.stdout! });
 }
 
-async function measure(mode: string, workers: number, params: number, precision: 'fp16' | 'fp32', steps: number): Promise<Omit<Measurement, 'gloo' | 'loadAverage'>> {
+async function measure(mode: string, transport: CoordinatorTransport, workers: number, params: number, precision: 'fp16' | 'fp32', steps: number): Promise<Omit<Measurement, 'gloo' | 'loadAverage'>> {
   if (mode !== 'star' && mode !== 'ring') throw new Error(`--mode ${mode}: expected star or ring`);
   const token = randomBytes(12).toString('hex');
-  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, allreduce: mode, token };
+  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, allreduce: mode, token, transport };
   const coordinator = spawn(process.execPath, [COORDINATOR, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = linesOf(coordinator)[Symbol.asyncIterator]();
   const first = await lines.next();
-  const port = /^listening (\d+)$/.exec(String(first.value))?.[1];
+  const [, port, exchangePort] = /^listening (\d+)(?: (\d+))?$/.exec(String(first.value)) ?? [];
   if (!port) throw new Error(`the bench coordinator did not start: ${String(first.value)}`);
-  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token, ...(exchangePort ? [exchangePort] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const results = await Promise.all(
     children.map(async (child) => {
       let last = '';
@@ -116,6 +122,7 @@ async function measure(mode: string, workers: number, params: number, precision:
   const algbw = bytes / median / 1e9;
   return {
     mode,
+    transport,
     workers,
     params,
     precision,
@@ -142,6 +149,8 @@ function gloo(params: number, workers: number, precision: string, repeat: number
 
 const json = process.argv.includes('--json');
 const modes = option('mode', 'star').split(',');
+const transports = option('coordinator-transport', 'grpc-js').split(',') as CoordinatorTransport[];
+for (const t of transports) if (t !== 'grpc-js' && t !== 'http2') throw new Error(`--coordinator-transport ${t}: expected grpc-js or http2`);
 const workerCounts = option('workers', '2').split(',').map(Number);
 const precision = option('precision', 'fp16') as 'fp16' | 'fp32';
 const repeat = Number(option('repeat', '10'));
@@ -152,15 +161,15 @@ const what = model ? `${model} (${params.toLocaleString('en-US')} trainable valu
 if (!json) console.log(`bench:exchange — ${what}, ${precision}, ${repeat} steps; load average ${load()} on ${os.cpus().length} cores`);
 for (const workers of workerCounts) {
   const glooSeconds = gloo(params, workers, precision, repeat);
-  for (const mode of modes) {
-    const m: Measurement = { ...(await measure(mode, workers, params, precision, repeat + 1)), loadAverage: load() };
+  for (const mode of modes) for (const transport of transports) {
+    const m: Measurement = { ...(await measure(mode, transport, workers, params, precision, repeat + 1)), loadAverage: load() };
     if (glooSeconds !== undefined) m.gloo = { seconds: glooSeconds, ratio: m.seconds / glooSeconds };
     if (json) {
       console.log(JSON.stringify(m));
     } else {
       const peer = m.gloo ? `; gloo all_reduce ${m.gloo.seconds.toFixed(3)} s → ${m.gloo.ratio.toFixed(2)}x gloo` : '; gloo peer not installed (apt-get install python3-torch)';
       console.log(
-        `${mode} ${workers} workers: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
+        `${mode} ${workers} workers${transports.length > 1 || transport !== 'grpc-js' ? ` [coordinator ${transport}]` : ''}: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
           `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s (GC pauses ${m.coordinatorGcSeconds.toFixed(2)} s, ${m.coordinatorMajorGcs} major), peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
       );
     }

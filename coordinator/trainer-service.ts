@@ -301,6 +301,11 @@ export class TrainerServer {
     return new EmotrainError('STREAM_IDLE', `${stream} sent nothing for ${seconds} s while ${awaited} was due; it is closed`);
   }
 
+  /** The Exchange handler itself, for a transport other than grpc-js (bench/exchange/http2-exchange.ts). */
+  get exchangeHandler(): Handler<'Exchange'> {
+    return this.exchange;
+  }
+
   private readonly report: Handler<'Report'> = (call, callback) => {
     try {
       this.authenticate(call.metadata, call.getPeer());

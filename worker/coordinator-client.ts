@@ -35,6 +35,13 @@ export interface TlsFiles {
   key?: Buffer | undefined;
 }
 
+/** One step's Exchange call as the worker drives it: grpc-js' duplex call, or another transport's. */
+export interface ExchangeCall extends NodeJS.EventEmitter {
+  write(message: ExchangeUpload, callback?: (error?: Error | null) => void): boolean;
+  end(): void;
+  cancel(): void;
+}
+
 export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
@@ -57,6 +64,8 @@ export class CoordinatorClient {
     readonly address: string,
     token: string,
     credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    /** Opens a step's Exchange call on another transport (bench:exchange --coordinator-transport http2). */
+    private readonly openExchange?: () => ExchangeCall,
   ) {
     const Trainer = loadTrainerService().client;
     this.client = new Trainer(address, credentials, CHANNEL_OPTIONS);
@@ -128,7 +137,7 @@ export class CoordinatorClient {
   }
 
   private async exchangeOnce(header: GradientHeader, payload: readonly Uint8Array[], targets: Uint8Array[], ready: ((end: number) => Promise<void>) | undefined): Promise<ReducedHeader> {
-    const call = this.client.exchange(this.metadata());
+    const call: ExchangeCall = this.openExchange?.() ?? this.client.exchange(this.metadata());
     const what = `the gradient exchange of step ${header.step}`;
     const receiver = new PayloadReceiver(targets, what);
     const result = new Promise<ReducedHeader>((resolve, reject) => {

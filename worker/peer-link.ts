@@ -54,20 +54,29 @@ export class PeerLinks {
   private session(address: string): http2.ClientHttp2Session {
     const kept = this.sessions.get(address);
     if (kept && !kept.closed && !kept.destroyed) return kept;
-    const tls = this.tls;
-    const session = tls
-      ? http2.connect(`https://${address}`, { settings: PEER_HTTP2_SETTINGS, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) })
-      : http2.connect(`http://${address}`, { settings: PEER_HTTP2_SETTINGS });
-    const forget = () => {
+    const session = grpcSession(address, this.tls, () => {
       if (this.sessions.get(address) === session) this.sessions.delete(address);
-    };
-    session.on('error', forget);
-    session.on('goaway', forget);
-    session.on('close', forget);
-    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+    });
     this.sessions.set(address, session);
     return session;
   }
+}
+
+/**
+ * An HTTP/2 connection for gRPC calls spoken on node:http2 (ring links; the bench's candidate
+ * exchange transport): plaintext, or TLS verified with the run's CA when the worker has TLS files,
+ * with wide flow-control windows. `gone` is called once it failed, was told to go away or closed:
+ * it takes no new call then.
+ */
+export function grpcSession(address: string, tls: TlsFiles | undefined, gone: () => void): http2.ClientHttp2Session {
+  const session = tls
+    ? http2.connect(`https://${address}`, { settings: PEER_HTTP2_SETTINGS, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) })
+    : http2.connect(`http://${address}`, { settings: PEER_HTTP2_SETTINGS });
+  session.on('error', gone);
+  session.on('goaway', gone);
+  session.on('close', gone);
+  session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+  return session;
 }
 
 class Http2RingCall implements RingCall {
@@ -173,7 +182,7 @@ export function ringChunkPrefix(hop: number, segment: number, offset: number, da
   return out;
 }
 
-function varintLength(value: number): number {
+export function varintLength(value: number): number {
   let n = 1;
   while (value >= 128) {
     value = Math.floor(value / 128);
@@ -182,7 +191,7 @@ function varintLength(value: number): number {
   return n;
 }
 
-function writeVarint(out: Buffer, at: number, value: number): number {
+export function writeVarint(out: Buffer, at: number, value: number): number {
   while (value >= 128) {
     out[at++] = (value % 128) | 0x80;
     value = Math.floor(value / 128);

@@ -1,6 +1,6 @@
 // The coordinator side of `npm run bench:exchange`: the real gRPC service, protocol session, step
 // engine and trainer over a flat model of `params` weights (no tfjs), driving `steps` steps for
-// `workers` worker processes. Prints `listening PORT` when ready and, at the end, one JSON line
+// `workers` worker processes. Prints `listening PORT [EXCHANGE_PORT]` when ready and, at the end, one JSON line
 // with its CPU seconds, its main thread's GC pauses and peak RSS. Arguments: one JSON object (see ExchangeCoordinatorArgs).
 
 import { readFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ import type { AllReduce, Precision } from '../../shared/config.js';
 import { LossScaler } from '../../shared/loss-scaler.js';
 import type { Sample } from '../../shared/wire/index.js';
 import { FlatShadow } from './flat-shadow.js';
+import { serveExchangeOverHttp2, type CoordinatorTransport } from './http2-exchange.js';
 
 export interface ExchangeCoordinatorArgs {
   params: number;
@@ -27,6 +28,8 @@ export interface ExchangeCoordinatorArgs {
   precision: Precision;
   allreduce: AllReduce;
   token: string;
+  /** How Trainer.Exchange is served: grpc-js with the other calls, or node:http2 on a second port (http2-exchange.ts). */
+  transport: CoordinatorTransport;
 }
 
 /** Peak resident set (VmHWM) in bytes, from /proc. */
@@ -79,7 +82,9 @@ const session = new ProtocolSession({
 });
 const server = new TrainerServer(session, args.token, { idleStreamMs: 60_000 });
 const port = await server.listen('127.0.0.1:0', serverCredentials({}));
-process.stdout.write(`listening ${port}\n`);
+const exchange = args.transport === 'http2' ? await serveExchangeOverHttp2(server, 0) : undefined;
+// the workers call Exchange on the second port when there is one
+process.stdout.write(`listening ${port}${exchange ? ` ${exchange.port}` : ''}\n`);
 const cpuStart = process.cpuUsage();
 await trainer.waitForWorld(120_000);
 const trainStart = process.cpuUsage();
@@ -98,6 +103,7 @@ const cpu = process.cpuUsage(trainStart);
 gcObserver.disconnect();
 trainer.stopWorkers('the benchmark is over');
 await server.close(1000);
+exchange?.server.close();
 await shadow.close();
 const total = process.cpuUsage(cpuStart);
 process.stdout.write(
