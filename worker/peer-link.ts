@@ -7,7 +7,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import http2 from 'node:http2';
-import { messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, RING_PATH, statusFrom } from '../shared/wire/http2-grpc.js';
+import { chunkMessagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, RING_PATH, statusFrom, writeGrpcMessage } from '../shared/wire/http2-grpc.js';
 import { callFailure, loadPeerService, rpcError, type RingMessage } from '../shared/wire/index.js';
 import type { TlsFiles } from './coordinator-client.js';
 
@@ -118,10 +118,7 @@ class Http2RingCall implements RingCall {
 
   async send(parts: readonly Uint8Array[]): Promise<void> {
     if (this.broken) throw this.broken;
-    let length = 0;
-    for (const part of parts) length += part.byteLength;
-    let flowing = this.stream.write(messagePrefix(length));
-    for (const part of parts) flowing = this.stream.write(part);
+    const flowing = writeGrpcMessage(this.stream, parts);
     if (!flowing) await new Promise<void>((resolve) => this.drained.push(resolve));
     if (this.broken) throw this.broken;
   }
@@ -161,41 +158,8 @@ class Http2RingCall implements RingCall {
 
 /**
  * The protobuf bytes of RingMessage{chunk: RingChunk{hop, segment, offset, data}} up to the data
- * itself: field 2 (chunk, length-delimited), then hop (1), segment (2) and offset (3) as varints
- * and data's tag (4) and length. The data's bytes follow as they are.
+ * itself: hop (1), segment (2) and offset (3) as varints, then data's tag (4) and length.
  */
 export function ringChunkPrefix(hop: number, segment: number, offset: number, dataBytes: number): Buffer {
-  const inner = 1 + varintLength(hop) + 1 + varintLength(segment) + 1 + varintLength(offset) + 1 + varintLength(dataBytes);
-  const chunkLength = inner + dataBytes;
-  const out = Buffer.allocUnsafe(1 + varintLength(chunkLength) + inner);
-  let at = 0;
-  out[at++] = 0x12;
-  at = writeVarint(out, at, chunkLength);
-  out[at++] = 0x08;
-  at = writeVarint(out, at, hop);
-  out[at++] = 0x10;
-  at = writeVarint(out, at, segment);
-  out[at++] = 0x18;
-  at = writeVarint(out, at, offset);
-  out[at++] = 0x22;
-  writeVarint(out, at, dataBytes);
-  return out;
-}
-
-export function varintLength(value: number): number {
-  let n = 1;
-  while (value >= 128) {
-    value = Math.floor(value / 128);
-    n++;
-  }
-  return n;
-}
-
-export function writeVarint(out: Buffer, at: number, value: number): number {
-  while (value >= 128) {
-    out[at++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[at++] = value;
-  return at;
+  return chunkMessagePrefix([[0x08, hop], [0x10, segment], [0x18, offset]], 0x22, dataBytes);
 }

@@ -13,12 +13,12 @@ import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import { describeError, ProtocolError } from '../../shared/errors.js';
-import { MessageReader, messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, refusalHeaders, encodeGrpcMessage, statusFrom } from '../../shared/wire/http2-grpc.js';
+import { chunkMessagePrefix, MessageReader, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, refusalHeaders, encodeGrpcMessage, statusFrom, writeGrpcMessage } from '../../shared/wire/http2-grpc.js';
 import { callFailure, loadTrainerService, MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, serviceError, type ExchangeDownload, type ExchangeUpload } from '../../shared/wire/index.js';
 import type { ExchangeDownload__Output } from '../../shared/wire/generated/emotrain/v1/ExchangeDownload.js';
 import type { Http2Server } from 'node:http2';
 import type { TrainerServer } from '../../coordinator/trainer-service.js';
-import { grpcSession, writeVarint, varintLength } from '../../worker/peer-link.js';
+import { grpcSession } from '../../worker/peer-link.js';
 
 export type CoordinatorTransport = 'grpc-js' | 'http2';
 
@@ -112,17 +112,7 @@ export class Http2ExchangeCall extends EventEmitter {
 
   /** Sends one message; false when the stream's buffer is full ('drain' follows). */
   write(message: ExchangeUpload, callback?: (error?: Error | null) => void): boolean {
-    const parts: Uint8Array[] =
-      message.kind === 'chunk' && message.chunk
-        ? [tensorChunkPrefix(Number(message.chunk.offset ?? 0), message.chunk.data?.byteLength ?? 0), message.chunk.data ?? new Uint8Array(0)]
-        : [loadTrainerService().service.Exchange.requestSerialize(message)];
-    let length = 0;
-    for (const part of parts) length += part.byteLength;
-    let flowing = this.stream.write(messagePrefix(length));
-    parts.forEach((part, i) => {
-      flowing = this.stream.write(part, i === parts.length - 1 ? callback : undefined);
-    });
-    return flowing;
+    return writeGrpcMessage(this.stream, messageParts(message, loadTrainerService().service.Exchange.requestSerialize), callback);
   }
 
   end(): void {
@@ -148,22 +138,14 @@ export class Http2ExchangeCall extends EventEmitter {
 }
 
 /**
- * The protobuf bytes of ExchangeUpload{chunk} or ExchangeDownload{chunk} (field 2 in both), a
- * TensorChunk{offset, data}, up to the data itself: the chunk's tag and length, then offset (1) as
- * a varint and data's tag (2) and length. The data's bytes follow as they are.
+ * One Exchange message as it goes out: a chunk as its protobuf prefix (TensorChunk{offset, data}
+ * in field 2, in uploads and downloads alike) and its data, uncopied; anything else serialized.
  */
-export function tensorChunkPrefix(offset: number, dataBytes: number): Buffer {
-  const inner = 1 + varintLength(offset) + 1 + varintLength(dataBytes);
-  const chunkLength = inner + dataBytes;
-  const out = Buffer.allocUnsafe(1 + varintLength(chunkLength) + inner);
-  let at = 0;
-  out[at++] = 0x12;
-  at = writeVarint(out, at, chunkLength);
-  out[at++] = 0x08;
-  at = writeVarint(out, at, offset);
-  out[at++] = 0x12;
-  writeVarint(out, at, dataBytes);
-  return out;
+function messageParts<M extends { kind?: string; chunk?: { offset?: number | string; data?: Uint8Array } | null }>(message: M, serialize: (message: M) => Buffer): Uint8Array[] {
+  const chunk = message.kind === 'chunk' ? message.chunk : undefined;
+  if (!chunk) return [serialize(message)];
+  const data = chunk.data ?? new Uint8Array(0);
+  return [chunkMessagePrefix([[0x08, Number(chunk.offset ?? 0)]], 0x12, data.byteLength), data];
 }
 
 /** The server side of one Exchange call, as the handler uses a grpc-js duplex call. */
@@ -241,17 +223,7 @@ class CallAdapter extends EventEmitter {
       return false;
     }
     this.respond();
-    const parts: Uint8Array[] =
-      message.kind === 'chunk' && message.chunk
-        ? [tensorChunkPrefix(Number(message.chunk.offset ?? 0), message.chunk.data?.byteLength ?? 0), message.chunk.data ?? new Uint8Array(0)]
-        : [loadTrainerService().service.Exchange.responseSerialize(message)];
-    let length = 0;
-    for (const p of parts) length += p.byteLength;
-    let flowing = this.stream.write(messagePrefix(length));
-    parts.forEach((p, i) => {
-      flowing = this.stream.write(p, i === parts.length - 1 ? () => callback?.() : undefined);
-    });
-    return flowing;
+    return writeGrpcMessage(this.stream, messageParts(message, loadTrainerService().service.Exchange.responseSerialize), callback);
   }
 
   end(): void {

@@ -33,6 +33,62 @@ export function messagePrefix(length: number): Buffer {
 }
 
 /**
+ * Writes one message made of `parts` to a call's stream: its prefix, then each part as it is
+ * (uncopied); `callback` runs once the last part is written. False when the stream's buffer is
+ * full ('drain' follows).
+ */
+export function writeGrpcMessage(stream: { write(chunk: Uint8Array, callback?: (error?: Error | null) => void): boolean }, parts: readonly Uint8Array[], callback?: (error?: Error | null) => void): boolean {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  let flowing = stream.write(messagePrefix(length));
+  parts.forEach((part, i) => {
+    flowing = stream.write(part, i === parts.length - 1 ? callback : undefined);
+  });
+  return flowing;
+}
+
+/**
+ * The protobuf bytes of a message whose field 2 is a chunk (RingMessage, ExchangeUpload,
+ * ExchangeDownload), up to the chunk's data itself: field 2's tag and length, then the chunk's
+ * varint fields in order (each a tag byte and its value) and its data field's tag and length.
+ * The data's bytes follow as they are.
+ */
+export function chunkMessagePrefix(fields: ReadonlyArray<readonly [tag: number, value: number]>, dataTag: number, dataBytes: number): Buffer {
+  let inner = 1 + varintLength(dataBytes);
+  for (const [, value] of fields) inner += 1 + varintLength(value);
+  const chunkLength = inner + dataBytes;
+  const out = Buffer.allocUnsafe(1 + varintLength(chunkLength) + inner);
+  let at = 0;
+  out[at++] = 0x12;
+  at = writeVarint(out, at, chunkLength);
+  for (const [tag, value] of fields) {
+    out[at++] = tag;
+    at = writeVarint(out, at, value);
+  }
+  out[at++] = dataTag;
+  writeVarint(out, at, dataBytes);
+  return out;
+}
+
+function varintLength(value: number): number {
+  let n = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  while (value >= 128) {
+    out[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[at++] = value;
+  return at;
+}
+
+/**
  * Splits a stream's DATA into gRPC messages. Each message is handed over as one Buffer that stays
  * valid only during the call (it is reused for the next one); a length prefix above `maxBytes` or a
  * compressed message is refused before anything of it is buffered. A handler may hold() the
