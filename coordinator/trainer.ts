@@ -68,6 +68,8 @@ export class Trainer {
   private readonly options: TrainerOptions;
   private readonly callbacks: TrainingCallback[];
   private readonly failure = new Deferred<never>();
+  /** What `failure` rejected with. */
+  private failedWith: Error | undefined;
   private readonly requests: MemberRequests;
   private readonly keeper: WorldKeeper;
   private step: number;
@@ -95,7 +97,7 @@ export class Trainer {
         step: () => this.step,
         stopReason: () => this.stopReason,
         workersStopped: () => this.workersStopped,
-        failed: () => this.failure.settled,
+        failure: () => this.failedWith,
         fail: (error) => this.fail(error),
         guard: (promise) => this.guard(promise),
       },
@@ -127,7 +129,8 @@ export class Trainer {
 
   /** Ends the run with an error: every wait in progress rejects with it. */
   fail(error: Error): void {
-    if (this.failure.settled) return;
+    if (this.failedWith) return;
+    this.failedWith = error;
     this.failure.reject(error);
     this.options.engine.abort(error);
     this.options.replies.rejectAll(error);

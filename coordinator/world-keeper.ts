@@ -44,7 +44,8 @@ export interface WorldKeeperHost {
   stopReason(): string | undefined;
   /** The workers were told to stop: from then on they are expected to leave. */
   workersStopped(): boolean;
-  failed(): boolean;
+  /** What ended the run, once something did (the first failure; later errors follow from it). */
+  failure(): Error | undefined;
   fail(error: Error): void;
   guard<T>(promise: Promise<T>): Promise<T>;
 }
@@ -132,11 +133,11 @@ export class WorldKeeper {
     const waiting = this.pendingAdmissions.findIndex((p) => p.member === member);
     if (waiting >= 0) this.pendingAdmissions.splice(waiting, 1)[0]!.reject(new WorldError('WORKER_LOST', `${describeMember(member)} was lost before it was admitted: ${reason}`));
     // `expected`: it left because the run was stopping, not because something went wrong
-    const expected = this.host.stopReason() !== undefined || this.host.failed();
+    const expected = this.host.stopReason() !== undefined || this.host.failure() !== undefined;
     events.emit({ event: 'worker_left', rank: member.rank, host: member.host, gpu: member.gpu, pid: member.pid, reason, expected, workers: world.memberCount });
     this.wake();
     // A member that never got work (it was still joining) leaves nothing to abandon.
-    if (member.commands === undefined || this.host.workersStopped() || this.host.failed()) return;
+    if (member.commands === undefined || this.host.workersStopped() || this.host.failure() !== undefined) return;
     // Until the workers are told to stop, the run may be waiting on this member's step — also
     // after a stop request: under Slurm, scancel signals the coordinator and its workers at once.
     // A worker that says why it failed would fail again: without --elastic the run ends with its words.
@@ -182,7 +183,7 @@ export class WorldKeeper {
       return;
     }
     setTimeout(() => {
-      if (engine.generation === generation && !this.host.failed()) this.interrupt(why);
+      if (engine.generation === generation && this.host.failure() === undefined) this.interrupt(why);
     }, STEP_FAILURE_GRACE_MS).unref();
   }
 
@@ -274,7 +275,11 @@ export class WorldKeeper {
       try {
         return await work();
       } catch (error) {
-        if (!isWorldChange(error) || this.host.failed()) throw error;
+        // Once the run has failed, whatever breaks next (a send to a worker already gone) follows
+        // from that failure, which is what the run ends with.
+        const failure = this.host.failure();
+        if (failure) throw failure;
+        if (!isWorldChange(error)) throw error;
       }
     }
   }

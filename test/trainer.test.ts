@@ -2,7 +2,7 @@
 // callbacks against fake workers and a flat-array model — no processes, no tfjs, milliseconds each.
 
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from '../shared/errors.js';
+import { ProtocolError, TrainingError } from '../shared/errors.js';
 import type { DownloadSink } from '../coordinator/step-engine.js';
 import { FakeWorker, eventsOf, finishRun, inProcessRun, WEIGHTS } from './helpers/in-process-run.js';
 
@@ -237,6 +237,27 @@ describe('the run engine, in process', () => {
     expect(eventsOf(run.events, 'worker_left')).toEqual([expect.objectContaining({ rank: 1, expected: true })]);
     run.trainer.stopWorkers('the test is over');
     await run.workers[0]!.done;
+  });
+
+  it('ends with the run\'s own failure when a send breaks after it (a second SIGTERM while a worker leaves mid-send)', async () => {
+    // The trainer reads rank 0's samples of step 2, then sends; the second signal and rank 1's
+    // loss land in between, so sending to rank 1 finds no command stream. The run ended for the
+    // signal, not for the world change that followed it.
+    let reads = 0;
+    let run: Awaited<ReturnType<typeof inProcessRun>> | undefined;
+    run = await inProcessRun({
+      workers: 2, epochs: 3,
+      beforeSamples: (recipient) => {
+        if (++reads !== 5 || recipient.rank !== 0) return;
+        run!.trainer.requestStop('SIGTERM received');
+        run!.trainer.fail(new TrainingError('RUN_STOPPED', 'stopped at once by a second SIGTERM'));
+        run!.world.lose(run!.world.byRank(1)!, 'its command stream was cancelled');
+      },
+    });
+    await run.trainer.waitForWorld(1000);
+    await expect(run.trainer.train()).rejects.toMatchObject({ code: 'RUN_STOPPED', message: 'stopped at once by a second SIGTERM' });
+    expect(reads).toBeGreaterThanOrEqual(5);
+    run.trainer.stopWorkers('the test is over');
   });
 
   it('refuses an upload for a step that is not open, from a worker that did not join, or for another run', async () => {

@@ -27,7 +27,7 @@ import { RunEvents, type RunEvent } from '../../coordinator/run-events.js';
 import { StepEngine } from '../../coordinator/step-engine.js';
 import { Trainer } from '../../coordinator/trainer.js';
 import type { WorldPolicy } from '../../coordinator/world-keeper.js';
-import { World, type CommandSink } from '../../coordinator/world.js';
+import { World, type CommandSink, type Member } from '../../coordinator/world.js';
 import type { PlateauConfig, Precision } from '../../shared/config.js';
 import { NUM_CLASSES } from '../../shared/classes.js';
 
@@ -77,7 +77,9 @@ export class KeptCheckpoints implements CheckpointWriter {
 }
 
 class LabelledSamples implements SampleSource {
-  async samplesFor(_recipient: unknown, ids: readonly number[]): Promise<Sample[]> {
+  constructor(private readonly before?: (recipient: Member) => void) {}
+  async samplesFor(recipient: Member, ids: readonly number[]): Promise<Sample[]> {
+    this.before?.(recipient);
     return ids.map((id) => ({ id, label: id % NUM_CLASSES, image: Buffer.alloc(0), path: '', sha256: '' }));
   }
   forgetWorker(): void {}
@@ -314,6 +316,8 @@ export interface InProcessRunOptions {
   worldSize?: number;
   /** What the run does when a member is lost (the trainer's default when not given). */
   policy?: WorldPolicy;
+  /** Called each time the trainer reads a member's samples for a step (while it sends the step). */
+  beforeSamples?: (recipient: Member) => void;
 }
 
 export interface InProcessRun {
@@ -362,7 +366,7 @@ export async function inProcessRun(options: InProcessRunOptions): Promise<InProc
     world,
     engine,
     shadow,
-    samples: new LabelledSamples(),
+    samples: new LabelledSamples(options.beforeSamples),
     replies,
     checkpoints,
     events,
