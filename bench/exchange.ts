@@ -13,9 +13,11 @@
 //
 //   npm run bench:exchange -- --model resnet50|mini-xception|small-cnn | --params N
 //                             --workers 2,4 [--mode star,ring] [--precision fp16|fp32] [--repeat K] [--json]
-//                             [--coordinator-transport grpc-js,http2]
-// --coordinator-transport http2 serves the coordinator's Exchange on node:http2 instead of grpc-js
-// (exchange/http2-exchange.ts): the candidate transport, measured beside the product's.
+//                             [--exchange-transport http2,grpc-js]
+// --exchange-transport: how the workers speak Exchange to the coordinator's one port. http2 (the
+// product's): node:http2 at both ends, on a connection of its own (worker/exchange-link.ts,
+// coordinator/exchange-server.ts); grpc-js: through grpc-js at both ends, as every call went
+// before, measured beside it.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +27,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ExchangeCoordinatorArgs } from './exchange/exchange-coordinator.js';
-import type { CoordinatorTransport } from './exchange/http2-exchange.js';
+import type { ExchangeTransport } from '../worker/coordinator-client.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -62,8 +64,8 @@ async function trainableParams(model: string): Promise<number> {
 
 interface Measurement {
   mode: string;
-  /** How the coordinator served Exchange (--coordinator-transport). */
-  transport: CoordinatorTransport;
+  /** How the workers spoke Exchange (--exchange-transport). */
+  transport: ExchangeTransport;
   workers: number;
   params: number;
   precision: string;
@@ -87,16 +89,16 @@ function linesOf(child: ReturnType<typeof spawn>): AsyncIterable<string> {
   return createInterface({ input: child.stdout! });
 }
 
-async function measure(mode: string, transport: CoordinatorTransport, workers: number, params: number, precision: 'fp16' | 'fp32', steps: number): Promise<Omit<Measurement, 'gloo' | 'loadAverage'>> {
+async function measure(mode: string, transport: ExchangeTransport, workers: number, params: number, precision: 'fp16' | 'fp32', steps: number): Promise<Omit<Measurement, 'gloo' | 'loadAverage'>> {
   if (mode !== 'star' && mode !== 'ring') throw new Error(`--mode ${mode}: expected star or ring`);
   const token = randomBytes(12).toString('hex');
-  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, allreduce: mode, token, transport };
+  const args: ExchangeCoordinatorArgs = { params, workers, steps, precision, allreduce: mode, token };
   const coordinator = spawn(process.execPath, [COORDINATOR, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = linesOf(coordinator)[Symbol.asyncIterator]();
   const first = await lines.next();
-  const [, port, exchangePort] = /^listening (\d+)(?: (\d+))?$/.exec(String(first.value)) ?? [];
+  const [, port] = /^listening (\d+)$/.exec(String(first.value)) ?? [];
   if (!port) throw new Error(`the bench coordinator did not start: ${String(first.value)}`);
-  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token, ...(exchangePort ? [exchangePort] : [])], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const children = Array.from({ length: workers }, () => spawn(process.execPath, [WORKER, `127.0.0.1:${port}`, token, transport], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const results = await Promise.all(
     children.map(async (child) => {
       let last = '';
@@ -149,8 +151,8 @@ function gloo(params: number, workers: number, precision: string, repeat: number
 
 const json = process.argv.includes('--json');
 const modes = option('mode', 'star').split(',');
-const transports = option('coordinator-transport', 'grpc-js').split(',') as CoordinatorTransport[];
-for (const t of transports) if (t !== 'grpc-js' && t !== 'http2') throw new Error(`--coordinator-transport ${t}: expected grpc-js or http2`);
+const transports = option('exchange-transport', 'http2').split(',') as ExchangeTransport[];
+for (const t of transports) if (t !== 'grpc-js' && t !== 'http2') throw new Error(`--exchange-transport ${t}: expected http2 or grpc-js`);
 const workerCounts = option('workers', '2').split(',').map(Number);
 const precision = option('precision', 'fp16') as 'fp16' | 'fp32';
 const repeat = Number(option('repeat', '10'));
@@ -169,7 +171,7 @@ for (const workers of workerCounts) {
     } else {
       const peer = m.gloo ? `; gloo all_reduce ${m.gloo.seconds.toFixed(3)} s → ${m.gloo.ratio.toFixed(2)}x gloo` : '; gloo peer not installed (apt-get install python3-torch)';
       console.log(
-        `${mode} ${workers} workers${transports.length > 1 || transport !== 'grpc-js' ? ` [coordinator ${transport}]` : ''}: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
+        `${mode} ${workers} workers${transports.length > 1 || transport !== 'http2' ? ` [exchange ${transport}]` : ''}: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
           `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s (GC pauses ${m.coordinatorGcSeconds.toFixed(2)} s, ${m.coordinatorMajorGcs} major), peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
       );
     }

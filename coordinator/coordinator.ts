@@ -32,7 +32,7 @@ import { openResumedRun, parseListenAddress, prepareRun, readOptionalFile, resol
 import { SampleStore } from '../shared/data/sample-store.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import { StepEngine } from './step-engine.js';
-import { TrainerServer, serverCredentials } from './trainer-service.js';
+import { TrainerServer } from './trainer-service.js';
 import { Trainer } from './trainer.js';
 import { DEFAULT_WORLD_POLICY } from './world-keeper.js';
 import { LocalWorkers } from './worker-launcher.js';
@@ -192,7 +192,7 @@ async function runWith(options: CoordinatorOptions, reporter: ConsoleReporter, c
   });
   const server = new TrainerServer(session, token, { idleStreamMs: options.streamIdleTimeoutMs });
   const { host } = parseListenAddress(config.listen);
-  const port = await server.listen(config.listen, serverCredentials({ ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(tlsCa ? { tlsCa } : {}) }));
+  const port = await server.listen(config.listen, tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey, ca: tlsCa } : undefined);
   const address = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
   const start = {
     run_id: config.runId,

@@ -17,23 +17,12 @@ import {
   writeMessage,
   type TrainerHandlers,
 } from '../shared/wire/index.js';
+import { CoordinatorPort, type PortTls } from './coordinator-port.js';
+import { ExchangeServer } from './exchange-server.js';
 import type { TrainerHost } from './protocol-session.js';
+import { parseListenAddress } from './run-setup.js';
 import type { CommandSink } from './world.js';
 import type { DownloadSink, UploadSession } from './step-engine.js';
-
-export interface ServerCredentialsOptions {
-  tlsCert?: Buffer;
-  tlsKey?: Buffer;
-  tlsCa?: Buffer;
-}
-
-export function serverCredentials(options: ServerCredentialsOptions): grpc.ServerCredentials {
-  if (options.tlsCert && options.tlsKey) {
-    // With a CA, clients must present a certificate it signed (mutual TLS).
-    return grpc.ServerCredentials.createSsl(options.tlsCa ?? null, [{ cert_chain: options.tlsCert, private_key: options.tlsKey }], Boolean(options.tlsCa));
-  }
-  return grpc.ServerCredentials.createInsecure();
-}
 
 type Handler<K extends keyof TrainerHandlers> = TrainerHandlers[K];
 
@@ -50,6 +39,8 @@ export interface TrainerServerOptions {
 export class TrainerServer {
   private readonly server = new grpc.Server(COORDINATOR_SERVER_OPTIONS);
   private readonly tokens: TokenCheck;
+  private readonly exchangeServer: ExchangeServer;
+  private port: CoordinatorPort | undefined;
 
   constructor(
     private readonly host: TrainerHost,
@@ -66,17 +57,25 @@ export class TrainerServer {
       Report: this.report,
     };
     this.server.addService(loadTrainerService().service, handlers);
+    this.exchangeServer = new ExchangeServer(this.exchange, this.tokens);
   }
 
-  /** Binds `address` (host:port, port 0 for any) and returns the port actually bound. */
-  listen(address: string, credentials: grpc.ServerCredentials): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, credentials, (error, port) => (error ? reject(error) : resolve(port)));
-    });
+  /**
+   * Binds `address` (host:port, port 0 for any) and returns the port actually bound: one port for
+   * every call, TLS when given the certificate pair (coordinator-port.ts routes each connection).
+   */
+  async listen(address: string, tls?: PortTls): Promise<number> {
+    const { host, port } = parseListenAddress(address);
+    // TLS ends at the port: grpc-js takes its connections as they come out of it.
+    const grpcConnections = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.port = new CoordinatorPort((kind, connection) => (kind === 'exchange' ? this.exchangeServer.accept(connection) : grpcConnections.injectConnection(connection)));
+    return this.port.listen(host, port, tls);
   }
 
   /** Stops accepting calls; gives open calls `graceMs` to finish, then cancels them. */
   async close(graceMs = 2000): Promise<void> {
+    await this.port?.close();
+    this.exchangeServer.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -299,11 +298,6 @@ export class TrainerServer {
   private idleError(stream: string, awaited: string): EmotrainError {
     const seconds = this.options.idleStreamMs / 1000;
     return new EmotrainError('STREAM_IDLE', `${stream} sent nothing for ${seconds} s while ${awaited} was due; it is closed`);
-  }
-
-  /** The Exchange handler itself, for a transport other than grpc-js (bench/exchange/http2-exchange.ts). */
-  get exchangeHandler(): Handler<'Exchange'> {
-    return this.exchange;
   }
 
   private readonly report: Handler<'Report'> = (call, callback) => {

@@ -28,6 +28,7 @@ import type { Command__Output } from '../shared/wire/generated/emotrain/v1/Comma
 import type { ExchangeDownload__Output } from '../shared/wire/generated/emotrain/v1/ExchangeDownload.js';
 import type { ExchangeUpload } from '../shared/wire/generated/emotrain/v1/ExchangeUpload.js';
 import type { ReducedHeader__Output } from '../shared/wire/generated/emotrain/v1/ReducedHeader.js';
+import { ExchangeLink } from './exchange-link.js';
 
 export interface TlsFiles {
   ca?: Buffer | undefined;
@@ -42,7 +43,7 @@ export interface ExchangeCall extends NodeJS.EventEmitter {
   cancel(): void;
 }
 
-export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {
+function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
@@ -56,24 +57,33 @@ export function clientCredentials(tls: TlsFiles | undefined): grpc.ChannelCreden
 const MAX_STEP_RESTARTS = 5;
 const SENT_AGAIN: ReadonlySet<string> = new Set(['STEP_RESTARTED', 'STREAM_IDLE', 'UPLOAD_INCOMPLETE']);
 
+/**
+ * How a worker speaks a step's Exchange: on node:http2, on a connection of its own
+ * (worker/exchange-link.ts; the default), or through grpc-js with the other calls (what
+ * bench:exchange --coordinator-transport grpc-js measures it against).
+ */
+export type ExchangeTransport = 'http2' | 'grpc-js';
+
 export class CoordinatorClient {
   private readonly client: TrainerClient;
   private readonly metadata: () => grpc.Metadata;
+  private readonly exchangeLink: ExchangeLink | undefined;
 
   constructor(
     readonly address: string,
     token: string,
-    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
-    /** Opens a step's Exchange call on another transport (bench:exchange --coordinator-transport http2). */
-    private readonly openExchange?: () => ExchangeCall,
+    tls?: TlsFiles,
+    exchangeTransport: ExchangeTransport = 'http2',
   ) {
     const Trainer = loadTrainerService().client;
-    this.client = new Trainer(address, credentials, CHANNEL_OPTIONS);
+    this.client = new Trainer(address, clientCredentials(tls), CHANNEL_OPTIONS);
     this.metadata = () => authMetadata(token);
+    this.exchangeLink = exchangeTransport === 'http2' ? new ExchangeLink(address, token, tls) : undefined;
   }
 
   close(): void {
     this.client.close();
+    this.exchangeLink?.close();
   }
 
   /** Waits until the channel is connected, so a wrong address fails fast with a clear message. */
@@ -137,7 +147,7 @@ export class CoordinatorClient {
   }
 
   private async exchangeOnce(header: GradientHeader, payload: readonly Uint8Array[], targets: Uint8Array[], ready: ((end: number) => Promise<void>) | undefined): Promise<ReducedHeader> {
-    const call: ExchangeCall = this.openExchange?.() ?? this.client.exchange(this.metadata());
+    const call: ExchangeCall = this.exchangeLink?.open() ?? this.client.exchange(this.metadata());
     const what = `the gradient exchange of step ${header.step}`;
     const receiver = new PayloadReceiver(targets, what);
     const result = new Promise<ReducedHeader>((resolve, reject) => {

@@ -3,14 +3,14 @@
 // decides a worker is gone, and the main thread learns it from its command stream.
 
 import { workerData } from 'node:worker_threads';
-import { CoordinatorClient, clientCredentials } from './coordinator-client.js';
+import { CoordinatorClient } from './coordinator-client.js';
 import type { HeartbeatOptions } from './heartbeat.js';
 
 const options = workerData as HeartbeatOptions;
 // Buffers cross into a thread as plain Uint8Arrays (structured clone); grpc wants Buffers back.
 const asBuffer = (bytes: Uint8Array | undefined) => (bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined);
 const tls = options.tls ? { ca: asBuffer(options.tls.ca), cert: asBuffer(options.tls.cert), key: asBuffer(options.tls.key) } : undefined;
-const client = new CoordinatorClient(options.address, options.token, clientCredentials(tls));
+const client = new CoordinatorClient(options.address, options.token, tls);
 // A stream that ends (the coordinator closed it as idle after a stop of its own, restarted, a
 // network blip) is opened again with backoff: pings must not stop silently while the worker is
 // still a member. The end comes as the call's status, to the callback given to heartbeat().

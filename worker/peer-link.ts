@@ -63,15 +63,17 @@ export class PeerLinks {
 }
 
 /**
- * An HTTP/2 connection for gRPC calls spoken on node:http2 (ring links; the bench's candidate
- * exchange transport): plaintext, or TLS verified with the run's CA when the worker has TLS files,
- * with wide flow-control windows. `gone` is called once it failed, was told to go away or closed:
- * it takes no new call then.
+ * An HTTP/2 connection for gRPC calls spoken on node:http2 (ring links, the exchange with the
+ * coordinator): plaintext, or TLS verified with the run's CA when the worker has TLS files, with
+ * wide flow-control windows; `customSettings` go in its first SETTINGS frame. `gone` is called
+ * once it failed, was told to go away or closed: it takes no new call then.
  */
-export function grpcSession(address: string, tls: TlsFiles | undefined, gone: () => void): http2.ClientHttp2Session {
+export function grpcSession(address: string, tls: TlsFiles | undefined, gone: () => void, customSettings?: Record<number, number>): http2.ClientHttp2Session {
+  // customSettings is Node's (since 20.12), not yet in @types/node's Settings.
+  const settings = { ...PEER_HTTP2_SETTINGS, ...(customSettings ? { customSettings } : {}) } as http2.Settings;
   const session = tls
-    ? http2.connect(`https://${address}`, { settings: PEER_HTTP2_SETTINGS, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) })
-    : http2.connect(`http://${address}`, { settings: PEER_HTTP2_SETTINGS });
+    ? http2.connect(`https://${address}`, { settings, ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) })
+    : http2.connect(`http://${address}`, { settings });
   session.on('error', gone);
   session.on('goaway', gone);
   session.on('close', gone);

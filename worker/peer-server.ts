@@ -15,10 +15,9 @@
 // token within a minute.
 
 import http2 from 'node:http2';
-import type { Socket } from 'node:net';
 import { Deferred } from '../shared/deferred.js';
 import { EmotrainError, ProtocolError } from '../shared/errors.js';
-import { MessageReader, messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, refusalHeaders, RING_PATH } from '../shared/wire/http2-grpc.js';
+import { MessageReader, messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, peerName, refusalHeaders, RING_PATH } from '../shared/wire/http2-grpc.js';
 import { bearerToken, IdleLimit, loadPeerService, MAX_REQUEST_BYTES, requireOneof, TokenCheck, type RingHeader, type RingMessage } from '../shared/wire/index.js';
 import type { TlsFiles } from './coordinator-client.js';
 
@@ -288,10 +287,4 @@ function hostAndPort(address: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
   if (!match) throw new ProtocolError('PROTOCOL_INVALID', `peer listen address ${JSON.stringify(address)} is not HOST:PORT`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port: Number(match[3]) };
-}
-
-/** The other end of a connection as grpc-js names a peer: host:port, an IPv6 host in brackets. */
-function peerName(socket: Socket | undefined): string {
-  const host = socket?.remoteAddress ?? 'unknown';
-  return `${host.includes(':') ? `[${host}]` : host}:${socket?.remotePort ?? 0}`;
 }

@@ -20,7 +20,7 @@ import { memoryBudgetBytes } from '../shared/backend/memory-fit.js';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { BatchAssembler, type Batch } from '../shared/data/batch-assembler.js';
 import { CommandQueue } from './command-queue.js';
-import { CoordinatorClient, clientCredentials, type TlsFiles } from './coordinator-client.js';
+import { CoordinatorClient, type TlsFiles } from './coordinator-client.js';
 import { DataPool } from '../shared/data/data-pool.js';
 import { HeartbeatThread } from './heartbeat.js';
 import { PeerServer } from './peer-server.js';
@@ -119,7 +119,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerOutcome> 
     const peerHost = listen.replace(/:\d+$/, '');
     const peerAddress = options.peerAddress ?? `${peerHost === '0.0.0.0' || peerHost === '[::]' ? '' : peerHost}:${peerPort}`;
     for (let attempt = 0; ; attempt++) {
-      const client = new CoordinatorClient(options.coordinator, options.token, clientCredentials(options.tls));
+      const client = new CoordinatorClient(options.coordinator, options.token, options.tls);
       try {
         const waitMs = lostAt === undefined ? options.connectTimeoutMs : Math.max(1000, lostAt + options.reconnectTimeoutMs - Date.now());
         await client.waitForReady(waitMs);

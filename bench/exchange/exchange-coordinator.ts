@@ -1,6 +1,6 @@
 // The coordinator side of `npm run bench:exchange`: the real gRPC service, protocol session, step
 // engine and trainer over a flat model of `params` weights (no tfjs), driving `steps` steps for
-// `workers` worker processes. Prints `listening PORT [EXCHANGE_PORT]` when ready and, at the end, one JSON line
+// `workers` worker processes. Prints `listening PORT` when ready and, at the end, one JSON line
 // with its CPU seconds, its main thread's GC pauses and peak RSS. Arguments: one JSON object (see ExchangeCoordinatorArgs).
 
 import { readFileSync } from 'node:fs';
@@ -12,14 +12,13 @@ import { PendingReplies } from '../../coordinator/pending-replies.js';
 import { ProtocolSession } from '../../coordinator/protocol-session.js';
 import { RunEvents } from '../../coordinator/run-events.js';
 import { StepEngine } from '../../coordinator/step-engine.js';
-import { TrainerServer, serverCredentials } from '../../coordinator/trainer-service.js';
+import { TrainerServer } from '../../coordinator/trainer-service.js';
 import { Trainer } from '../../coordinator/trainer.js';
 import { World } from '../../coordinator/world.js';
 import type { AllReduce, Precision } from '../../shared/config.js';
 import { LossScaler } from '../../shared/loss-scaler.js';
 import type { Sample } from '../../shared/wire/index.js';
 import { FlatShadow } from './flat-shadow.js';
-import { serveExchangeOverHttp2, type CoordinatorTransport } from './http2-exchange.js';
 
 export interface ExchangeCoordinatorArgs {
   params: number;
@@ -28,8 +27,6 @@ export interface ExchangeCoordinatorArgs {
   precision: Precision;
   allreduce: AllReduce;
   token: string;
-  /** How Trainer.Exchange is served: grpc-js with the other calls, or node:http2 on a second port (http2-exchange.ts). */
-  transport: CoordinatorTransport;
 }
 
 /** Peak resident set (VmHWM) in bytes, from /proc. */
@@ -81,10 +78,8 @@ const session = new ProtocolSession({
   position: () => trainer.position(),
 });
 const server = new TrainerServer(session, args.token, { idleStreamMs: 60_000 });
-const port = await server.listen('127.0.0.1:0', serverCredentials({}));
-const exchange = args.transport === 'http2' ? await serveExchangeOverHttp2(server, 0) : undefined;
-// the workers call Exchange on the second port when there is one
-process.stdout.write(`listening ${port}${exchange ? ` ${exchange.port}` : ''}\n`);
+const port = await server.listen('127.0.0.1:0');
+process.stdout.write(`listening ${port}\n`);
 const cpuStart = process.cpuUsage();
 await trainer.waitForWorld(120_000);
 const trainStart = process.cpuUsage();
@@ -103,7 +98,6 @@ const cpu = process.cpuUsage(trainStart);
 gcObserver.disconnect();
 trainer.stopWorkers('the benchmark is over');
 await server.close(1000);
-exchange?.server.close();
 await shadow.close();
 const total = process.cpuUsage(cpuStart);
 process.stdout.write(

@@ -12,8 +12,7 @@ import { Fp16Kernels } from '../../shared/fp16/kernels.js';
 import { bytesOf, bytesPerElement, PROTOCOL_VERSION, type TensorDtype } from '../../shared/wire/index.js';
 import { validateWorkerConfig, type WorkerConfig } from '../../shared/config.js';
 import { CommandQueue } from '../../worker/command-queue.js';
-import { ExchangeLink } from './http2-exchange.js';
-import { CoordinatorClient } from '../../worker/coordinator-client.js';
+import { CoordinatorClient, type ExchangeTransport } from '../../worker/coordinator-client.js';
 import { PeerServer } from '../../worker/peer-server.js';
 import { RingAllReduce } from '../../worker/ring-allreduce.js';
 import { exchangeStep, type ExchangeReplica } from '../../worker/step-exchange.js';
@@ -69,10 +68,8 @@ class FlatReplica implements ExchangeReplica {
   }
 }
 
-const [address, token, exchangePort] = process.argv.slice(2) as [string, string, string | undefined];
-// With the coordinator's Exchange on node:http2 (--coordinator-transport http2), its second port.
-const exchangeLink = exchangePort ? new ExchangeLink(`127.0.0.1:${exchangePort}`, token) : undefined;
-const client = new CoordinatorClient(address, token, undefined, exchangeLink && (() => exchangeLink.open()));
+const [address, token, transport] = process.argv.slice(2) as [string, string, ExchangeTransport];
+const client = new CoordinatorClient(address, token, undefined, transport);
 const peers = new PeerServer(token);
 const peerPort = await peers.listen('127.0.0.1:0');
 await client.waitForReady(30_000);
@@ -131,7 +128,6 @@ try {
   ring?.close();
   await peers.close();
   client.close();
-  exchangeLink?.close();
 }
 process.stdout.write(`${JSON.stringify({ rank: joined.rank, exchangeSeconds, exchangeSpans })}\n`);
 

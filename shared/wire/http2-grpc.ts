@@ -1,11 +1,13 @@
-// gRPC's wire format spoken directly on node:http2, for the one call whose bytes are the bulk of
-// a ring step: Peer.Ring (worker/peer-server.ts serves it, worker/peer-link.ts calls it). grpc-js
-// moves about 0.15 GB/s through one stream on this machine, where node:http2 itself moves 0.5 GB/s
-// and loopback TCP 0.8 GB/s (issue 11): its per-message copies, per-write callbacks and 64 KiB
-// flow-control windows cost more CPU than the data. The bytes on the wire are gRPC's all the same
-// (HTTP/2 POST to /emotrain.v1.Peer/Ring, messages behind a 5-byte length prefix, the status in
-// trailers), so a grpc-js client or server talks to either end; the tests use one for each.
-// https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md is the definition followed.
+// gRPC's wire format spoken directly on node:http2, for the calls whose bytes are the bulk of a
+// step: Peer.Ring (worker/peer-server.ts serves it, worker/peer-link.ts calls it) and
+// Trainer.Exchange (coordinator/exchange-server.ts serves it, worker/exchange-link.ts calls it).
+// grpc-js moves about 0.15 GB/s through one stream on this machine, where node:http2 itself moves
+// 0.5 GB/s and loopback TCP 0.8 GB/s (issue 11): its per-message copies, per-write callbacks and
+// 64 KiB flow-control windows cost more CPU than the data, and on the coordinator the garbage of
+// its copies (hundreds of MB per ResNet50 step) kept the collector busy. The bytes on the wire are
+// gRPC's all the same (HTTP/2 POST to the method's path, messages behind a 5-byte length prefix,
+// the status in trailers), so a grpc-js client or server talks to either end; the tests use one
+// for each. https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md is the definition followed.
 
 import * as grpc from '@grpc/grpc-js';
 import { ProtocolError } from '../errors.js';
@@ -13,6 +15,16 @@ import { callFailure, ERROR_CODE_KEY, serviceError } from './status.js';
 
 /** The path of the call (package emotrain.v1, service Peer, method Ring). */
 export const RING_PATH = '/emotrain.v1.Peer/Ring';
+/** The path of a step's exchange with the coordinator (service Trainer, method Exchange). */
+export const EXCHANGE_PATH = '/emotrain.v1.Trainer/Exchange';
+/**
+ * The HTTP/2 setting (in the range RFC 7540 leaves to experiments) with which a worker marks the
+ * connection it opens for Exchange calls, value 1, in the first SETTINGS frame it sends. The
+ * coordinator's port reads it to hand that connection to its node:http2 exchange server; every
+ * other connection goes to grpc-js (coordinator/coordinator-port.ts). HTTP/2 ends ignore settings
+ * they do not know, so the mark changes nothing anywhere else.
+ */
+export const EXCHANGE_CONNECTION_SETTING = 0xf0e7;
 /**
  * Flow-control windows of peer links: a stream may have this much in flight before the receiver
  * reads it (HTTP/2's default, 64 KiB, is a round trip per 64 KiB), and a connection four times it.
@@ -68,6 +80,24 @@ export function chunkMessagePrefix(fields: ReadonlyArray<readonly [tag: number, 
   out[at++] = dataTag;
   writeVarint(out, at, dataBytes);
   return out;
+}
+
+/**
+ * One message of a chunked stream as it goes out (Exchange uploads and downloads: TensorChunk
+ * {offset, data} in field 2): a chunk as its protobuf prefix and its data, uncopied; any other
+ * message serialized.
+ */
+export function chunkedMessageParts<M extends { kind?: string; chunk?: { offset?: number | string; data?: Uint8Array } | null }>(message: M, serialize: (message: M) => Buffer): Uint8Array[] {
+  const chunk = message.kind === 'chunk' ? message.chunk : undefined;
+  if (!chunk) return [serialize(message)];
+  const data = chunk.data ?? new Uint8Array(0);
+  return [chunkMessagePrefix([[0x08, Number(chunk.offset ?? 0)]], 0x12, data.byteLength), data];
+}
+
+/** The other end of a connection as grpc-js names a peer: host:port, an IPv6 host in brackets. */
+export function peerName(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined): string {
+  const host = socket?.remoteAddress ?? 'unknown';
+  return `${host.includes(':') ? `[${host}]` : host}:${socket?.remotePort ?? 0}`;
 }
 
 function varintLength(value: number): number {
@@ -207,18 +237,18 @@ export function decodeGrpcMessage(text: string): string {
   }
 }
 
+/** A failed call's status as HTTP/2 fields: grpc-status, grpc-message and our error code when it has one. */
+export function statusFields(error: unknown): Record<string, string> {
+  const failure = serviceError(error);
+  const fields: Record<string, string> = { 'grpc-status': String(failure.code), 'grpc-message': encodeGrpcMessage(failure.details) };
+  const code = failure.metadata.get(ERROR_CODE_KEY)[0];
+  if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) fields[ERROR_CODE_KEY] = code;
+  return fields;
+}
+
 /** Response headers and trailers in one (a "trailers-only" answer): how a call is refused. */
 export function refusalHeaders(error: unknown): Record<string, string> {
-  const failure = serviceError(error);
-  const headers: Record<string, string> = {
-    ':status': '200',
-    'content-type': 'application/grpc+proto',
-    'grpc-status': String(failure.code),
-    'grpc-message': encodeGrpcMessage(failure.details),
-  };
-  const code = failure.metadata.get(ERROR_CODE_KEY)[0];
-  if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) headers[ERROR_CODE_KEY] = code;
-  return headers;
+  return { ':status': '200', 'content-type': 'application/grpc+proto', ...statusFields(error) };
 }
 
 /**

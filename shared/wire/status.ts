@@ -36,6 +36,8 @@ export function statusOf(error: unknown): grpc.status {
 
 /** A ServiceError for `callback(error)` / `call.emit('error', ...)`: status, message and our code. */
 export function serviceError(error: unknown): grpc.ServiceError {
+  // Already one (a handler's refusal going out through another transport): kept as it is.
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === 'number' && (error as { metadata?: unknown }).metadata instanceof grpc.Metadata) return error as grpc.ServiceError;
   const code = (error as { code?: unknown }).code;
   return callFailure(statusOf(error), describeError(error), typeof code === 'string' ? code : undefined);
 }

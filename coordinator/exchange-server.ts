@@ -1,0 +1,213 @@
+// The coordinator's Exchange on node:http2 (shared/wire/http2-grpc.ts says why): the connections
+// workers mark for it reach this server from the coordinator's one port (coordinator-port.ts),
+// already past TLS. Each call goes to the same handler grpc-js would call (TrainerServer's), given
+// a call object that behaves as grpc-js' duplex call does. A chunk goes out as its message prefix
+// and the reduced bytes themselves; an incoming one is copied once, since the step engine may keep
+// it. The server checks each call's method, path, content type and token before the handler
+// sees it, refuses a message from its length prefix when it is longer than a request may be,
+// holds a connection that has not shown the token for a minute at most, lets a connection hold
+// at most 32 streams, and closes one that has been idle for a minute (the worker opens another).
+
+import * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { describeError, ProtocolError } from '../shared/errors.js';
+import {
+  chunkedMessageParts,
+  EXCHANGE_PATH,
+  MessageReader,
+  PEER_HTTP2_SETTINGS,
+  PEER_SESSION_WINDOW_BYTES,
+  peerName,
+  refusalHeaders,
+  statusFields,
+  writeGrpcMessage,
+} from '../shared/wire/http2-grpc.js';
+import { bearerToken, loadTrainerService, MAX_REQUEST_BYTES, type ExchangeDownload, type TokenCheck, type TrainerHandlers } from '../shared/wire/index.js';
+
+/** Streams one connection may hold open at once (as the grpc-js side allows). */
+const MAX_STREAMS_PER_CONNECTION = 32;
+/** A connection that has not opened a stream with the run's token by then is closed. */
+const UNAUTHENTICATED_CONNECTION_MS = 60_000;
+/** A connection without any traffic this long is closed, gracefully (grpc.max_connection_idle_ms on the grpc-js side). */
+const IDLE_CONNECTION_MS = 60_000;
+
+export class ExchangeServer {
+  private readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly strangers = new WeakMap<http2.Http2Session, NodeJS.Timeout>();
+
+  constructor(
+    private readonly handler: TrainerHandlers['Exchange'],
+    private readonly tokens: TokenCheck,
+  ) {
+    this.server = http2.createServer({ settings: { ...PEER_HTTP2_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }, maxSessionMemory: 64 });
+    this.server.on('session', (session) => this.session(session));
+    this.server.on('stream', (stream, headers) => this.call(stream, headers));
+  }
+
+  /** Serves a connection the port handed over (its first bytes still unread, or put back). */
+  accept(connection: Duplex): void {
+    this.server.emit('connection', connection);
+  }
+
+  /** Ends every connection: the calls still open fail on the workers' side. */
+  close(): void {
+    for (const session of this.sessions) session.destroy();
+    this.sessions.clear();
+  }
+
+  private session(session: http2.ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('error', () => undefined);
+    session.once('close', () => this.sessions.delete(session));
+    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+    session.setTimeout(IDLE_CONNECTION_MS, () => session.close());
+    // Until a stream proves the token, a connection is a stranger's: held a minute at most.
+    const stranger = setTimeout(() => session.destroy(), UNAUTHENTICATED_CONNECTION_MS);
+    stranger.unref();
+    this.strangers.set(session, stranger);
+  }
+
+  private call(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const peer = peerName(stream.session?.socket);
+    stream.on('error', () => undefined);
+    try {
+      if (headers[':method'] !== 'POST' || headers[':path'] !== EXCHANGE_PATH) {
+        throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a connection marked for the exchange serves only POST ${EXCHANGE_PATH}, not ${String(headers[':method'])} ${String(headers[':path'])}`);
+      }
+      if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: content-type ${JSON.stringify(headers['content-type'] ?? '')} is not gRPC`);
+      this.tokens.requireToken(bearerToken(headers.authorization), peer);
+      if (stream.session) clearTimeout(this.strangers.get(stream.session));
+    } catch (error) {
+      // Nothing it sends is read: the stream is reset once the refusal went out.
+      stream.resume();
+      if (!stream.destroyed && !stream.closed) {
+        stream.respond(refusalHeaders(error), { endStream: true });
+        stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      }
+      return;
+    }
+    (this.handler as unknown as (call: ExchangeCallAdapter) => void)(new ExchangeCallAdapter(stream, headers, peer));
+  }
+}
+
+/** The server side of one Exchange call, as the handler uses a grpc-js duplex call. */
+class ExchangeCallAdapter extends EventEmitter {
+  readonly metadata = new grpc.Metadata();
+  private headersSent = false;
+  private done = false;
+  cancelled = false;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    private readonly peer: string,
+  ) {
+    super();
+    const auth = headers.authorization;
+    if (typeof auth === 'string') this.metadata.set('authorization', auth);
+    const exchange = loadTrainerService().service.Exchange;
+    const reader = new MessageReader(MAX_REQUEST_BYTES, `the exchange from ${peer}`, (message) => {
+      // The reader's buffer is reused and the step engine may keep a chunk: it gets its own copy.
+      let decoded;
+      try {
+        decoded = exchange.requestDeserialize(Buffer.from(message));
+      } catch (error) {
+        this.refuse(new ProtocolError('PROTOCOL_INVALID', `the exchange from ${peer}: a message could not be parsed: ${describeError(error)}`));
+        return;
+      }
+      this.emit('data', decoded);
+    });
+    stream.on('data', (data: Buffer) => {
+      if (this.done) return;
+      try {
+        reader.push(data);
+      } catch (error) {
+        this.refuse(error);
+      }
+    });
+    stream.on('end', () => {
+      if (!this.done && !reader.atBoundary) {
+        this.refuse(new ProtocolError('PROTOCOL_WRONG_SIZE', `the exchange from ${peer} ended inside a message`));
+        return;
+      }
+      this.emit('end');
+    });
+    stream.on('aborted', () => this.cancel());
+    stream.on('close', () => {
+      if (!this.done && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) this.cancel();
+      this.emit('close');
+    });
+    // grpc-js' call sends a status when the handler emits 'error' on it: the handler does so.
+    this.on('error', (error: unknown) => this.sendStatus(error));
+  }
+
+  getPeer(): string {
+    return this.peer;
+  }
+
+  write(message: ExchangeDownload, callback?: () => void): boolean {
+    if (this.done || this.stream.closed) {
+      callback?.();
+      return false;
+    }
+    this.respond();
+    return writeGrpcMessage(this.stream, chunkedMessageParts(message, loadTrainerService().service.Exchange.responseSerialize), callback);
+  }
+
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.respond();
+    this.stream.once('wantTrailers', () => this.stream.sendTrailers({ 'grpc-status': '0' }));
+    this.stream.end();
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  private cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.emit('cancelled');
+  }
+
+  /** A message this end cannot take: the status goes out, and the handler sees the call cancelled. */
+  private refuse(error: unknown): void {
+    this.sendStatus(error);
+    this.cancel();
+  }
+
+  private respond(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' }, { waitForTrailers: true });
+  }
+
+  private sendStatus(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    // What the worker still sends is not read.
+    this.stream.resume();
+    if (this.stream.closed) return;
+    if (!this.headersSent) {
+      // A refusal: the stream is reset once the status went out, so the worker cannot go on sending into it.
+      this.headersSent = true;
+      this.stream.respond(refusalHeaders(error), { endStream: true });
+      this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      return;
+    }
+    // After reduced chunks went out, the status goes in the trailers (a reset right behind them
+    // could overtake them); what the worker still sends is dropped.
+    const trailers = statusFields(error);
+    this.stream.once('wantTrailers', () => this.stream.sendTrailers(trailers));
+    this.stream.end();
+  }
+}
