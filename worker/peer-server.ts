@@ -28,8 +28,11 @@ export interface IncomingRing {
   consume(handlers: { chunk: (message: Extract<RingMessage, { kind: 'chunk' }>['chunk']) => void; end: () => void; error: (error: Error) => void }): void;
   /** Rejects the stream with this error (the sender's call fails with it). */
   reject(error: unknown): void;
-  /** Answers the sender once this worker used every chunk. */
-  accept(): void;
+  /**
+   * Answers the sender once this worker used every chunk; resolves once the answer is sent (the
+   * stream closed), which node:http2 does on a later turn of the event loop.
+   */
+  accept(): Promise<void>;
 }
 
 /** Generations a predecessor may be ahead of this worker (world changes it has not seen yet). */
@@ -252,7 +255,11 @@ export class PeerServer {
           stream.resume();
         },
         reject: (error) => answer(error),
-        accept: () => answer(undefined),
+        accept: () => {
+          const sent = stream.closed || stream.destroyed ? Promise.resolve() : new Promise<void>((resolve) => stream.once('close', () => resolve()));
+          answer(undefined);
+          return sent;
+        },
       });
     });
     stream.on('data', (data: Buffer) => {

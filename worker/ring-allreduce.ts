@@ -169,8 +169,10 @@ export class RingAllReduce {
               reject(error);
               return;
             }
-            incoming.accept();
-            resolve();
+            // Done only once the answer is on its way: what follows (Adam, the next step's
+            // compute) holds the event loop for seconds, and the predecessor's step waits for it
+            // (ResNet50, 2 workers: 1.8 s of exchange instead of 0.7 s when the verdict came first).
+            void incoming.accept().then(resolve);
           },
           error: (error) => reject(error),
         });
