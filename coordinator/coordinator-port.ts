@@ -20,8 +20,12 @@ const FRAME_HEADER_BYTES = 9;
 const SETTINGS_FRAME = 0x4;
 /** A first SETTINGS frame longer than this is not read for the mark (HTTP/2's smallest frame size limit). */
 const MAX_SETTINGS_BYTES = 16_384;
-/** A connection that has not sent its preface and first SETTINGS frame by then is closed. */
-export const PREFACE_TIMEOUT_MS = 10_000;
+/**
+ * A connection that has not sent its preface and first SETTINGS frame by then is closed: as long
+ * as grpc-js holds a connection without calls, since a client whose event loop is busy (a worker
+ * in a long step, a caller serializing a large request) writes its preface late.
+ */
+export const PREFACE_TIMEOUT_MS = 60_000;
 
 export type ConnectionKind = 'exchange' | 'grpc';
 
