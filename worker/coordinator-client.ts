@@ -60,7 +60,7 @@ const SENT_AGAIN: ReadonlySet<string> = new Set(['STEP_RESTARTED', 'STREAM_IDLE'
 /**
  * How a worker speaks a step's Exchange: on node:http2, on a connection of its own
  * (worker/exchange-link.ts; the default), or through grpc-js with the other calls (what
- * bench:exchange --coordinator-transport grpc-js measures it against).
+ * bench:exchange --exchange-transport grpc-js measures it against).
  */
 export type ExchangeTransport = 'http2' | 'grpc-js';
 
