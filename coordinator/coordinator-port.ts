@@ -86,13 +86,14 @@ export class CoordinatorPort {
     });
   }
 
-  /** Stops accepting connections and drops those not handed over yet. */
-  close(): Promise<void> {
+  /**
+   * Stops accepting connections and drops those not handed over yet. Those handed over are their
+   * servers' to end: waiting here for them all to close would wait on every worker still connected.
+   */
+  close(): void {
     for (const socket of this.undecided) socket.destroy();
     this.undecided.clear();
-    const listener = this.listener;
-    if (!listener) return Promise.resolve();
-    return new Promise((resolve) => listener.close(() => resolve()));
+    this.listener?.close();
   }
 
   /** Reads a connection's first bytes without taking them, then hands it over. */

@@ -74,7 +74,7 @@ export class TrainerServer {
 
   /** Stops accepting calls; gives open calls `graceMs` to finish, then cancels them. */
   async close(graceMs = 2000): Promise<void> {
-    await this.port?.close();
+    this.port?.close();
     this.exchangeServer.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

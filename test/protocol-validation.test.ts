@@ -74,6 +74,20 @@ describe('the coordinator validates every message', () => {
     none.close();
   });
 
+  it('exits on Ctrl-C while a client still holds a connection to its port', async () => {
+    const { program, address } = await startCoordinator();
+    const Trainer = loadTrainerService().client;
+    const client = new Trainer(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const refused = await new Promise<grpc.ServiceError | null>((resolve) => client.join(joinRequest(), authMetadata('not-the-token'), (error) => resolve(error)));
+    expect(refused?.code).toBe(grpc.status.UNAUTHENTICATED);
+    // the client's connection stays open; the coordinator must not wait for it to leave
+    const started = Date.now();
+    program.kill('SIGINT');
+    expect((await program.exit(15_000)).code).toBe(130);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    client.close();
+  });
+
   it('rejects uploads with the wrong run, step or length, expels the sender of an invalid one, and applies only the valid one', async () => {
     const { address } = await startCoordinator();
     const client = new CoordinatorClient(address, TOKEN);
