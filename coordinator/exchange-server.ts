@@ -13,37 +13,26 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { describeError, ProtocolError } from '../shared/errors.js';
-import {
-  chunkedMessageParts,
-  EXCHANGE_PATH,
-  MessageReader,
-  PEER_HTTP2_SETTINGS,
-  PEER_SESSION_WINDOW_BYTES,
-  peerName,
-  refusalHeaders,
-  statusFields,
-  writeGrpcMessage,
-} from '../shared/wire/http2-grpc.js';
-import { bearerToken, loadTrainerService, MAX_REQUEST_BYTES, type ExchangeDownload, type TokenCheck, type TrainerHandlers } from '../shared/wire/index.js';
+import { CallGate, chunkedMessageParts, EXCHANGE_PATH, GRPC_SERVER_HTTP2_OPTIONS, MessageReader, peerName, refuseCall, statusFields, writeGrpcMessage } from '../shared/wire/http2-grpc.js';
+import { loadTrainerService, MAX_REQUEST_BYTES, type ExchangeDownload, type TokenCheck, type TrainerHandlers } from '../shared/wire/index.js';
 
-/** Streams one connection may hold open at once (as the grpc-js side allows). */
-const MAX_STREAMS_PER_CONNECTION = 32;
-/** A connection that has not opened a stream with the run's token by then is closed. */
-const UNAUTHENTICATED_CONNECTION_MS = 60_000;
 /** A connection without any traffic this long is closed, gracefully (grpc.max_connection_idle_ms on the grpc-js side). */
 const IDLE_CONNECTION_MS = 60_000;
 
 export class ExchangeServer {
   private readonly server: http2.Http2Server;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private readonly strangers = new WeakMap<http2.Http2Session, NodeJS.Timeout>();
+  private readonly gate: CallGate;
 
   constructor(
     private readonly handler: TrainerHandlers['Exchange'],
-    private readonly tokens: TokenCheck,
+    tokens: TokenCheck,
   ) {
-    this.server = http2.createServer({ settings: { ...PEER_HTTP2_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }, maxSessionMemory: 64 });
-    this.server.on('session', (session) => this.session(session));
+    this.gate = new CallGate(tokens, EXCHANGE_PATH, 'a connection marked for the exchange');
+    this.server = http2.createServer(GRPC_SERVER_HTTP2_OPTIONS);
+    this.server.on('session', (session) => {
+      this.gate.session(session);
+      session.setTimeout(IDLE_CONNECTION_MS, () => session.close());
+    });
     this.server.on('stream', (stream, headers) => this.call(stream, headers));
   }
 
@@ -54,39 +43,16 @@ export class ExchangeServer {
 
   /** Ends every connection: the calls still open fail on the workers' side. */
   close(): void {
-    for (const session of this.sessions) session.destroy();
-    this.sessions.clear();
-  }
-
-  private session(session: http2.ServerHttp2Session): void {
-    this.sessions.add(session);
-    session.on('error', () => undefined);
-    session.once('close', () => this.sessions.delete(session));
-    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
-    session.setTimeout(IDLE_CONNECTION_MS, () => session.close());
-    // Until a stream proves the token, a connection is a stranger's: held a minute at most.
-    const stranger = setTimeout(() => session.destroy(), UNAUTHENTICATED_CONNECTION_MS);
-    stranger.unref();
-    this.strangers.set(session, stranger);
+    this.gate.destroyAll();
   }
 
   private call(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const peer = peerName(stream.session?.socket);
     stream.on('error', () => undefined);
     try {
-      if (headers[':method'] !== 'POST' || headers[':path'] !== EXCHANGE_PATH) {
-        throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a connection marked for the exchange serves only POST ${EXCHANGE_PATH}, not ${String(headers[':method'])} ${String(headers[':path'])}`);
-      }
-      if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: content-type ${JSON.stringify(headers['content-type'] ?? '')} is not gRPC`);
-      this.tokens.requireToken(bearerToken(headers.authorization), peer);
-      if (stream.session) clearTimeout(this.strangers.get(stream.session));
+      this.gate.check(stream, headers, peer);
     } catch (error) {
-      // Nothing it sends is read: the stream is reset once the refusal went out.
-      stream.resume();
-      if (!stream.destroyed && !stream.closed) {
-        stream.respond(refusalHeaders(error), { endStream: true });
-        stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      }
+      refuseCall(stream, error);
       return;
     }
     (this.handler as unknown as (call: ExchangeCallAdapter) => void)(new ExchangeCallAdapter(stream, headers, peer));
@@ -194,16 +160,14 @@ class ExchangeCallAdapter extends EventEmitter {
   private sendStatus(error: unknown): void {
     if (this.done) return;
     this.done = true;
+    if (!this.headersSent) {
+      this.headersSent = true;
+      refuseCall(this.stream, error);
+      return;
+    }
     // What the worker still sends is not read.
     this.stream.resume();
     if (this.stream.closed) return;
-    if (!this.headersSent) {
-      // A refusal: the stream is reset once the status went out, so the worker cannot go on sending into it.
-      this.headersSent = true;
-      this.stream.respond(refusalHeaders(error), { endStream: true });
-      this.stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      return;
-    }
     // After reduced chunks went out, the status goes in the trailers (a reset right behind them
     // could overtake them); what the worker still sends is dropped.
     const trailers = statusFields(error);

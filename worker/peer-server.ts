@@ -17,8 +17,8 @@
 import http2 from 'node:http2';
 import { Deferred } from '../shared/deferred.js';
 import { EmotrainError, ProtocolError } from '../shared/errors.js';
-import { MessageReader, messagePrefix, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, peerName, refusalHeaders, RING_PATH } from '../shared/wire/http2-grpc.js';
-import { bearerToken, IdleLimit, loadPeerService, MAX_REQUEST_BYTES, requireOneof, TokenCheck, type RingHeader, type RingMessage } from '../shared/wire/index.js';
+import { CallGate, GRPC_SERVER_HTTP2_OPTIONS, MessageReader, messagePrefix, peerName, refuseCall, RING_PATH } from '../shared/wire/http2-grpc.js';
+import { IdleLimit, loadPeerService, MAX_REQUEST_BYTES, requireOneof, TokenCheck, type RingHeader, type RingMessage } from '../shared/wire/index.js';
 import type { TlsFiles } from './coordinator-client.js';
 
 /** One predecessor's stream for one step, as the all-reduce consumes it. */
@@ -42,20 +42,12 @@ const MAX_WAITING_STREAMS = 6;
 /** The idle limit until a run says its own (--stream-idle-timeout's default). */
 export const DEFAULT_PEER_IDLE_MS = 60_000;
 
-/** Streams one connection may hold open at once (as the coordinator's gRPC server allows). */
-const MAX_STREAMS_PER_CONNECTION = 32;
-/** A connection that has not opened a stream with the run's token by then is closed. */
-const UNAUTHENTICATED_CONNECTION_MS = 60_000;
-
 /** The bytes of a call's answer: response headers, an empty RingAck, then grpc-status 0. */
 const RING_ACK = messagePrefix(0);
 
 export class PeerServer {
   private server: http2.Http2Server | http2.Http2SecureServer | undefined;
-  private readonly sessions = new Set<http2.ServerHttp2Session>();
-  /** Each connection's deadline to show the token (cleared by its first stream that does). */
-  private readonly strangers = new WeakMap<http2.Http2Session, NodeJS.Timeout>();
-  private readonly tokens: TokenCheck;
+  private readonly gate: CallGate;
   private readonly waiting = new Map<string, { generation: number; step: number; slot: Deferred<IncomingRing> }>();
   private runId: string | undefined;
   private currentStep = -1;
@@ -63,15 +55,14 @@ export class PeerServer {
   private idleStreamMs = DEFAULT_PEER_IDLE_MS;
 
   constructor(token: string) {
-    this.tokens = new TokenCheck(token);
+    this.gate = new CallGate(new TokenCheck(token), RING_PATH, "a worker's peer port");
   }
 
   /** Serves TLS when the worker has a certificate of its own (peers verify it with the run's CA). */
   listen(address: string, tls?: TlsFiles): Promise<number> {
-    const options = { settings: { ...PEER_HTTP2_SETTINGS, maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION }, maxSessionMemory: 64 };
-    const server = tls?.cert && tls.key ? http2.createSecureServer({ ...options, cert: tls.cert, key: tls.key }) : http2.createServer(options);
+    const server = tls?.cert && tls.key ? http2.createSecureServer({ ...GRPC_SERVER_HTTP2_OPTIONS, cert: tls.cert, key: tls.key }) : http2.createServer(GRPC_SERVER_HTTP2_OPTIONS);
     this.server = server;
-    server.on('session', (session) => this.session(session));
+    server.on('session', (session) => this.gate.session(session));
     // After listening, a server error (an accept that failed) must not take the worker down.
     server.on('error', () => undefined);
     server.on('stream', (stream, headers) => this.ring(stream, headers));
@@ -140,17 +131,6 @@ export class PeerServer {
     return generation > this.currentGeneration && generation <= this.currentGeneration + MAX_GENERATIONS_AHEAD && step >= this.currentStep - 1 && step <= this.currentStep + 2;
   }
 
-  private session(session: http2.ServerHttp2Session): void {
-    this.sessions.add(session);
-    session.on('error', () => undefined);
-    session.once('close', () => this.sessions.delete(session));
-    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
-    // Until a stream proves the token, a connection is a stranger's: held a minute at most.
-    const stranger = setTimeout(() => session.destroy(), UNAUTHENTICATED_CONNECTION_MS);
-    stranger.unref();
-    this.strangers.set(session, stranger);
-  }
-
   private ring(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const peer = peerName(stream.session?.socket);
     stream.on('error', () => undefined);
@@ -167,24 +147,17 @@ export class PeerServer {
       idle.stop();
       if (answered) return;
       answered = true;
-      // A refused stream is not held paused: Node lets it go only once its readable side ended.
-      if (error) stream.resume();
-      if (stream.destroyed || stream.closed) return;
       if (error) {
-        stream.respond(refusalHeaders(error), { endStream: true });
-        // What the sender still has in flight is not read: the stream is reset once the status went out.
-        stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        refuseCall(stream, error);
         return;
       }
+      if (stream.destroyed || stream.closed) return;
       stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto' }, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       stream.end(RING_ACK);
     };
     try {
-      if (headers[':method'] !== 'POST' || headers[':path'] !== RING_PATH) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: a worker's peer port serves only POST ${RING_PATH}, not ${String(headers[':method'])} ${String(headers[':path'])}`);
-      if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: content-type ${JSON.stringify(headers['content-type'] ?? '')} is not gRPC`);
-      this.tokens.requireToken(bearerToken(headers.authorization), peer);
-      if (stream.session) clearTimeout(this.strangers.get(stream.session));
+      this.gate.check(stream, headers, peer);
     } catch (error) {
       answer(error);
       return;
@@ -279,7 +252,7 @@ export class PeerServer {
     for (const { slot } of this.waiting.values()) if (!slot.settled) slot.reject(new ProtocolError('PROTOCOL_INVALID', 'the worker is leaving'));
     const server = this.server;
     if (!server) return;
-    for (const session of this.sessions) session.destroy();
+    this.gate.destroyAll();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

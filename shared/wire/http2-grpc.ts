@@ -10,7 +10,9 @@
 // for each. https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md is the definition followed.
 
 import * as grpc from '@grpc/grpc-js';
+import http2 from 'node:http2';
 import { ProtocolError } from '../errors.js';
+import { bearerToken, type TokenCheck } from './auth.js';
 import { callFailure, ERROR_CODE_KEY, serviceError } from './status.js';
 
 /** The path of the call (package emotrain.v1, service Peer, method Ring). */
@@ -35,6 +37,74 @@ export const PEER_SESSION_WINDOW_BYTES = 4 * PEER_STREAM_WINDOW_BYTES;
 /** DATA frames up to this size: fewer frames (and callbacks) per chunk than HTTP/2's 16 KiB. */
 export const PEER_MAX_FRAME_BYTES = 256 * 1024;
 export const PEER_HTTP2_SETTINGS = { initialWindowSize: PEER_STREAM_WINDOW_BYTES, maxFrameSize: PEER_MAX_FRAME_BYTES } as const;
+
+/**
+ * The HTTP/2 options of our gRPC servers on node:http2 (a worker's peer port, the coordinator's
+ * exchange): the peer links' windows and frames, 32 streams a connection (as the grpc-js side
+ * allows), and nghttp2's session memory bounded.
+ */
+export const GRPC_SERVER_HTTP2_OPTIONS = { settings: { ...PEER_HTTP2_SETTINGS, maxConcurrentStreams: 32 }, maxSessionMemory: 64 } as const;
+/** A connection that has not opened a call with the run's token by then is closed. */
+const UNAUTHENTICATED_CONNECTION_MS = 60_000;
+
+/**
+ * The door of a gRPC server on node:http2 that serves one method: it keeps the server's
+ * connections (each widened to the peer links' session window, each a stranger's until one of its
+ * calls shows the run's token, and closed after a minute otherwise) and checks every call's
+ * method, path, content type and token from its headers before the server reads a byte of it.
+ */
+export class CallGate {
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Each connection's deadline to show the token (cleared by its first call that does). */
+  private readonly strangers = new WeakMap<http2.Http2Session, NodeJS.Timeout>();
+
+  /** `serves`: what a refusal of another method calls the server ("a worker's peer port"). */
+  constructor(
+    private readonly tokens: TokenCheck,
+    private readonly path: string,
+    private readonly serves: string,
+  ) {}
+
+  /** Takes a new connection (the server's 'session' event). */
+  session(session: http2.ServerHttp2Session): void {
+    this.sessions.add(session);
+    session.on('error', () => undefined);
+    session.once('close', () => this.sessions.delete(session));
+    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+    const stranger = setTimeout(() => session.destroy(), UNAUTHENTICATED_CONNECTION_MS);
+    stranger.unref();
+    this.strangers.set(session, stranger);
+  }
+
+  /** Throws what is wrong with a call from `peer`; a call that passes proves its connection. */
+  check(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, peer: string): void {
+    if (headers[':method'] !== 'POST' || headers[':path'] !== this.path) {
+      throw new ProtocolError('PROTOCOL_INVALID', `${peer}: ${this.serves} serves only POST ${this.path}, not ${String(headers[':method'])} ${String(headers[':path'])}`);
+    }
+    if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) throw new ProtocolError('PROTOCOL_INVALID', `${peer}: content-type ${JSON.stringify(headers['content-type'] ?? '')} is not gRPC`);
+    this.tokens.requireToken(bearerToken(headers.authorization), peer);
+    if (stream.session) clearTimeout(this.strangers.get(stream.session));
+  }
+
+  /** Ends every connection. */
+  destroyAll(): void {
+    for (const session of this.sessions) session.destroy();
+    this.sessions.clear();
+  }
+}
+
+/**
+ * Refuses a call before its answer began: its status in a trailers-only answer, then the stream
+ * reset once that went out, so the caller cannot go on sending into it; what it still sends is
+ * not read (a refused stream is not held paused either: Node lets it go only once its readable
+ * side ended).
+ */
+export function refuseCall(stream: http2.ServerHttp2Stream, error: unknown): void {
+  stream.resume();
+  if (stream.destroyed || stream.closed) return;
+  stream.respond(refusalHeaders(error), { endStream: true });
+  stream.close(http2.constants.NGHTTP2_NO_ERROR);
+}
 
 /** The 5-byte prefix of an uncompressed message of `length` bytes. */
 export function messagePrefix(length: number): Buffer {
