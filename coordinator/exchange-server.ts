@@ -2,8 +2,8 @@
 // workers mark for it reach this server from the coordinator's one port (coordinator-port.ts),
 // already past TLS. Each call goes to the same handler grpc-js would call (TrainerServer's), given
 // a call object that behaves as grpc-js' duplex call does. A chunk goes out as its message prefix
-// and the reduced bytes themselves; an incoming one is copied once, since the step engine may keep
-// it. The server checks each call's method, path, content type and token before the handler
+// and the reduced bytes themselves; an incoming one is read where the message reader has it (the
+// reducer copies only what waits for slower workers). The server checks each call's method, path, content type and token before the handler
 // sees it, refuses a message from its length prefix when it is longer than a request may be,
 // holds a connection that has not shown the token for a minute at most, lets a connection hold
 // at most 32 streams, and closes one that has been idle for a minute (the worker opens another).
@@ -76,10 +76,11 @@ class ExchangeCallAdapter extends EventEmitter {
     if (typeof auth === 'string') this.metadata.set('authorization', auth);
     const exchange = loadTrainerService().service.Exchange;
     const reader = new MessageReader(MAX_REQUEST_BYTES, `the exchange from ${peer}`, (message) => {
-      // The reader's buffer is reused and the step engine may keep a chunk: it gets its own copy.
+      // The chunk's bytes stay views of the reader's buffer, which it reuses: the handler takes
+      // them at once, and the reducer copies what it must keep (reducer.ts).
       let decoded;
       try {
-        decoded = exchange.requestDeserialize(Buffer.from(message));
+        decoded = exchange.requestDeserialize(message);
       } catch (error) {
         this.refuse(new ProtocolError('PROTOCOL_INVALID', `the exchange from ${peer}: a message could not be parsed: ${describeError(error)}`));
         return;

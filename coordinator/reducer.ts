@@ -1,9 +1,10 @@
 // The coordinator's reduction of one step (SPEC §3), as uploads stream in. Each member's payload —
 // its loss-scaled gradients (fp16 or fp32) followed by its BatchNorm statistics (fp32) — arrives
 // in chunks; every byte range that all members have sent is reduced at once and is then final:
-// it can stream back while later chunks still upload. Only the chunks that wait for slower members
-// are held (the session pauses a member that runs far ahead), so memory does not grow with the
-// gradient or the world.
+// it can stream back while later chunks still upload. A chunk is read where the transport has it,
+// during accept(); only the part that waits for slower members is copied, into chunk-sized buffers
+// the reducer reuses (the session pauses a member that runs far ahead, so there are few of them),
+// and memory does not grow with the gradient or the world.
 //
 // Members are added in rank order, each weighted by shard size / global batch:
 //   reduced = Σ_r (n_r / B) · g_r        (still scaled by the loss scale S)
@@ -31,6 +32,8 @@ export interface FinalRange {
 interface Received {
   offset: number;
   data: Uint8Array;
+  /** The reducer's reused buffer `data` was copied into, once the chunk had to wait. */
+  staged?: Uint8Array;
 }
 
 interface Contribution {
@@ -62,6 +65,9 @@ export class GradientReducer implements RoundReducer {
   private contributions: Contribution[] = [];
   private byRank = new Map<number, Contribution>();
   private reducedBytes = 0;
+  /** Chunk-sized buffers no queued chunk uses, for the next one that has to wait. */
+  private readonly spare: Uint8Array[] = [];
+  private stagedCount = 0;
 
   constructor(
     readonly gradientElements: number,
@@ -102,6 +108,7 @@ export class GradientReducer implements RoundReducer {
     const total = members.reduce((s, m) => s + m.shardSize, 0);
     if (total !== globalBatch) throw new RangeError(`shards of step ${step} sum to ${total}, not the global batch ${globalBatch}`);
     this.step = step;
+    for (const c of this.contributions) this.release(c.queue);
     this.contributions = [...members]
       .sort((a, b) => a.rank - b.rank)
       .map((m) => ({ rank: m.rank, shardSize: m.shardSize, weight: m.shardSize / globalBatch, received: 0, queue: [], nonFinite: 0 }));
@@ -127,6 +134,7 @@ export class GradientReducer implements RoundReducer {
     if (!c) return;
     if (this.reducedBytes > 0) throw new RangeError(`rank ${rank}'s upload of step ${this.step} is partly reduced already`);
     c.received = 0;
+    this.release(c.queue);
     c.queue = [];
     c.nonFinite = 0;
   }
@@ -160,10 +168,16 @@ export class GradientReducer implements RoundReducer {
     return this.contributions.filter((c) => c.nonFinite > 0).map((c) => ({ rank: c.rank, count: c.nonFinite }));
   }
 
+  /** Chunk-sized buffers holding chunks that wait for slower members (or free for the next ones). */
+  get stagingBuffers(): number {
+    return this.stagedCount + this.spare.length;
+  }
+
   /**
    * Takes `rank`'s next chunk (`what` names the upload in errors): it must follow the last one,
    * hold whole values, stay within one segment and within the declared size. Reduces every range
-   * all members have now sent and returns those ranges, now final.
+   * all members have now sent and returns those ranges, now final. `data` need only stay valid
+   * during the call (a transport may reuse its buffer): what waits is copied.
    */
   accept(rank: number, offset: number, data: Uint8Array, what: string): FinalRange[] {
     const c = this.byRank.get(rank);
@@ -180,9 +194,31 @@ export class GradientReducer implements RoundReducer {
     }
     if (offset >= g) this.checkFiniteState(data, (offset - g) / 4, what);
     if (data.byteLength === 0) return [];
-    c.queue.push({ offset, data });
+    const piece: Received = { offset, data };
+    c.queue.push(piece);
     c.received = end;
-    return this.reduceAvailable();
+    const final = this.reduceAvailable();
+    if (c.queue.at(-1) === piece) this.stage(piece);
+    return final;
+  }
+
+  /** Copies a chunk that has to wait into a reused buffer of the reducer's. */
+  private stage(piece: Received): void {
+    const staged = this.spare.pop() ?? new Uint8Array(this.chunkBytes);
+    staged.set(piece.data);
+    piece.staged = staged;
+    piece.data = staged.subarray(0, piece.data.byteLength);
+    this.stagedCount++;
+  }
+
+  /** Gives the buffers of these (reduced or dropped) chunks back for reuse. */
+  private release(pieces: readonly Received[]): void {
+    for (const piece of pieces) {
+      if (!piece.staged) continue;
+      this.spare.push(piece.staged);
+      piece.staged = undefined;
+      this.stagedCount--;
+    }
   }
 
   private checkFiniteState(data: Uint8Array, firstValue: number, what: string): void {
@@ -213,7 +249,7 @@ export class GradientReducer implements RoundReducer {
       final.push({ offset: start, length: end - start });
     }
     for (const c of this.contributions) {
-      while (c.queue.length > 0 && c.queue[0]!.offset + c.queue[0]!.data.byteLength <= this.reducedBytes) c.queue.shift();
+      while (c.queue.length > 0 && c.queue[0]!.offset + c.queue[0]!.data.byteLength <= this.reducedBytes) this.release([c.queue.shift()!]);
     }
     return final;
   }

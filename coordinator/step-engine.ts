@@ -55,7 +55,7 @@ export interface DownloadSink {
 
 /** An accepted gradient upload, being received. */
 export interface UploadSession {
-  /** One chunk of the upload, in order. */
+  /** One chunk of the upload, in order; its bytes need only stay valid during the call (the reducer copies what it keeps). */
   write(chunk: TensorChunk): void;
   /** The upload stream ended: every declared byte must have arrived. */
   end(): void;

@@ -108,6 +108,52 @@ describe('gradient reducer', () => {
     expect(Array.from(finishRound(reducer).gradients)).toEqual(values);
   });
 
+  it('reads each chunk only while accept() runs: a transport may reuse its buffer, and what waits is copied into buffers the reducer reuses', () => {
+    const elements = 6000;
+    const values = [0, 1, 2].map((rank) => Array.from({ length: elements }, (_, i) => Math.sin(i + rank) * (rank + 1)));
+    const chunksOf = (rank: number, chunkBytes: number) => {
+      const wire = new Uint16Array(elements);
+      encodeFp16(new Float32Array(values[rank]!), wire);
+      return [...chunkPayload([bytesOf(wire), bytesOf(new Float32Array([rank, 2 * rank]))], chunkBytes)].map((c) => ({ offset: c.offset, data: Uint8Array.from(c.data) }));
+    };
+    const members = [0, 1, 2].map((rank) => ({ rank, shardSize: rank + 1 }));
+    // Fresh bytes for every chunk, whole uploads one after another: the reference.
+    const reference = new GradientReducer(elements, 2, 'fp16', 1024);
+    reference.begin(0, members, 6);
+    for (const rank of [0, 1, 2]) for (const c of chunksOf(rank, 1024)) reference.accept(rank, c.offset, c.data, `rank ${rank}`);
+    const expected = finishRound(reference);
+
+    // One transport buffer for every chunk, overwritten with garbage after each accept(), members
+    // interleaved out of step and with different chunk boundaries, over three rounds.
+    const reducer = new GradientReducer(elements, 2, 'fp16', 1024);
+    const transport = new Uint8Array(1024 + 3);
+    const buffers: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      reducer.begin(round, members, 6);
+      const queues = [chunksOf(0, 1024), chunksOf(1, 400), chunksOf(2, 1024)];
+      // rank 0 runs four chunks ahead, rank 2 two; then each turn rank 1 sends three small chunks
+      // (1200 bytes) to the others' one (1024), and catches up.
+      const order = [0, 0, 0, 0, 2, 2, ...Array.from({ length: 60 }, () => [0, 1, 1, 1, 2]).flat()];
+      for (const rank of order) {
+        const c = queues[rank]!.shift();
+        if (!c) continue;
+        const at = 3 * (rank % 2);
+        transport.set(c.data, at);
+        reducer.accept(rank, c.offset, transport.subarray(at, at + c.data.byteLength), `rank ${rank}`);
+        transport.fill(0xff);
+      }
+      expect(queues.every((q) => q.length === 0)).toBe(true);
+      const result = finishRound(reducer);
+      expect(Buffer.from(bytesOf(result.gradients)).equals(Buffer.from(bytesOf(expected.gradients)))).toBe(true);
+      expect(Array.from(result.state)).toEqual(Array.from(expected.state));
+      buffers.push(reducer.stagingBuffers);
+    }
+    // The buffers of the first round serve the later ones: a few chunks' worth, not an upload's.
+    expect(buffers[0]).toBeGreaterThan(0);
+    expect(buffers[0]).toBeLessThanOrEqual(8);
+    expect(buffers).toEqual([buffers[0], buffers[0], buffers[0]]);
+  });
+
   it('gives the same sums whatever the chunk sizes and arrival order', () => {
     const values = [Array.from({ length: 3000 }, (_, i) => Math.sin(i) * 100), Array.from({ length: 3000 }, (_, i) => Math.cos(i) * 1e-3)];
     const run = (sizes: [number, number], order: number[]) => {
