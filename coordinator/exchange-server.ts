@@ -2,8 +2,9 @@
 // workers mark for it reach this server from the coordinator's one port (coordinator-port.ts),
 // already past TLS. Each call goes to the same handler grpc-js would call (TrainerServer's), given
 // a call object that behaves as grpc-js' duplex call does. A chunk goes out as its message prefix
-// and the reduced bytes themselves; an incoming one is read where the message reader has it (the
-// reducer copies only what waits for slower workers). The server checks each call's method, path, content type and token before the handler
+// and the reduced bytes themselves; an incoming one is read where the message reader has it, and
+// while the reducer keeps it (it waits for slower workers) the call is paused: the reader hands
+// nothing more over and does not reuse its buffer. The server checks each call's method, path, content type and token before the handler
 // sees it, refuses a message from its length prefix when it is longer than a request may be,
 // holds a connection that has not shown the token for a minute at most, lets a connection hold
 // at most 32 streams, and closes one that has been idle for a minute (the worker opens another).
@@ -62,8 +63,12 @@ export class ExchangeServer {
 /** The server side of one Exchange call, as the handler uses a grpc-js duplex call. */
 class ExchangeCallAdapter extends EventEmitter {
   readonly metadata = new grpc.Metadata();
+  private readonly reader: MessageReader;
   private headersSent = false;
   private done = false;
+  private paused = false;
+  /** The stream ended while paused: the end is handled once what waited is handed over. */
+  private endWaiting = false;
   cancelled = false;
 
   constructor(
@@ -76,8 +81,8 @@ class ExchangeCallAdapter extends EventEmitter {
     if (typeof auth === 'string') this.metadata.set('authorization', auth);
     const exchange = loadTrainerService().service.Exchange;
     const reader = new MessageReader(MAX_REQUEST_BYTES, `the exchange from ${peer}`, (message) => {
-      // The chunk's bytes stay views of the reader's buffer, which it reuses: the handler takes
-      // them at once, and the reducer copies what it must keep (reducer.ts).
+      // The chunk's bytes stay views of the reader's buffer: the handler reads them at once, or
+      // pauses the call (before the reader goes on) to keep them until it has (reducer.ts).
       let decoded;
       try {
         decoded = exchange.requestDeserialize(message);
@@ -87,6 +92,7 @@ class ExchangeCallAdapter extends EventEmitter {
       }
       this.emit('data', decoded);
     });
+    this.reader = reader;
     stream.on('data', (data: Buffer) => {
       if (this.done) return;
       try {
@@ -95,13 +101,7 @@ class ExchangeCallAdapter extends EventEmitter {
         this.refuse(error);
       }
     });
-    stream.on('end', () => {
-      if (!this.done && !reader.atBoundary) {
-        this.refuse(new ProtocolError('PROTOCOL_WRONG_SIZE', `the exchange from ${peer} ended inside a message`));
-        return;
-      }
-      this.emit('end');
-    });
+    stream.on('end', () => this.ended());
     stream.on('aborted', () => this.cancel());
     stream.on('close', () => {
       if (!this.done && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) this.cancel();
@@ -132,12 +132,42 @@ class ExchangeCallAdapter extends EventEmitter {
     this.stream.end();
   }
 
+  /** Takes effect at once, even within a 'data' handler: no message follows until resume(). */
   pause(): void {
+    this.paused = true;
+    this.reader.hold();
     this.stream.pause();
   }
 
+  /** Hands over what waited at once (the handler may pause again within it), then reads on. */
   resume(): void {
+    this.paused = false;
+    try {
+      this.reader.release();
+    } catch (error) {
+      this.refuse(error);
+      return;
+    }
+    if (this.paused) return;
     this.stream.resume();
+    if (this.endWaiting) this.ended();
+  }
+
+  /** The upload ended: whole, once every message it carried was handed over. */
+  private ended(): void {
+    if (this.paused) {
+      this.endWaiting = true;
+      return;
+    }
+    this.endWaiting = false;
+    if (!this.done && !this.reader.atBoundary) {
+      this.refuse(new ProtocolError('PROTOCOL_WRONG_SIZE', `the exchange from ${this.peer} ended inside a message`));
+      return;
+    }
+    // Not paused, so the reducer holds nothing of this upload: the reader's buffer can go while
+    // the download still streams (and the worker's next call, with a buffer of its own, begins).
+    this.reader.dropBuffer();
+    this.emit('end');
   }
 
   private cancel(): void {

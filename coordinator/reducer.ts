@@ -2,9 +2,9 @@
 // its loss-scaled gradients (fp16 or fp32) followed by its BatchNorm statistics (fp32) — arrives
 // in chunks; every byte range that all members have sent is reduced at once and is then final:
 // it can stream back while later chunks still upload. A chunk is read where the transport has it,
-// during accept(); only the part that waits for slower members is copied, into chunk-sized buffers
-// the reducer reuses (the session pauses a member that runs far ahead, so there are few of them),
-// and memory does not grow with the gradient or the world.
+// never copied: one that waits for slower members is kept as it is, and the step engine pauses
+// that member's upload (its transport must not reuse the bytes) until the chunk is reduced. So
+// what the reducer holds is at most a chunk per member ahead, whatever the gradient or the world.
 //
 // Members are added in rank order, each weighted by shard size / global batch:
 //   reduced = Σ_r (n_r / B) · g_r        (still scaled by the loss scale S)
@@ -31,9 +31,8 @@ export interface FinalRange {
 
 interface Received {
   offset: number;
+  /** The transport's bytes, kept until reduced (the member's upload is paused meanwhile). */
   data: Uint8Array;
-  /** The reducer's reused buffer `data` was copied into, once the chunk had to wait. */
-  staged?: Uint8Array;
 }
 
 interface Contribution {
@@ -45,6 +44,21 @@ interface Contribution {
   /** Received chunks not yet wholly reduced, in order. */
   queue: Received[];
   nonFinite: number;
+}
+
+/**
+ * What a reduction pass works in: the SIMD kernels (in whose memory the float32 sums of the range
+ * being reduced are) and a buffer for unaligned float32s, a chunk's worth each. A pass runs start
+ * to end within one call on one thread, so the step engine's two reducers share one.
+ */
+export class ReductionScratch {
+  readonly kernels: Fp16Kernels;
+  readonly aligned: Float32Array;
+
+  constructor(readonly chunkBytes: number) {
+    this.kernels = new Fp16Kernels(chunkBytes / 2);
+    this.aligned = new Float32Array(chunkBytes / 4);
+  }
 }
 
 /** Star: every member uploads its whole gradient and state; the coordinator adds them. */
@@ -65,9 +79,6 @@ export class GradientReducer implements RoundReducer {
   private contributions: Contribution[] = [];
   private byRank = new Map<number, Contribution>();
   private reducedBytes = 0;
-  /** Chunk-sized buffers no queued chunk uses, for the next one that has to wait. */
-  private readonly spare: Uint8Array[] = [];
-  private stagedCount = 0;
 
   constructor(
     readonly gradientElements: number,
@@ -75,8 +86,10 @@ export class GradientReducer implements RoundReducer {
     precision: Precision,
     /** Upload chunks are about this size; it bounds the work and memory of one reduction pass. */
     readonly chunkBytes = CHUNK_BYTES,
+    scratch?: ReductionScratch,
   ) {
     if (chunkBytes % 4 !== 0 || chunkBytes <= 0) throw new RangeError(`chunk size must be a positive multiple of 4 bytes, got ${chunkBytes}`);
+    if (scratch && scratch.chunkBytes !== chunkBytes) throw new RangeError(`the reduction scratch holds chunks of ${scratch.chunkBytes} bytes, not ${chunkBytes}`);
     this.dtype = precision === 'fp16' ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32';
     this.elementBytes = precision === 'fp16' ? 2 : 4;
     this.gradientBytes = gradientElements * this.elementBytes;
@@ -84,8 +97,9 @@ export class GradientReducer implements RoundReducer {
     this.gradientWire = precision === 'fp16' ? new Uint16Array(wire) : new Float32Array(wire);
     this.state = new Float32Array(stateElements);
     this.rangeBytes = chunkBytes;
-    this.kernels = new Fp16Kernels(chunkBytes / 2);
-    this.aligned = new Float32Array(chunkBytes / 4);
+    const { kernels, aligned } = scratch ?? new ReductionScratch(chunkBytes);
+    this.kernels = kernels;
+    this.aligned = aligned;
   }
 
   get expectedBytes(): number {
@@ -108,7 +122,6 @@ export class GradientReducer implements RoundReducer {
     const total = members.reduce((s, m) => s + m.shardSize, 0);
     if (total !== globalBatch) throw new RangeError(`shards of step ${step} sum to ${total}, not the global batch ${globalBatch}`);
     this.step = step;
-    for (const c of this.contributions) this.release(c.queue);
     this.contributions = [...members]
       .sort((a, b) => a.rank - b.rank)
       .map((m) => ({ rank: m.rank, shardSize: m.shardSize, weight: m.shardSize / globalBatch, received: 0, queue: [], nonFinite: 0 }));
@@ -134,7 +147,6 @@ export class GradientReducer implements RoundReducer {
     if (!c) return;
     if (this.reducedBytes > 0) throw new RangeError(`rank ${rank}'s upload of step ${this.step} is partly reduced already`);
     c.received = 0;
-    this.release(c.queue);
     c.queue = [];
     c.nonFinite = 0;
   }
@@ -153,7 +165,7 @@ export class GradientReducer implements RoundReducer {
     return this.byRank.get(rank)?.received ?? 0;
   }
 
-  /** Chunks' worth of bytes `rank` sent that wait for slower members. */
+  /** Chunks' worth of bytes `rank` sent that wait for slower members (held by reference: above 0, its transport must keep them). */
   backlog(rank: number): number {
     return ((this.byRank.get(rank)?.received ?? 0) - this.reducedBytes) / this.chunkBytes;
   }
@@ -168,16 +180,17 @@ export class GradientReducer implements RoundReducer {
     return this.contributions.filter((c) => c.nonFinite > 0).map((c) => ({ rank: c.rank, count: c.nonFinite }));
   }
 
-  /** Chunk-sized buffers holding chunks that wait for slower members (or free for the next ones). */
-  get stagingBuffers(): number {
-    return this.stagedCount + this.spare.length;
+  /** Chunks kept, by reference, until slower members send theirs. */
+  get heldChunks(): number {
+    return this.contributions.reduce((n, c) => n + c.queue.length, 0);
   }
 
   /**
    * Takes `rank`'s next chunk (`what` names the upload in errors): it must follow the last one,
    * hold whole values, stay within one segment and within the declared size. Reduces every range
-   * all members have now sent and returns those ranges, now final. `data` need only stay valid
-   * during the call (a transport may reuse its buffer): what waits is copied.
+   * all members have now sent and returns those ranges, now final. What cannot be reduced yet is
+   * kept by reference: while backlog(rank) is above 0 the caller must leave those bytes intact
+   * (the step engine pauses the member's upload until then).
    */
   accept(rank: number, offset: number, data: Uint8Array, what: string): FinalRange[] {
     const c = this.byRank.get(rank);
@@ -194,31 +207,9 @@ export class GradientReducer implements RoundReducer {
     }
     if (offset >= g) this.checkFiniteState(data, (offset - g) / 4, what);
     if (data.byteLength === 0) return [];
-    const piece: Received = { offset, data };
-    c.queue.push(piece);
+    c.queue.push({ offset, data });
     c.received = end;
-    const final = this.reduceAvailable();
-    if (c.queue.at(-1) === piece) this.stage(piece);
-    return final;
-  }
-
-  /** Copies a chunk that has to wait into a reused buffer of the reducer's. */
-  private stage(piece: Received): void {
-    const staged = this.spare.pop() ?? new Uint8Array(this.chunkBytes);
-    staged.set(piece.data);
-    piece.staged = staged;
-    piece.data = staged.subarray(0, piece.data.byteLength);
-    this.stagedCount++;
-  }
-
-  /** Gives the buffers of these (reduced or dropped) chunks back for reuse. */
-  private release(pieces: readonly Received[]): void {
-    for (const piece of pieces) {
-      if (!piece.staged) continue;
-      this.spare.push(piece.staged);
-      piece.staged = undefined;
-      this.stagedCount--;
-    }
+    return this.reduceAvailable();
   }
 
   private checkFiniteState(data: Uint8Array, firstValue: number, what: string): void {
@@ -249,7 +240,7 @@ export class GradientReducer implements RoundReducer {
       final.push({ offset: start, length: end - start });
     }
     for (const c of this.contributions) {
-      while (c.queue.length > 0 && c.queue[0]!.offset + c.queue[0]!.data.byteLength <= this.reducedBytes) this.release([c.queue.shift()!]);
+      while (c.queue.length > 0 && c.queue[0]!.offset + c.queue[0]!.data.byteLength <= this.reducedBytes) c.queue.shift();
     }
     return final;
   }
@@ -322,9 +313,11 @@ export interface RoundReducer {
   shardSizeOf(rank: number): number | undefined;
   /** Checks the parts of an upload's header that depend on the mode (and records them). */
   declare(rank: number, header: { nonFinite: number; segmentOffset: number; segmentElements: number }, who: string): void;
+  /** Takes a chunk; bytes that wait for slower members are kept by reference while backlog(rank) > 0. */
   accept(rank: number, offset: number, data: Uint8Array, what: string): FinalRange[];
   hasCompleted(rank: number): boolean;
   receivedBytes(rank: number): number;
+  /** Chunks' worth of `rank`'s bytes that wait, kept by reference: its transport must not reuse them. */
   backlog(rank: number): number;
   discard(rank: number): void;
   /** What streams back to every member (views valid until the round is reused). */

@@ -9,7 +9,7 @@ import type { Precision } from '../shared/config.js';
 import { ProtocolError } from '../shared/errors.js';
 import { ownedSegment, ringSegments, type RingSegment } from '../shared/ring-plan.js';
 import { bytesOf, CHUNK_BYTES, type TensorDtype } from '../shared/wire/index.js';
-import { GradientReducer, type FinalRange, type RoundMember, type RoundReducer } from './reducer.js';
+import { GradientReducer, type FinalRange, type ReductionScratch, type RoundMember, type RoundReducer } from './reducer.js';
 
 interface SegmentUpload {
   segment: RingSegment;
@@ -32,12 +32,13 @@ export class RingReducer implements RoundReducer {
     readonly stateElements: number,
     precision: Precision,
     chunkBytes = CHUNK_BYTES,
+    scratch?: ReductionScratch,
   ) {
     this.dtype = precision === 'fp16' ? 'TENSOR_DTYPE_FLOAT16' : 'TENSOR_DTYPE_FLOAT32';
     this.elementBytes = precision === 'fp16' ? 2 : 4;
     const wire = new SharedArrayBuffer(gradientElements * this.elementBytes);
     this.gradientWire = precision === 'fp16' ? new Uint16Array(wire) : new Float32Array(wire);
-    this.stateReducer = new GradientReducer(0, stateElements, precision, chunkBytes);
+    this.stateReducer = new GradientReducer(0, stateElements, precision, chunkBytes, scratch);
   }
 
   get state(): Float32Array {

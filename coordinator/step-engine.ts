@@ -20,11 +20,11 @@ import type { AllReduce, Precision } from '../shared/config.js';
 import { Deferred } from '../shared/deferred.js';
 import { ProtocolError, WorldChanged } from '../shared/errors.js';
 import type { LossScaler, StepVerdict } from '../shared/loss-scaler.js';
-import type { GradientHeader, ReducedHeader, StepTimings, TensorChunk } from '../shared/wire/index.js';
+import { CHUNK_BYTES, type GradientHeader, type ReducedHeader, type StepTimings, type TensorChunk } from '../shared/wire/index.js';
 import type { GradientHeader__Output } from '../shared/wire/generated/emotrain/v1/GradientHeader.js';
 import type { ShadowState } from './engine-ports.js';
 import { checkGradientHeaderFields, checkUploadHeader } from './message-checks.js';
-import { GradientReducer, type FinalRange, type RoundReducer } from './reducer.js';
+import { GradientReducer, ReductionScratch, type FinalRange, type RoundReducer } from './reducer.js';
 import { RingReducer } from './ring-reducer.js';
 import type { Shard } from './sharding.js';
 import { describeMember, type Member } from './world.js';
@@ -48,14 +48,20 @@ export interface DownloadSink {
   verdict(header: ReducedHeader, done: () => void): void;
   /** Ends the call with this error (the step restarted, or the run failed). */
   fail(error: Error): void;
-  /** Stops and restarts reading the member's upload (backpressure while slower members catch up). */
+  /**
+   * Stops reading the member's upload at once, before another chunk is handed over: the reducer
+   * keeps the last one by reference, so the transport must leave its bytes intact until resume().
+   */
   pause(): void;
   resume(): void;
 }
 
 /** An accepted gradient upload, being received. */
 export interface UploadSession {
-  /** One chunk of the upload, in order; its bytes need only stay valid during the call (the reducer copies what it keeps). */
+  /**
+   * One chunk of the upload, in order. The reducer reads it in place; if it must wait for slower
+   * members it is kept by reference and the upload is paused (DownloadSink.pause) until it is reduced.
+   */
   write(chunk: TensorChunk): void;
   /** The upload stream ended: every declared byte must have arrived. */
   end(): void;
@@ -77,8 +83,6 @@ export interface StepOutcome {
   bytesDown: number;
 }
 
-/** Chunks a member may send ahead of the slowest one before its upload is paused. */
-const MAX_BACKLOG_CHUNKS = 4;
 /**
  * Times one member's upload of a step may break off (cancelled, cut short, gone quiet) and be
  * sent again; once more and the member is expelled as misbehaving, and the step is planned again
@@ -122,7 +126,9 @@ export class StepEngine {
     options: { allreduce?: AllReduce; chunkBytes?: number } = {},
   ) {
     const Reducer = options.allreduce === 'ring' ? RingReducer : GradientReducer;
-    const reducer = () => new Reducer(shadow.trainableElements, shadow.stateElements, precision, options.chunkBytes);
+    const chunkBytes = options.chunkBytes ?? CHUNK_BYTES;
+    const scratch = new ReductionScratch(chunkBytes);
+    const reducer = () => new Reducer(shadow.trainableElements, shadow.stateElements, precision, chunkBytes, scratch);
     this.reducers = [reducer(), reducer()];
   }
 
@@ -313,14 +319,18 @@ export class StepEngine {
     }
   }
 
-  /** Pauses members that ran ahead of the slowest one and resumes those that are back in step. */
+  /**
+   * Pauses the members whose last chunk waits for slower ones (the reducer holds it where the
+   * transport put it) and resumes those whose chunks are all reduced. A member is at most one
+   * chunk ahead in the coordinator's memory; flow control keeps the rest in the network.
+   */
   private balance(round: Round): void {
     for (const upload of round.uploads.values()) {
       const backlog = round.reducer.backlog(upload.member.rank);
-      if (!upload.paused && backlog > MAX_BACKLOG_CHUNKS) {
+      if (!upload.paused && backlog > 0) {
         upload.paused = true;
         upload.sink.pause();
-      } else if (upload.paused && backlog <= MAX_BACKLOG_CHUNKS / 2) {
+      } else if (upload.paused && backlog === 0) {
         upload.paused = false;
         upload.sink.resume();
       }

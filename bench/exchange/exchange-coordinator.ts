@@ -83,8 +83,8 @@ process.stdout.write(`listening ${port}\n`);
 const cpuStart = process.cpuUsage();
 await trainer.waitForWorld(120_000);
 const trainStart = process.cpuUsage();
-// Garbage collection on the main thread while it trains: the bulk of it is the major GCs that the
-// transport's per-message Buffers (each chunk copied on its way in and out) bring on.
+// Garbage collection on the main thread while it trains: the bulk of it is major GCs that the
+// external memory of the sockets' read buffers brings on.
 const gc = { seconds: 0, major: 0 };
 const gcObserver = new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {

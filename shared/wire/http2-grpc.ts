@@ -234,6 +234,11 @@ export class MessageReader {
     }
   }
 
+  /** Lets go of the buffer messages were gathered in (the stream is over: no message needs it). */
+  dropBuffer(): void {
+    if (this.bodyLength < 0) this.body = Buffer.alloc(0);
+  }
+
   /** Whether everything pushed was handed over and the stream is between messages. */
   get atBoundary(): boolean {
     return this.prefixFilled === 0 && this.bodyLength < 0 && this.waiting.length === 0;
