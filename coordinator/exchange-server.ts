@@ -66,7 +66,6 @@ class ExchangeCallAdapter extends EventEmitter {
   private readonly reader: MessageReader;
   private headersSent = false;
   private done = false;
-  private paused = false;
   /** The stream ended while paused: the end is handled once what waited is handed over. */
   private endWaiting = false;
   cancelled = false;
@@ -134,28 +133,26 @@ class ExchangeCallAdapter extends EventEmitter {
 
   /** Takes effect at once, even within a 'data' handler: no message follows until resume(). */
   pause(): void {
-    this.paused = true;
     this.reader.hold();
     this.stream.pause();
   }
 
   /** Hands over what waited at once (the handler may pause again within it), then reads on. */
   resume(): void {
-    this.paused = false;
     try {
       this.reader.release();
     } catch (error) {
       this.refuse(error);
       return;
     }
-    if (this.paused) return;
+    if (this.reader.holding) return;
     this.stream.resume();
     if (this.endWaiting) this.ended();
   }
 
   /** The upload ended: whole, once every message it carried was handed over. */
   private ended(): void {
-    if (this.paused) {
+    if (this.reader.holding) {
       this.endWaiting = true;
       return;
     }

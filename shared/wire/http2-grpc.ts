@@ -234,6 +234,11 @@ export class MessageReader {
     }
   }
 
+  /** Whether it is held (hold() since the last release(), or again from within it). */
+  get holding(): boolean {
+    return this.held;
+  }
+
   /** Lets go of the buffer messages were gathered in (the stream is over: no message needs it). */
   dropBuffer(): void {
     if (this.bodyLength < 0) this.body = Buffer.alloc(0);
