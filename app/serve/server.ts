@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { EmotrainError, ServeError, type ErrorCode } from '../../shared/errors.js';
 import { annotatePrediction, type PhotoPredictor } from '../predict/photo-predictor.js';
+import { discardBody } from './discard-body.js';
 import type { RequestQueue } from './request-queue.js';
 import { ServeMetrics } from './serve-metrics.js';
 
@@ -35,6 +36,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   SERVER_FAILED: 500,
 };
 
+/** How much of a too-large upload is read and thrown away so that its client gets the 413 (see discard-body.ts). */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+const DISCARD_LIMIT_MS = 10_000;
+
 const ACCEPTED = 'the photo\'s bytes as image/jpeg, image/png, image/bmp (any image/*) or application/octet-stream, or one file in multipart/form-data';
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -51,6 +56,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 10, parts: 11 } });
 
   const started = new WeakMap<FastifyRequest, number>();
+  /** Gives a request's place in the queue back, once, however the request ends. */
+  const giveBack = new WeakMap<FastifyRequest, () => void>();
   app.addHook('onRequest', async (request) => {
     started.set(request, performance.now());
   });
@@ -60,7 +67,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     metrics.latency.observe({ route }, (performance.now() - (started.get(request) ?? performance.now())) / 1000);
   });
 
-  app.setErrorHandler((error: FastifyError | EmotrainError, request, reply) => refuse(reply, asServeError(error, request, maxBytes)));
+  app.setErrorHandler(async (error: FastifyError | EmotrainError, request, reply) => {
+    const refusal = asServeError(error, request, maxBytes);
+    if (refusal.code === 'REQUEST_TOO_LARGE') {
+      // The rest of the body costs no memory and no place in the queue while it is read.
+      giveBack.get(request)?.();
+      await discardBody(request.raw, DISCARD_LIMIT_BYTES, DISCARD_LIMIT_MS);
+    }
+    return refuse(reply, refusal);
+  });
   app.setNotFoundHandler((request, reply) =>
     refuse(reply, new ServeError('REQUEST_INVALID', `no ${request.method} ${request.url.split('?')[0]}: emotrain serve has GET /, POST /api/predict, GET /healthz and GET /metrics`), 404),
   );
@@ -83,7 +98,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     '/api/predict',
     {
       // Admission before the body is read: a full queue costs no memory.
-      onRequest: async (_request, reply) => {
+      onRequest: async (request, reply) => {
         if (!queue.tryEnter()) {
           const { capacity } = queue.state;
           reply.header('retry-after', '1');
@@ -91,10 +106,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         }
         metrics.admitted.set(queue.state.admitted);
         // However the request ends (answered, failed, the client gone), its place is given back once.
-        reply.raw.once('close', () => {
+        let given = false;
+        const leave = (): void => {
+          if (given) return;
+          given = true;
           queue.leave();
           metrics.admitted.set(queue.state.admitted);
-        });
+        };
+        giveBack.set(request, leave);
+        reply.raw.once('close', leave);
       },
     },
     async (request) => {
