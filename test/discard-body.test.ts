@@ -35,6 +35,14 @@ function upload(port: number, parts: Buffer[], gapMs: number): http.ClientReques
   return request;
 }
 
+/** A request that declares 1000 bytes, sends 10 and then nothing more. */
+function stalledUpload(port: number): http.ClientRequest {
+  const request = http.request({ port, host: '127.0.0.1', method: 'POST', agent: false, headers: { 'content-length': 1000 } });
+  request.on('error', () => {});
+  request.write(Buffer.alloc(10));
+  return request;
+}
+
 describe('discardBody', () => {
   it('reads a whole body sent in pieces and says it ended', async () => {
     const { port, outcomes } = await serve(1_000_000, 5_000);
@@ -55,9 +63,7 @@ describe('discardBody', () => {
 
   it('stops at its time bound when the client stops sending', async () => {
     const { port, outcomes } = await serve(1_000_000, 300);
-    const request = http.request({ port, host: '127.0.0.1', method: 'POST', agent: false, headers: { 'content-length': 1000 } });
-    request.on('error', () => {});
-    request.write(Buffer.alloc(10));
+    const request = stalledUpload(port);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const outcome = await outcomes[0]!;
     expect(outcome.ended).toBe(false);
@@ -68,9 +74,7 @@ describe('discardBody', () => {
 
   it('says false when the client goes away', async () => {
     const { port, outcomes } = await serve(1_000_000, 10_000);
-    const request = http.request({ port, host: '127.0.0.1', method: 'POST', agent: false, headers: { 'content-length': 1000 } });
-    request.on('error', () => {});
-    request.write(Buffer.alloc(10));
+    const request = stalledUpload(port);
     await new Promise((resolve) => setTimeout(resolve, 100));
     request.destroy();
     const outcome = await outcomes[0]!;
