@@ -34,7 +34,11 @@ export const EXCHANGE_CONNECTION_SETTING = 0xf0e7;
  */
 export const PEER_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
 export const PEER_SESSION_WINDOW_BYTES = 4 * PEER_STREAM_WINDOW_BYTES;
-/** DATA frames up to this size: fewer frames (and callbacks) per chunk than HTTP/2's 16 KiB. */
+/**
+ * DATA frames up to this size are allowed in. A Node sender still cuts DATA at 16 KiB (nghttp2's
+ * default; Node gives it no callback to send more), so between our own ends every DATA piece is
+ * 16 KiB (npm run bench:transport prints the size); another implementation may send larger ones.
+ */
 export const PEER_MAX_FRAME_BYTES = 256 * 1024;
 export const PEER_HTTP2_SETTINGS = { initialWindowSize: PEER_STREAM_WINDOW_BYTES, maxFrameSize: PEER_MAX_FRAME_BYTES } as const;
 
