@@ -96,20 +96,11 @@ export class CheckpointStore {
     });
   }
 
-  /**
-   * Reads the last checkpoint into `layout` (weights by name from model.json + weights.bin, Adam's
-   * moments from optimizer.bin) after checking it against the configured model.
-   */
   /** Whether a last checkpoint was written (the run finished an epoch). */
   hasLast(): boolean {
     return resolveAtomicDir(this.lastDir) !== undefined;
   }
 
-  /**
-   * Reads the last checkpoint into `layout`, checking every field of state.json (`epochsRecorded`:
-   * the rows of metrics.csv), the sizes of its files against the model before reading them, and
-   * that every value read is finite (resume-checks.ts). It writes nothing.
-   */
   /**
    * checkpoints/last's state.json, read (±Infinity decoded) and checked whole; undefined when the
    * run has no last checkpoint. `epochsRecorded`: the rows of metrics.csv.
@@ -127,6 +118,12 @@ export class CheckpointStore {
     return { dir, stateFile, state: checkTrainingState(parsed, stateFile, { version: STATE_VERSION, epochsRecorded }) };
   }
 
+  /**
+   * Reads the last checkpoint into `layout` (weights by name from model.json + weights.bin, Adam's
+   * moments from optimizer.bin), checking every field of state.json (`epochsRecorded`: the rows of
+   * metrics.csv), the sizes of its files against the configured model before reading them, and
+   * that every value read is finite (resume-checks.ts). It writes nothing.
+   */
   loadLast(layout: StateLayout, epochsRecorded: number): { dir: string; state: TrainingState; meta: CheckpointMeta } {
     const last = this.readLastState(epochsRecorded);
     if (!last) throw new CheckpointError('CHECKPOINT_INVALID', `no last checkpoint in ${this.dir}: the run stopped before finishing its first epoch`);
