@@ -3,7 +3,8 @@
 // workers that upload gradients of the model's trainable size and apply the result
 // (exchange-worker.ts), no compute. Per configuration it prints the median and p95 seconds of an
 // exchange, algorithm and bus bandwidth as nccl-tests define them (algbw = gradient bytes /
-// seconds; busbw = algbw · 2(W-1)/W), the coordinator's CPU seconds (and its GC pauses) and peak RSS — and, when
+// seconds; busbw = algbw · 2(W-1)/W), a worker's CPU seconds per exchange (median), the
+// coordinator's CPU seconds (and its GC pauses) and peak RSS — and, when
 // Debian's python3-torch is installed, gloo's all_reduce of the same bytes on the same machine
 // (bench/peer/gloo_allreduce.py) and the ratio.
 // An exchange is timed as gloo's peer times an all_reduce (a barrier, then the call): from the
@@ -74,6 +75,12 @@ interface Measurement {
   p95: number;
   /** Median from each worker's own start: the exchange plus the wait for slower workers. */
   secondsFromOwnStart: number;
+  /**
+   * Median CPU seconds (user + system) a worker process spent in one exchange: what the mode costs
+   * each worker, whatever the machine's cores, so the ring's growth with W shows where the
+   * machine has too few cores to show it in seconds.
+   */
+  workerCpuSeconds: number;
   algbwGBps: number;
   busbwGBps: number;
   coordinatorCpuSeconds: number;
@@ -103,7 +110,7 @@ async function measure(mode: string, transport: ExchangeTransport, workers: numb
     children.map(async (child) => {
       let last = '';
       for await (const line of linesOf(child)) last = line;
-      return JSON.parse(last) as { rank: number; exchangeSeconds: number[]; exchangeSpans: Array<{ step: number; start: number; end: number }> };
+      return JSON.parse(last) as { rank: number; exchangeSeconds: number[]; exchangeSpans: Array<{ step: number; start: number; end: number; cpuSeconds: number }> };
     }),
   );
   const summary = JSON.parse(String((await lines.next()).value)) as { trainCpuSeconds: number; gcSeconds: number; majorGcs: number; peakRssBytes: number };
@@ -119,6 +126,7 @@ async function measure(mode: string, transport: ExchangeTransport, workers: numb
     for (const r of results) seconds.push((r.exchangeSpans[i]!.end - lastStart) / 1000);
   }
   const fromOwnStart = results.flatMap((r) => r.exchangeSeconds.slice(1));
+  const workerCpu = results.flatMap((r) => r.exchangeSpans.slice(1).map((span) => span.cpuSeconds));
   const median = quantile(seconds, 0.5);
   const bytes = params * (precision === 'fp16' ? 2 : 4);
   const algbw = bytes / median / 1e9;
@@ -131,6 +139,7 @@ async function measure(mode: string, transport: ExchangeTransport, workers: numb
     seconds: median,
     p95: quantile(seconds, 0.95),
     secondsFromOwnStart: quantile(fromOwnStart, 0.5),
+    workerCpuSeconds: quantile(workerCpu, 0.5),
     algbwGBps: algbw,
     busbwGBps: (algbw * 2 * (workers - 1)) / workers,
     coordinatorCpuSeconds: summary.trainCpuSeconds,
@@ -171,7 +180,7 @@ for (const workers of workerCounts) {
     } else {
       const peer = m.gloo ? `; gloo all_reduce ${m.gloo.seconds.toFixed(3)} s → ${m.gloo.ratio.toFixed(2)}x gloo` : '; gloo peer not installed (apt-get install python3-torch)';
       console.log(
-        `${mode} ${workers} workers${transports.length > 1 || transport !== 'http2' ? ` [exchange ${transport}]` : ''}: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
+        `${mode} ${workers} workers${transports.length > 1 || transport !== 'http2' ? ` [exchange ${transport}]` : ''}: median ${m.seconds.toFixed(3)} s (p95 ${m.p95.toFixed(3)} s; ${m.secondsFromOwnStart.toFixed(3)} s from each worker's own start; ${m.workerCpuSeconds.toFixed(3)} CPU s a worker), algbw ${m.algbwGBps.toFixed(2)} GB/s, busbw ${m.busbwGBps.toFixed(2)} GB/s; ` +
           `coordinator ${m.coordinatorCpuSeconds.toFixed(1)} CPU s (GC pauses ${m.coordinatorGcSeconds.toFixed(2)} s, ${m.coordinatorMajorGcs} major), peak RSS ${m.coordinatorPeakRssMiB.toFixed(0)} MiB${peer} (load ${m.loadAverage})`,
       );
     }

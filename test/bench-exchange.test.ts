@@ -22,6 +22,10 @@ describe('bench:exchange', () => {
       expect(row.seconds as number).toBeGreaterThan(0);
       expect(row.seconds as number).toBeLessThan(30);
       expect(row.coordinatorMajorGcs as number).toBeGreaterThanOrEqual(0);
+      // A worker spends CPU in every exchange; its one thread (and V8's helpers) cannot spend
+      // much more than the exchange's own time.
+      expect(row.workerCpuSeconds as number).toBeGreaterThan(0);
+      expect(row.workerCpuSeconds as number).toBeLessThan(2 * (row.secondsFromOwnStart as number) + 0.05);
     }
   });
 

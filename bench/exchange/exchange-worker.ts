@@ -2,9 +2,9 @@
 // state, and for every step command exchanges gradients of the model's trainable size (fixed
 // values, no compute) the way a worker does (worker/step-exchange.ts: star through the
 // coordinator, ring peer to peer), then applies them with the one Adam, as a replica does.
-// Prints one JSON line at the end: its rank, the seconds of each exchange, and for each its step
-// and when it began and ended (milliseconds on the machine's clock, which the workers of one
-// machine share).
+// Prints one JSON line at the end: its rank, the seconds of each exchange, and for each its step,
+// when it began and ended (milliseconds on the machine's clock, which the workers of one machine
+// share) and the CPU seconds this process spent in it (user + system; it runs no other thread).
 // Arguments: coordinator address, token.
 
 import { AdamOptimizer } from '../../shared/adam.js';
@@ -94,7 +94,7 @@ const allreduce = config.allreduce ?? 'star';
 const ring = allreduce === 'ring' ? new RingAllReduce(peers, token, undefined) : undefined;
 const context = { client, replica: flat, member: ref, rank: joined.rank, allreduce, ring };
 const exchangeSeconds: number[] = [];
-const exchangeSpans: Array<{ step: number; start: number; end: number }> = [];
+const exchangeSpans: Array<{ step: number; start: number; end: number; cpuSeconds: number }> = [];
 const stream = client.commands(ref);
 const commands = new CommandQueue<void>(stream, () => undefined);
 let last = { exchange: 0, apply: 0, total: 0 };
@@ -104,15 +104,17 @@ try {
       const t0 = performance.now();
       flat.prepare(lossScale);
       const t1 = performance.now();
+      const cpu = process.cpuUsage();
       const header = await exchangeStep(context, command.trainStep, { lossSum: 0, correct: 0, regularizationLoss: 0, nonFinite: 0 }, command.trainStep.samples.length, lossScale, {
         dataSeconds: 0, computeSeconds: (t1 - t0) / 1000, exchangeSeconds: last.exchange, applySeconds: last.apply, totalSeconds: last.total,
       });
       const t2 = performance.now();
+      const used = process.cpuUsage(cpu);
       if (header.applied) flat.optimizer.step(flat.weights, flat.reducedGradients(), header.lossScale, header.learningRate);
       lossScale = header.nextLossScale;
       const t3 = performance.now();
       exchangeSeconds.push((t2 - t1) / 1000);
-      exchangeSpans.push({ step: command.trainStep.step, start: performance.timeOrigin + t1, end: performance.timeOrigin + t2 });
+      exchangeSpans.push({ step: command.trainStep.step, start: performance.timeOrigin + t1, end: performance.timeOrigin + t2, cpuSeconds: (used.user + used.system) / 1e6 });
       last = { exchange: (t2 - t1) / 1000, apply: (t3 - t2) / 1000, total: (t3 - t0) / 1000 };
     } else if (command.kind === 'evaluate') {
       const count = command.evaluate.samples.length;
