@@ -14,15 +14,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadAverage, option } from './options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const COORDINATOR = path.resolve(here, '..', 'coordinator', 'main.js');
 const WORKER_MAIN = path.resolve(here, '..', 'worker', 'main.js');
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 function integerOption(name: string, fallback: number, min: number): number {
   const value = Number(option(name, String(fallback)));
@@ -344,7 +340,7 @@ function stats(values: number[]): { median: number | null; max: number | null } 
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = loadAverage();
   log(`bench:chaos: ${KILLS} hits, seed ${SEED}, ${WORKERS} local CPU workers, small-cnn 32x32, ${EPOCHS} epochs of ${STEPS} steps per run; load average ${load}`);
   const results: RunResult[] = [];
   let done = 0;
@@ -375,7 +371,7 @@ async function main(): Promise<void> {
     recover_seconds: recover,
     wall_seconds: (Date.now() - started) / 1000,
     load_average_start: load,
-    load_average_end: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    load_average_end: loadAverage(),
   };
   const f = (v: number | null) => (v === null ? '-' : v.toFixed(2));
   log(

@@ -15,11 +15,7 @@ import { decodeImage } from '../shared/image/decode.js';
 import { inputLength, writeModelInputs, type EncodedSample, type InputSpec } from '../shared/image/model-input.js';
 import { sourceMap, warpInto } from '../shared/image/warp.js';
 import { DataPool } from '../shared/data/data-pool.js';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { loadAverage, median, option } from './options.js';
 
 const imageCount = Number(option('images', '512'));
 const repeat = Number(option('repeat', '5'));
@@ -27,9 +23,6 @@ const threads = Number(option('threads', String(os.availableParallelism())));
 const size = Number(option('size', '224'));
 const shardSize = 64;
 const spec: InputSpec = { imageSize: size, preprocessing: 'caffe', seed: 42, augment: true };
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 function shared(bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
@@ -76,7 +69,7 @@ function shards(): EncodedSample[][] {
 }
 
 console.log(`${imageCount} JPEG faces 100x100 (${samples[0]!.bytes.byteLength} bytes each) → ${size}x${size}x3 caffe input, augmented; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
-console.log(`load average before: ${load()}`);
+console.log(`load average before: ${loadAverage()}`);
 
 const single = await rate((epoch) => {
   for (const shard of shards()) writeModelInputs(shard, epoch, spec, output);
@@ -113,7 +106,7 @@ console.log(
   `pool efficiency (CPU per image, 1 thread / pool): ${(efficiency * 100).toFixed(0)}%; so on ${threads} idle cores about ` +
     `${((threads * 1000) / pooled.cpuMsPerImage).toFixed(0)} images/s, ${(threads * efficiency).toFixed(2)}x`,
 );
-console.log(`load average after: ${load()}`);
+console.log(`load average after: ${loadAverage()}`);
 
 // Where the time goes, per image, on one thread.
 function stage(name: string, images: number, run: () => void): void {

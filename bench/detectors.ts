@@ -10,7 +10,6 @@
 // the app's), --detectors a,b, --min-face N (default 0).
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { encodePng } from '../shared/image/png.js';
@@ -20,11 +19,7 @@ import { DETECTION_VIEW } from '../app/detect/detector-settings.js';
 import { findFaces, type FoundFace } from '../app/detect/face-finder.js';
 import { readPhoto, type Photo } from '../app/image/photo.js';
 import { annotatedPixels } from '../app/predict/annotate.js';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { loadAverage, option } from './options.js';
 
 const photosDir = path.resolve(option('photos', '../shared/datasets/photos'));
 const outDir = path.resolve(option('out', 'bench-results/detectors'));
@@ -32,7 +27,6 @@ const borders = option('borders', '0,0.25').split(',').map(Number);
 const maxSide = Number(option('max-side', String(DETECTION_VIEW.maxSide)));
 const minFace = Number(option('min-face', '0'));
 const detectorNames = option('detectors', DETECTOR_NAMES.join(',')).split(',') as DetectorName[];
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 if (!existsSync(photosDir)) {
   process.stderr.write(`bench:detectors: ${photosDir} does not exist (the benchmark photos live in ../shared/datasets/photos; give --photos DIR)\n`);
@@ -52,7 +46,7 @@ const photos: Array<{ name: string; photo: Photo }> = [];
 for (const name of names) photos.push({ name, photo: await readPhoto(readFileSync(path.join(photosDir, name)), name, { maxPixels: 50e6 }) });
 
 const backend = await selectBackend('auto');
-process.stdout.write(`${photos.length} photos in ${photosDir} (${labelled.size} labelled); backend ${backend.name}; load average ${load()}\n\n`);
+process.stdout.write(`${photos.length} photos in ${photosDir} (${labelled.size} labelled); backend ${backend.name}; load average ${loadAverage()}\n\n`);
 process.stdout.write('| detector | border | faces found | missed | false detections | ms per photo (mean) | ms per photo (median) |\n|---|---|---|---|---|---|---|\n');
 mkdirSync(outDir, { recursive: true });
 
@@ -86,10 +80,10 @@ for (const name of detectorNames) {
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
     process.stdout.write(`| ${name} | ${border} | ${found} of ${photos.length} | ${missed.length} | ${falseDetections} | ${mean.toFixed(1)} | ${median.toFixed(1)} |\n`);
-    process.stderr.write(`  ${name} border ${border} missed: ${missed.join(', ') || 'none'} (load average ${load()})\n`);
+    process.stderr.write(`  ${name} border ${border} missed: ${missed.join(', ') || 'none'} (load average ${loadAverage()})\n`);
     const sheet = path.join(outDir, `${name}-border-${border}.png`);
     writeFileSync(sheet, await renderImageGrid(tiles, { columns: 8, tileSize: 160, title: `${name}, border ${border}: green = the labelled face, red = other boxes` }));
   }
   detector.dispose();
 }
-process.stdout.write(`\ncontact sheets in ${outDir}; load average ${load()}\n`);
+process.stdout.write(`\ncontact sheets in ${outDir}; load average ${loadAverage()}\n`);

@@ -29,6 +29,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ExchangeCoordinatorArgs } from './exchange/exchange-coordinator.js';
 import type { ExchangeTransport } from '../worker/coordinator-client.js';
+import { loadAverage, option } from './options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -37,12 +38,6 @@ const WORKER = path.join(here, 'exchange', 'exchange-worker.js');
 const PEER = path.join(ROOT, 'bench', 'peer', 'gloo_allreduce.py');
 const DEBIAN_PYTHON = '/usr/bin/python3';
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -169,11 +164,11 @@ const paramsOption = option('params', '');
 const model = option('model', paramsOption ? '' : 'resnet50');
 const params = paramsOption ? Number(paramsOption) : await trainableParams(model);
 const what = model ? `${model} (${params.toLocaleString('en-US')} trainable values)` : `${params.toLocaleString('en-US')} values`;
-if (!json) console.log(`bench:exchange — ${what}, ${precision}, ${repeat} steps; load average ${load()} on ${os.cpus().length} cores`);
+if (!json) console.log(`bench:exchange — ${what}, ${precision}, ${repeat} steps; load average ${loadAverage()} on ${os.cpus().length} cores`);
 for (const workers of workerCounts) {
   const glooSeconds = gloo(params, workers, precision, repeat);
   for (const mode of modes) for (const transport of transports) {
-    const m: Measurement = { ...(await measure(mode, transport, workers, params, precision, repeat + 1)), loadAverage: load() };
+    const m: Measurement = { ...(await measure(mode, transport, workers, params, precision, repeat + 1)), loadAverage: loadAverage() };
     if (glooSeconds !== undefined) m.gloo = { seconds: glooSeconds, ratio: m.seconds / glooSeconds };
     if (json) {
       console.log(JSON.stringify(m));

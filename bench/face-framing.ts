@@ -10,7 +10,6 @@
 // find more of these tight crops, and a box's place on the face does not depend on it).
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../shared/backend/select-backend.js';
 import { DETECTOR_NAMES, loadDetector, type DetectorName } from '../app/detect/face-detector.js';
@@ -18,6 +17,7 @@ import { findFaces } from '../app/detect/face-finder.js';
 import { DETECTION_VIEW } from '../app/detect/detector-settings.js';
 import { readPhoto } from '../app/image/photo.js';
 import { resizeRgb } from '../app/image/resize-rgb.js';
+import { loadAverage } from './options.js';
 
 function option(name: string, fallback: string | undefined): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,7 +32,6 @@ if (facesDir === undefined) {
 const count = Number(option('count', '600'));
 const detectorNames = (option('detectors', DETECTOR_NAMES.join(',')) ?? '').split(',') as DetectorName[];
 const view = { ...DETECTION_VIEW, border: Number(option('border', String(DETECTION_VIEW.border))) };
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 function imagesUnder(dir: string): string[] {
   return readdirSync(dir)
@@ -49,7 +48,7 @@ const all = imagesUnder(path.resolve(facesDir));
 const step = Math.max(1, Math.floor(all.length / count));
 const files = all.filter((_, i) => i % step === 0).slice(0, count);
 const backend = await selectBackend('auto');
-process.stdout.write(`${files.length} of ${all.length} face crops under ${facesDir}; backend ${backend.name}; detection border ${view.border}; load average ${load()}\n\n`);
+process.stdout.write(`${files.length} of ${all.length} face crops under ${facesDir}; backend ${backend.name}; detection border ${view.border}; load average ${loadAverage()}\n\n`);
 process.stdout.write('| detector | crops with a face found | crop scale: median (quartiles) | shift: median (quartiles) |\n|---|---|---|---|\n');
 
 const quartiles = (values: number[]) => {
@@ -86,4 +85,4 @@ for (const name of detectorNames) {
   );
   detector.dispose();
 }
-process.stdout.write(`\nload average ${load()}\n`);
+process.stdout.write(`\nload average ${loadAverage()}\n`);

@@ -13,6 +13,7 @@ import os from 'node:os';
 import { chooseFilterGradFormulation, chooseInputGradFormulation, kernelFormulations } from '../shared/backend/wasm-kernels/formulations.js';
 import { registerWasmTrainingKernels } from '../shared/backend/wasm-kernels/index.js';
 import { trainingBatchNorm } from '../shared/models/batch-norm-training.js';
+import { loadAverage } from './options.js';
 
 type Shape4 = [number, number, number, number];
 const REPEATS = 3;
@@ -227,7 +228,7 @@ function benchBatchNorm(): void {
 
 async function main(): Promise<void> {
   tf.env().set('PROD', true);
-  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
+  console.log(`load average ${loadAverage()} on ${os.cpus().length} cores`);
   // Backend first: the native kernels we time are set up when it initializes, and only if still registered.
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
@@ -235,7 +236,7 @@ async function main(): Promise<void> {
   benchDepthwise(process.argv.includes('--cpu'));
   benchMaxPool();
   benchBatchNorm();
-  console.log(`\nload average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`\nload average ${loadAverage()}`);
 }
 
 await main();

@@ -22,14 +22,10 @@ import { DEFAULT_DROPOUT, DEFAULT_L2, type HeadName, isHeadName, isModelName } f
 import { SeededRandom } from '../shared/random.js';
 import type { Batch } from '../shared/data/batch-assembler.js';
 import { Replica } from '../worker/replica.js';
+import { loadAverage, median, option } from './options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const peerScript = path.resolve(here, '..', '..', 'bench', 'peer', 'mini_xception_step.py');
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 const modelName = option('model', 'mini-xception');
 if (!isModelName(modelName)) throw new Error(`--model ${modelName}: expected mini-xception, small-cnn or resnet50`);
@@ -45,9 +41,6 @@ const python = option('python', '/usr/bin/python3');
 const profile = process.argv.includes('--profile');
 const profileSteps = Number(option('profile-steps', '3'));
 const withPeer = !process.argv.includes('--no-peer') && model === 'mini-xception';
-
-const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function syntheticBatch(): Batch {
   const random = new SeededRandom(7);

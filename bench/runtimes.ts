@@ -13,17 +13,11 @@ import { selectBackend } from '../shared/backend/select-backend.js';
 import { MODEL_DEFAULTS } from '../shared/config.js';
 import { buildModel, type ModelName } from '../shared/models/index.js';
 import { tfjsModelToOnnx } from '../export/onnx/tfjs-to-onnx.js';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { loadAverage, median, option } from './options.js';
 
 const repeat = Number(option('repeat', '5'));
 const models = option('models', 'small-cnn,resnet50').split(',') as ModelName[];
 const BATCH: Record<string, number> = { 'small-cnn': 32, resnet50: 8 };
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function timeIt(run: () => Promise<unknown>): Promise<number> {
   await run(); // warm-up: first-call compilation and allocation
@@ -37,7 +31,7 @@ async function timeIt(run: () => Promise<unknown>): Promise<number> {
 }
 
 const backend = await selectBackend('auto');
-process.stdout.write(`backend ${backend.name}; onnxruntime-node ${ort.env.versions.node}; ${os.cpus().length} cores; median of ${repeat}; load average ${load()}\n\n`);
+process.stdout.write(`backend ${backend.name}; onnxruntime-node ${ort.env.versions.node}; ${os.cpus().length} cores; median of ${repeat}; load average ${loadAverage()}\n\n`);
 process.stdout.write('| model | input | batch | tfjs (ms/image) | onnxruntime, 1 thread (ms/image) | onnxruntime, default threads (ms/image) | largest probability difference |\n|---|---|---|---|---|---|---|\n');
 
 for (const name of models) {
@@ -73,4 +67,4 @@ for (const name of models) {
   await sessions.all.release();
   model.dispose();
 }
-process.stdout.write(`\nload average ${load()}\n`);
+process.stdout.write(`\nload average ${loadAverage()}\n`);

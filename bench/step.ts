@@ -15,14 +15,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadAverage, median, option } from './options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const coordinatorMain = path.resolve(here, '..', 'coordinator', 'main.js');
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 const steps = Number(option('steps', '12'));
 const repeat = Number(option('repeat', '1'));
@@ -68,10 +64,8 @@ async function measure(workers: number, metrics: string): Promise<{ imagesPerSec
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
 const results = new Map<string, number>();
-console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
+console.log(`load average ${loadAverage()} on ${os.cpus().length} cores`);
 for (const workers of workerCounts) {
   for (const metrics of metricsModes) {
     // interleave on/off repeats so drifting machine load hits both alike
@@ -101,4 +95,4 @@ if (metricsModes.length === 2) {
     console.log(`metrics overhead with ${workers} worker(s): ${(((off - on) / off) * 100).toFixed(1)}% (on ${on.toFixed(1)} vs off ${off.toFixed(1)} images/s)`);
   }
 }
-console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`load average ${loadAverage()}`);
