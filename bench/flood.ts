@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTrainerService } from '../shared/wire/index.js';
+import { loadAverage } from './options.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const COORDINATOR = path.resolve(here, '..', 'coordinator', 'main.js');
@@ -34,6 +35,11 @@ const EPOCHS = 3;
  */
 const SYNTHETIC_FACES = 3000;
 
+/** Epochs the coordinator's progress lines report finished. */
+function epochsIn(output: string): number {
+  return (output.match(/^Epoch \d+\/\d+/gm) ?? []).length;
+}
+
 function rssMiB(pid: number): number {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
@@ -44,7 +50,7 @@ function rssMiB(pid: number): number {
 
 async function main(): Promise<void> {
   const runs = mkdtempSync(path.join(os.tmpdir(), 'emotrain-flood-'));
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  const load = loadAverage();
   const coordinator = spawn(
     process.execPath,
     [COORDINATOR, '--gpus', '2', '--epochs', String(EPOCHS), '--dataset', 'synthetic', '--synthetic-count', String(SYNTHETIC_FACES), '--model', 'small-cnn',
@@ -95,12 +101,12 @@ async function main(): Promise<void> {
   const floodSeconds = (Date.now() - started) / 1000;
   const during = peak;
   const trainingDuringFlood = running;
-  const epochsAtAnswer = (output.match(/^Epoch \d+\/\d+/gm) ?? []).length;
+  const epochsAtAnswer = epochsIn(output);
   await new Promise((r) => setTimeout(r, 1000));
   for (const socket of idle) socket.destroy();
   const code = await exited;
   clearInterval(sampler);
-  const epochs = (output.match(/^Epoch \d+\/\d+/gm) ?? []).length;
+  const epochs = epochsIn(output);
   rmSync(runs, { recursive: true, force: true });
   process.stdout.write(
     `bench:flood: ${REQUESTS} concurrent tokenless Join calls of ${MEGABYTES} MiB and ${IDLE} idle connections against a training coordinator (load average ${load})\n` +

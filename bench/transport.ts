@@ -17,8 +17,10 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { GRPC_SERVER_HTTP2_OPTIONS, MessageReader, PEER_HTTP2_SETTINGS, PEER_SESSION_WINDOW_BYTES, writeGrpcMessage } from '../shared/wire/http2-grpc.js';
+import { GRPC_SERVER_HTTP2_OPTIONS, MessageReader, PEER_SESSION_WINDOW_BYTES, writeGrpcMessage } from '../shared/wire/http2-grpc.js';
 import { CHUNK_BYTES } from '../shared/wire/index.js';
+import { grpcSession } from '../worker/peer-link.js';
+import { loadAverage, median, option } from './options.js';
 
 const MIB = 1024 * 1024;
 const TRANSPORTS = ['grpc-http2', 'tcp'] as const;
@@ -46,11 +48,6 @@ export interface TransportMeasurement {
   loadAverage: string;
 }
 
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
-
 function positiveInteger(name: string, fallback: string): number {
   const value = Number(option(name, fallback));
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} ${option(name, fallback)}: expected a positive whole number`);
@@ -61,8 +58,6 @@ const cpuSeconds = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
 };
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Counts what the receiver is handed; the clock starts at the first piece. */
 class Tally {
@@ -139,8 +134,8 @@ async function send(transport: Transport, total: number, port: number): Promise<
   const start = { cpu: cpuSeconds(), wall: performance.now() };
   const report = (): EndReport => ({ cpuSeconds: cpuSeconds() - start.cpu, wallSeconds: (performance.now() - start.wall) / 1000, bytes: chunks * CHUNK_BYTES });
   if (transport === 'grpc-http2') {
-    const session = http2.connect(`http://127.0.0.1:${port}`, { settings: PEER_HTTP2_SETTINGS });
-    session.once('connect', () => session.setLocalWindowSize(PEER_SESSION_WINDOW_BYTES));
+    // The connection a ring link or the exchange opens: the peer links' settings and windows.
+    const session = grpcSession(`127.0.0.1:${port}`, undefined, () => undefined);
     const stream = session.request({ ':method': 'POST', ':path': '/bench', 'content-type': 'application/grpc+proto', te: 'trailers' });
     // The prefix counts in the receiver's bytes: send whole messages of CHUNK_BYTES - 5.
     const body = data.subarray(0, CHUNK_BYTES - 5);
@@ -216,7 +211,7 @@ async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   // Whole chunks: both ends count the same bytes.
   const total = Math.ceil((megabytes * MIB) / CHUNK_BYTES) * CHUNK_BYTES;
-  if (!json) console.log(`bench:transport — ${total / MIB} MiB over loopback, ${repeat} runs each; load average ${load()} on ${os.cpus().length} cores`);
+  if (!json) console.log(`bench:transport — ${total / MIB} MiB over loopback, ${repeat} runs each; load average ${loadAverage()} on ${os.cpus().length} cores`);
   for (const name of TRANSPORTS) {
     const runs = [];
     for (let i = 0; i < repeat; i++) runs.push(await measureOnce(name, total));
@@ -229,7 +224,7 @@ async function main(): Promise<void> {
       senderMsPerMiB: (1000 * median(runs.map((r) => r.sender.cpuSeconds))) / mib,
       mibPerSecond: mib / median(runs.map((r) => Math.max(r.receiver.wallSeconds, 1e-6))),
       commonPieceBytes: top,
-      loadAverage: load(),
+      loadAverage: loadAverage(),
     };
     if (json) console.log(JSON.stringify(row));
     else {
