@@ -4,7 +4,8 @@
 // coordinator, ring peer to peer), then applies them with the one Adam, as a replica does.
 // Prints one JSON line at the end: its rank, the seconds of each exchange, and for each its step,
 // when it began and ended (milliseconds on the machine's clock, which the workers of one machine
-// share) and the CPU seconds this process spent in it (user + system; it runs no other thread).
+// share) and the CPU seconds this process spent in it (user + system; it starts no threads of
+// its own, so this is the exchange and V8's garbage collection).
 // Arguments: coordinator address, token.
 
 import { AdamOptimizer } from '../../shared/adam.js';
